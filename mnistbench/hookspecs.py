@@ -1,0 +1,94 @@
+"""The hooks a plugin can implement. This module holds only the markers and the specs.
+
+A plugin is a module (or object) registered under the entry-point group
+``mnistbench``. It implements any subset of the hooks below, decorated with
+``@mnistbench.hookimpl``. An implementation may accept fewer arguments than the
+spec names; mnistbench passes only the ones it asks for, so adding an argument
+to a hook never breaks an existing plugin.
+
+The hooks follow the flow of a run: register → prepare data → build model →
+(train and measure, done by the core) → record each run → write the report.
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("mnistbench")
+
+
+@hookspec
+def mnistbench_register_architectures(register):
+    """Register the architectures this plugin provides.
+
+    Called once, when plugins are loaded.
+
+    :param register: callback ``register(name, description="")``. ``name`` is
+        the architecture's identifier on the command line (lower case letters,
+        digits, ``-`` and ``_``); ``description`` is one line shown by
+        ``mnistbench plugins``. Registering a name another plugin already
+        registered is an error naming both plugins.
+    :return: ignored.
+    """
+
+
+@hookspec(firstresult=True)
+def mnistbench_prepare_data(architecture, x, split):
+    """Turn raw MNIST images into the array one architecture trains on.
+
+    Called once per run and split, before the model is built. Stops at the
+    first non-None result. Return None for architectures you do not handle;
+    when every plugin returns None the core uses ``x / 255`` as float32 of
+    shape (N, 28, 28).
+
+    :param architecture: the registered architecture name.
+    :param x: uint8 array of shape (N, 28, 28), pixel values 0–255.
+    :param split: ``"train"`` or ``"test"``.
+    :return: a numpy array with N rows, or None.
+    """
+
+
+@hookspec(firstresult=True)
+def mnistbench_build_model(architecture, input_shape, num_classes):
+    """Build and compile the Keras model of one architecture.
+
+    Called once per run, after data preparation. Stops at the first non-None
+    result. Return None for architectures you do not handle. Import keras
+    inside the implementation, not at module level: ``mnistbench --help`` and
+    other backends must not pay for it.
+
+    :param architecture: the registered architecture name.
+    :param input_shape: shape of one prepared sample, e.g. ``(28, 28)``.
+    :param num_classes: number of labels (10 for MNIST); labels are integers,
+        so compile with ``sparse_categorical_crossentropy``.
+    :return: a compiled ``keras.Model`` whose output is (batch, num_classes)
+        class probabilities, or None.
+    """
+
+
+@hookspec
+def mnistbench_record_run(row, output_dir):
+    """Receive one finished run, as soon as it is written to ``runs.csv``.
+
+    Called for every run, failed ones included, in the order they finish.
+    Use it to log results to an experiment tracker. The core has already
+    written the row to disk, so an error here loses nothing.
+
+    :param row: dict with the columns of ``runs.csv`` (see the README).
+    :param output_dir: ``pathlib.Path`` of the run directory.
+    :return: ignored.
+    """
+
+
+@hookspec
+def mnistbench_write_report(runs, output_dir):
+    """Write report files from the runs of one output directory.
+
+    Called after ``mnistbench run`` finishes and by ``mnistbench report DIR``.
+    The built-in comparison CSV and plots are implementations of this hook.
+    Write only inside ``output_dir``, and write each file atomically.
+
+    :param runs: ``pandas.DataFrame`` read from ``runs.csv``.
+    :param output_dir: ``pathlib.Path`` of the run directory.
+    :return: list of ``pathlib.Path`` written, or None.
+    """
