@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
 # The columns of runs.csv, in order. Names carry their units; the same names
 # are used in the code, the CSV and the README.
 RUN_COLUMNS: list[str] = [
@@ -33,15 +40,15 @@ RUN_COLUMNS: list[str] = [
     "started_at",  # ISO 8601, UTC
 ]
 
-import contextlib
-import os
-import tempfile
-from collections.abc import Iterator
-from pathlib import Path
-from typing import IO
 
 #: How many test digits each run predicts for ``predictions.png`` (saved in samples.npz).
 SAMPLE_COUNT = 16
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 @contextlib.contextmanager
@@ -54,6 +61,8 @@ def atomic_writer(path: Path | str, mode: str = "w") -> Iterator[IO]:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        # mkstemp creates 0600; results are meant to be shared like any file the user writes.
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, mode) as handle:
             yield handle
             handle.flush()
@@ -63,3 +72,73 @@ def atomic_writer(path: Path | str, mode: str = "w") -> Iterator[IO]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+RUNS_CSV = "runs.csv"
+SAMPLES_NPZ = "samples.npz"
+ENVIRONMENT_JSON = "environment.json"
+
+
+def make_row(config, architecture, measured: dict, error: str, started_at: str) -> dict:
+    """One ``runs.csv`` row from a configuration, its architecture's origin and what was measured.
+
+    A failed run keeps its configuration and error; its measured columns are empty.
+    """
+    row = {column: None for column in RUN_COLUMNS}
+    row.update(
+        run_id=config.run_id,
+        architecture=config.architecture,
+        plugin=architecture.plugin,
+        plugin_version=architecture.version,
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        seed=config.seed,
+        train_samples=config.train_limit,
+        test_samples=config.test_limit,
+        started_at=started_at,
+    )
+    row.update({key: value for key, value in measured.items() if key in row})
+    row["status"] = "failed" if error else "ok"
+    # One line, so the CSV stays one row per run and the summary table stays readable.
+    row["error"] = " ".join(error.split())
+    return row
+
+
+class RunsWriter:
+    """Writes ``runs.csv`` in ``output_dir``, rewriting it atomically after each run.
+
+    The file on disk is always complete: the header plus every finished run, so
+    a crash or Ctrl-C between runs loses nothing already measured.
+    """
+
+    def __init__(self, output_dir: Path) -> None:
+        self.path = Path(output_dir) / RUNS_CSV
+        self.rows: list[dict] = []
+
+    def append(self, row: dict) -> None:
+        import csv
+
+        self.rows.append(row)
+        with atomic_writer(self.path, "w") as handle:
+            writer = csv.DictWriter(handle, fieldnames=RUN_COLUMNS, lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(self.rows)
+
+
+def read_runs(output_dir: Path):
+    """The runs of ``output_dir`` as a DataFrame; MnistbenchError if there is no valid runs.csv."""
+    import pandas as pd
+
+    from mnistbench.errors import MnistbenchError
+
+    path = Path(output_dir) / RUNS_CSV
+    if not path.is_file():
+        raise MnistbenchError(f"{path}: not found; is {output_dir} an mnistbench output directory?")
+    try:
+        runs = pd.read_csv(path)
+    except (ValueError, pd.errors.ParserError) as error:
+        raise MnistbenchError(f"{path}: cannot be read as CSV: {error}") from None
+    missing = [c for c in ("architecture", "status") if c not in runs.columns]
+    if missing:
+        raise MnistbenchError(f"{path}: missing column(s) {', '.join(missing)}")
+    return runs

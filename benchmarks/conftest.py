@@ -1,0 +1,24 @@
+"""Fixtures for the regression benchmarks: real MNIST and the installed plugins, once per session."""
+
+import pytest
+
+from mnistbench.data import resolve_mnist
+from mnistbench.plugins import load_plugins
+from mnistbench.runner import quiet_backend_logs
+
+
+def pytest_generate_tests(metafunc):
+    # Every registered architecture, third-party plugins included, is benchmarked.
+    if "architecture" in metafunc.fixturenames:
+        metafunc.parametrize("architecture", sorted(load_plugins().architectures))
+
+
+@pytest.fixture(scope="session")
+def plugins():
+    quiet_backend_logs()
+    return load_plugins()
+
+
+@pytest.fixture(scope="session")
+def mnist():
+    return resolve_mnist()

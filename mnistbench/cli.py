@@ -1,0 +1,284 @@
+"""The command line: parses, validates, shows progress, and calls the library.
+
+Nothing here imports Keras or a backend: ``mnistbench --help`` must answer at
+once, and each run's worker imports only the backend it uses.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+from datetime import datetime
+from pathlib import Path
+
+import click
+
+from mnistbench import __version__
+from mnistbench.errors import MnistbenchError
+
+EXIT_USAGE = 2
+EXIT_RUN_FAILED = 1
+EXIT_INTERRUPTED = 130
+
+
+def _console(stderr: bool = False):
+    from rich.console import Console
+
+    return Console(stderr=stderr)
+
+
+def _setup_logging(debug: bool) -> None:
+    from rich.logging import RichHandler
+
+    handler = RichHandler(
+        console=_console(stderr=True), show_time=False, show_path=False, markup=False
+    )
+    logger = logging.getLogger("mnistbench")
+    logger.handlers[:] = [handler]
+    logger.setLevel(logging.DEBUG if debug else logging.INFO)
+    logger.propagate = False
+
+
+class MnistbenchGroup(click.Group):
+    """Turns user errors into one line and exit code 2; ``--debug`` keeps the traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except MnistbenchError as error:
+            if ctx.obj and ctx.obj.get("debug"):
+                traceback.print_exc()
+            click.echo(f"Error: {error}", err=True)
+            ctx.exit(EXIT_USAGE)
+
+
+@click.group(cls=MnistbenchGroup)
+@click.version_option(__version__, prog_name="mnistbench")
+@click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Benchmark deep-learning architectures on MNIST with Keras 3.
+
+    Every architecture comes from a plugin; `mnistbench plugins` lists them.
+    """
+    ctx.obj = {"debug": debug}
+    _setup_logging(debug)
+
+
+def _default_output() -> Path:
+    return Path("results") / datetime.now().strftime("%Y-%m-%dT%H-%M-%S")
+
+
+@cli.command()
+@click.argument("architectures", nargs=-1)
+@click.option("--all", "run_all", is_flag=True, help="Run every registered architecture.")
+@click.option(
+    "--epochs",
+    type=click.IntRange(min=1),
+    default=5,
+    show_default=True,
+    help="Training epochs per run.",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=32,
+    show_default=True,
+    help="Batch size for training, evaluation and inference timing.",
+)
+@click.option(
+    "--train-limit",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Train on the first N training images (default: all 60000).",
+)
+@click.option(
+    "--test-limit",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Evaluate on the first N test images (default: all 10000).",
+)
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Random seed for weights and shuffling.",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Output directory [default: results/<timestamp>].",
+)
+@click.option("--force", is_flag=True, help="Write into a non-empty output directory.")
+@click.option(
+    "--data",
+    "data_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    envvar="MNISTBENCH_DATA",
+    show_envvar=True,
+    help="MNIST as mnist.npz or a directory of the four IDX files.",
+)
+@click.option(
+    "--isolation",
+    type=click.Choice(["process", "none"]),
+    default="process",
+    show_default=True,
+    help="Run each architecture in a fresh worker process, or in this one (debugging).",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Seconds after which a run's worker is stopped and the run recorded as failed.",
+)
+def run(
+    architectures: tuple[str, ...],
+    run_all: bool,
+    epochs: int,
+    batch_size: int,
+    train_limit: int | None,
+    test_limit: int | None,
+    seed: int,
+    output: Path | None,
+    force: bool,
+    data_path: Path | None,
+    isolation: str,
+    timeout: float | None,
+) -> None:
+    """Train, evaluate and time ARCHITECTURES (or --all); write CSVs and plots."""
+    from mnistbench.data import resolve_mnist
+    from mnistbench.display import RunProgress, print_summary
+    from mnistbench.plugins import load_plugins
+    from mnistbench.sweep import plan, prepare_output_dir, run_sweep, select_architectures
+
+    if architectures and run_all:
+        raise MnistbenchError("give architecture names or --all, not both")
+    if timeout is not None and isolation == "none":
+        raise MnistbenchError("--timeout needs --isolation process")
+    plugins = load_plugins()
+    names = select_architectures(architectures, run_all, list(plugins.architectures))
+    configs = plan(
+        names,
+        epochs=epochs,
+        batch_size=batch_size,
+        train_limit=train_limit,
+        test_limit=test_limit,
+        seed=seed,
+    )
+    output_dir = prepare_output_dir(output or _default_output(), force=force)
+    console = _console(stderr=True)
+    mnist = resolve_mnist(data_path)
+    console.print(f"MNIST from {mnist.source}: {mnist.origin}")
+    console.print(f"Writing results to {output_dir}")
+    try:
+        with RunProgress(console) as progress:
+            result = run_sweep(
+                configs,
+                mnist=mnist,
+                plugins=plugins,
+                output_dir=output_dir,
+                isolation=isolation,
+                timeout=timeout,
+                on_progress=progress.update,
+            )
+    except KeyboardInterrupt:
+        console.print(f"Interrupted. Finished runs are in {output_dir / 'runs.csv'}.")
+        sys.exit(EXIT_INTERRUPTED)
+    print_summary(_console(), result.rows)
+    for path in result.reports:
+        console.print(f"wrote {path}")
+    if result.failed:
+        names = ", ".join(row["architecture"] for row in result.failed)
+        console.print(f"{len(result.failed)} run(s) failed: {names}")
+        sys.exit(EXIT_RUN_FAILED)
+
+
+@cli.command(name="plugins")
+@click.option(
+    "--no-params",
+    is_flag=True,
+    help="Skip building each model to count its parameters (no Keras import).",
+)
+def list_plugins(no_params: bool) -> None:
+    """List the registered architectures and the plugins that provide them."""
+    from mnistbench.display import print_plugins
+    from mnistbench.plugins import load_plugins
+
+    plugins = load_plugins()
+    params = {} if no_params else _count_params(plugins)
+    print_plugins(_console(), plugins, params)
+
+
+def _count_params(plugins) -> dict[str, str]:
+    from mnistbench.runner import NUM_CLASSES, quiet_backend_logs
+
+    quiet_backend_logs()
+    import numpy as np
+
+    counts = {}
+    probe = np.zeros((1, 28, 28), dtype=np.uint8)
+    for name in plugins.architectures:
+        try:
+            shape = plugins.prepare_data(name, probe, "test").shape[1:]
+            counts[name] = f"{plugins.build_model(name, shape, NUM_CLASSES).count_params():,}"
+        except Exception as error:  # listing must survive a broken plugin
+            counts[name] = f"error: {type(error).__name__}"
+    return counts
+
+
+@cli.group()
+def data() -> None:
+    """Find, fetch and inspect MNIST."""
+
+
+_data_option = click.option(
+    "--data",
+    "data_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    envvar="MNISTBENCH_DATA",
+    show_envvar=True,
+    help="MNIST as mnist.npz or a directory of the four IDX files.",
+)
+
+
+@data.command()
+@_data_option
+def fetch(data_path: Path | None) -> None:
+    """Resolve MNIST (fetching it if needed), validate it and cache it."""
+    from mnistbench.data import resolve_mnist
+
+    mnist = resolve_mnist(data_path)
+    click.echo(f"MNIST from {mnist.source}: {mnist.origin}")
+    click.echo(f"cached at {mnist.cache_path}")
+
+
+@data.command()
+@_data_option
+def info(data_path: Path | None) -> None:
+    """Show where MNIST is and which source it came from, without downloading."""
+    from mnistbench.data import describe, resolve_mnist
+
+    for key, value in describe(resolve_mnist(data_path, offline=True)).items():
+        click.echo(f"{key}: {value}")
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(path_type=Path))
+def report(directory: Path) -> None:
+    """Regenerate comparison.csv and the plots of DIRECTORY from its runs.csv."""
+    from mnistbench.plugins import load_plugins
+    from mnistbench.results import read_runs
+
+    runs = read_runs(directory)
+    for path in load_plugins().write_report(runs, directory):
+        click.echo(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,0 +1,136 @@
+"""What the terminal shows: live progress of a sweep, the summary table, the plugin list."""
+
+from __future__ import annotations
+
+import math
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+
+class RunProgress:
+    """Two bars: runs done out of planned, and steps of the current epoch with its ETA.
+
+    Its :meth:`update` is the ``on_progress`` callback of :func:`mnistbench.sweep.run_sweep`.
+    """
+
+    def __init__(self, console: Console) -> None:
+        self.progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+            console=console,
+        )
+        self._runs = None
+        self._steps = None
+        self._label = ""
+
+    def __enter__(self) -> RunProgress:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.progress.__exit__(*exc)
+
+    def update(self, event: dict) -> None:
+        kind = event["event"]
+        if kind == "run":
+            if self._runs is None:
+                self._runs = self.progress.add_task("runs", total=event["total"])
+                self._steps = self.progress.add_task("", total=None)
+            else:
+                self.progress.advance(self._runs)
+            config = event["config"]
+            self._label = f"[{event['index'] + 1}/{event['total']}] {config.architecture}"
+            self.progress.update(
+                self._steps, description=f"{self._label}: starting", completed=0, total=None
+            )
+        elif kind == "phase":
+            self.progress.update(self._steps, description=f"{self._label}: {event['phase']}")
+        elif kind == "epoch":
+            self.progress.reset(
+                self._steps,
+                total=event["steps"],
+                description=f"{self._label}: epoch {event['epoch']}/{event['epochs']} steps",
+            )
+        elif kind == "step":
+            self.progress.update(self._steps, completed=event["step"])
+
+    def finish(self) -> None:
+        if self._runs is not None:
+            self.progress.update(self._runs, completed=self.progress.tasks[0].total)
+
+
+def _fmt(value, spec: str) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return format(value, spec)
+
+
+def print_summary(console: Console, rows: list[dict]) -> None:
+    """One line per run with the headline figures; failed runs show their error."""
+    table = Table(title="mnistbench results")
+    for header in (
+        "architecture",
+        "status",
+        "fit s",
+        "s/epoch",
+        "test acc",
+        "infer samples/s",
+        "latency ms",
+        "params",
+        "peak MB",
+    ):
+        table.add_column(
+            header, justify="left" if header in ("architecture", "status") else "right"
+        )
+    for row in rows:
+        ok = row["status"] == "ok"
+        table.add_row(
+            row["architecture"],
+            "ok" if ok else f"[red]{row['status']}[/red]",
+            _fmt(row["fit_seconds"], ".1f"),
+            _fmt(row["seconds_per_epoch"], ".2f"),
+            _fmt(row["test_accuracy"], ".4f"),
+            _fmt(row["inference_samples_per_second"], ",.0f"),
+            _fmt(row["latency_ms"], ".2f"),
+            _fmt(row["params"], ","),
+            _fmt(row["peak_memory_mb"], ",.0f"),
+        )
+    console.print(table)
+    for row in rows:
+        if row["status"] != "ok":
+            console.print(f"[red]{row['architecture']}[/red]: {row['error']}", markup=True)
+
+
+def print_plugins(console: Console, plugins, params: dict[str, str]) -> None:
+    """The registered architectures with the plugin, distribution and version behind each."""
+    table = Table(title="mnistbench architectures")
+    for header in ("architecture", "plugin", "distribution", "version", "params", "description"):
+        table.add_column(header, justify="right" if header == "params" else "left")
+    for name in sorted(plugins.architectures):
+        arch = plugins.architectures[name]
+        table.add_row(
+            name,
+            arch.plugin,
+            arch.distribution or "-",
+            arch.version or "-",
+            params.get(name, "-"),
+            arch.description,
+        )
+    console.print(table)
+    if not plugins.architectures:
+        console.print("No architectures registered. Install a plugin, or check MNISTBENCH_PLUGINS.")

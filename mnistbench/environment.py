@@ -1,0 +1,91 @@
+"""What the numbers were measured on: ``environment.json``."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+from mnistbench.results import ENVIRONMENT_JSON, atomic_writer
+
+PACKAGES = ("mnistbench", "keras", "tensorflow", "jax", "torch", "numpy", "pandas", "pluggy")
+
+
+def _version(distribution: str) -> str | None:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def configured_backend() -> str:
+    """The Keras backend a new process will use, found as Keras finds it, without importing it."""
+    if os.environ.get("KERAS_BACKEND"):
+        return os.environ["KERAS_BACKEND"]
+    keras_home = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
+    try:
+        return json.loads((keras_home / "keras.json").read_text()).get("backend", "tensorflow")
+    except (OSError, ValueError, AttributeError):
+        return "tensorflow"
+
+
+def cpu_model() -> str:
+    """The CPU's marketing name where the platform tells it."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def git_commit(cwd: Path | None = None) -> str | None:
+    """HEAD of the git repository the command runs in, if any."""
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return result.stdout.strip() or None if result.returncode == 0 else None
+
+
+def describe_environment(*, backend: str, data: dict, plugins, argv: list[str]) -> dict:
+    """Versions, hardware, data source, plugins and command line of this run, as plain values.
+
+    Versions come from package metadata, so describing the environment never
+    imports a backend.
+    """
+    return {
+        "python": platform.python_version(),
+        "packages": {name: _version(name) for name in PACKAGES},
+        "plugins": {
+            arch.name: {
+                "plugin": arch.plugin,
+                "distribution": arch.distribution,
+                "version": arch.version,
+            }
+            for arch in plugins.architectures.values()
+        },
+        "backend": backend,
+        "platform": platform.platform(),
+        "cpu": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "data": data,
+        "command": " ".join([Path(argv[0]).name, *argv[1:]]) if argv else "",
+        "git_commit": git_commit(),
+        "executable": sys.executable,
+    }
+
+
+def write_environment(output_dir: Path, environment: dict) -> Path:
+    path = Path(output_dir) / ENVIRONMENT_JSON
+    with atomic_writer(path, "w") as handle:
+        json.dump(environment, handle, indent=2)
+        handle.write("\n")
+    return path

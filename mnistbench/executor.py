@@ -1,0 +1,147 @@
+"""Run a list of configurations one after another, each in-process or in a fresh worker process.
+
+Process isolation (the default) gives each run its own peak memory, its own
+backend import and its own failure: a worker that crashes, is killed or hangs
+past the timeout becomes one failed row while the sweep goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import queue as queue_module
+import signal
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from mnistbench.results import make_row
+from mnistbench.runner import ProgressCallback, RunConfig, run_one, utc_now
+
+ISOLATION_MODES = ("process", "none")
+#: How often the parent checks on a worker that has sent nothing.
+POLL_SECONDS = 0.25
+
+log = logging.getLogger("mnistbench")
+
+
+def _describe_exit(exitcode: int | None) -> str:
+    if exitcode is not None and exitcode < 0:
+        try:
+            return f"killed by {signal.Signals(-exitcode).name}"
+        except ValueError:
+            return f"killed by signal {-exitcode}"
+    return f"exited with code {exitcode}"
+
+
+class _ForwardToQueue(logging.Handler):
+    """Sends a worker's mnistbench warnings to the parent, which shows them."""
+
+    def __init__(self, queue) -> None:
+        super().__init__(logging.WARNING)
+        self.queue = queue
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.queue.put({"event": "warning", "message": record.getMessage()})
+
+
+def _worker(config: RunConfig, data_path: str, queue) -> None:
+    """Entry point of a worker process: load plugins and data, run, send the result."""
+    from mnistbench.runner import quiet_backend_logs
+
+    quiet_backend_logs()
+    logger = logging.getLogger("mnistbench")
+    logger.addHandler(_ForwardToQueue(queue))
+    logger.propagate = False
+    try:
+        from mnistbench.data import resolve_mnist
+        from mnistbench.plugins import load_plugins
+
+        plugins = load_plugins()
+        mnist = resolve_mnist(data_path, offline=True)
+        measured = run_one(config, mnist, plugins, on_progress=queue.put)
+        queue.put({"event": "result", "measured": measured})
+    except Exception as error:
+        queue.put({"event": "error", "error": f"{type(error).__name__}: {error}"})
+
+
+def _run_in_worker(
+    config: RunConfig, data_path: Path, on_progress: ProgressCallback, timeout: float | None
+) -> tuple[dict, str]:
+    """Run one configuration in a fresh process: (measured columns, error or "")."""
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    process = context.Process(target=_worker, args=(config, str(data_path), queue), daemon=True)
+    process.start()
+    started = time.monotonic()
+    try:
+        while True:
+            try:
+                event = queue.get(timeout=POLL_SECONDS)
+            except queue_module.Empty:
+                if timeout is not None and time.monotonic() - started > timeout:
+                    return {}, f"timed out after {timeout:g} s"
+                if not process.is_alive():
+                    try:  # it may have sent its result just before exiting
+                        event = queue.get(timeout=POLL_SECONDS)
+                    except queue_module.Empty:
+                        return {}, f"worker process {_describe_exit(process.exitcode)}"
+                else:
+                    continue
+            if event["event"] == "result":
+                return event["measured"], ""
+            if event["event"] == "error":
+                return {}, event["error"]
+            if event["event"] == "warning":
+                log.warning(event["message"])
+            else:
+                on_progress(event)
+    finally:
+        if process.is_alive():
+            process.terminate()
+        process.join(timeout=10)
+        if process.is_alive():
+            process.kill()
+            process.join()
+        queue.close()
+
+
+def _run_in_process(config: RunConfig, mnist, plugins, on_progress) -> tuple[dict, str]:
+    try:
+        return run_one(config, mnist, plugins, on_progress), ""
+    except Exception as error:
+        return {}, f"{type(error).__name__}: {error}"
+
+
+def execute(
+    configs: Sequence[RunConfig],
+    *,
+    mnist,
+    plugins,
+    isolation: str = "process",
+    timeout: float | None = None,
+    on_progress: ProgressCallback | None = None,
+    on_result: Callable[[dict], None] | None = None,
+) -> list[dict]:
+    """Run every configuration in order; returns the rows of ``runs.csv``.
+
+    ``on_result`` receives each row as soon as its run ends, so the caller can
+    write it before the next run starts. A failed run is a row with status
+    "failed" and its error; the remaining runs still run.
+    """
+    on_progress = on_progress or (lambda event: None)
+    rows = []
+    for index, config in enumerate(configs):
+        on_progress({"event": "run", "index": index, "total": len(configs), "config": config})
+        started_at = utc_now()
+        if isolation == "none":
+            measured, error = _run_in_process(config, mnist, plugins, on_progress)
+        else:
+            measured, error = _run_in_worker(config, mnist.cache_path, on_progress, timeout)
+        row = make_row(
+            config, plugins.architectures[config.architecture], measured, error, started_at
+        )
+        rows.append(row)
+        if on_result is not None:
+            on_result(row)
+    return rows

@@ -1,0 +1,154 @@
+"""One benchmark sweep, end to end: plan → run each configuration → record → report.
+
+This is the library function behind ``mnistbench run``; the CLI only parses,
+validates and shows progress.
+"""
+
+from __future__ import annotations
+
+import difflib
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from mnistbench.environment import configured_backend, describe_environment, write_environment
+from mnistbench.errors import ConfigError
+from mnistbench.executor import execute
+from mnistbench.results import SAMPLE_COUNT, SAMPLES_NPZ, RunsWriter, atomic_writer, read_runs
+from mnistbench.runner import ProgressCallback, RunConfig
+
+TRAIN_SIZE = 60_000
+TEST_SIZE = 10_000
+
+
+def select_architectures(
+    requested: Sequence[str], run_all: bool, known: Sequence[str]
+) -> list[str]:
+    """The architectures to run, in the order given (``--all``: every registered one, sorted)."""
+    if run_all:
+        if not known:
+            raise ConfigError("no architectures are registered; see `mnistbench plugins`")
+        return sorted(known)
+    if not requested:
+        raise ConfigError("name at least one architecture, or use --all")
+    for name in requested:
+        if name not in known:
+            hint = difflib.get_close_matches(name, known, n=1)
+            suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
+            listing = ", ".join(sorted(known)) or "none"
+            raise ConfigError(f"unknown architecture {name!r} (known: {listing}){suggestion}")
+    return list(dict.fromkeys(requested))
+
+
+def plan(
+    architectures: Sequence[str],
+    *,
+    epochs: int = 5,
+    batch_size: int = 32,
+    train_limit: int | None = None,
+    test_limit: int | None = None,
+    seed: int = 0,
+) -> list[RunConfig]:
+    """One configuration per architecture; checks the limits against the dataset's size."""
+    if train_limit is not None and not 1 <= train_limit <= TRAIN_SIZE:
+        raise ConfigError(f"--train-limit must be between 1 and {TRAIN_SIZE}, got {train_limit}")
+    if test_limit is not None and not 1 <= test_limit <= TEST_SIZE:
+        raise ConfigError(f"--test-limit must be between 1 and {TEST_SIZE}, got {test_limit}")
+    return [
+        RunConfig(
+            architecture=name,
+            epochs=epochs,
+            batch_size=batch_size,
+            train_limit=train_limit,
+            test_limit=test_limit,
+            seed=seed,
+        )
+        for name in architectures
+    ]
+
+
+def prepare_output_dir(output_dir: Path, *, force: bool = False) -> Path:
+    """Create ``output_dir``; refuse a non-empty one unless ``force`` (results would mix)."""
+    output_dir = Path(output_dir)
+    if output_dir.exists() and not output_dir.is_dir():
+        raise ConfigError(f"output {output_dir} exists and is not a directory")
+    if output_dir.is_dir() and any(output_dir.iterdir()) and not force:
+        raise ConfigError(
+            f"output directory {output_dir} is not empty; choose another --output or pass --force"
+        )
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        probe = output_dir / ".mnistbench-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as error:
+        raise ConfigError(
+            f"cannot write to output directory {output_dir}: {error.strerror}"
+        ) from None
+    return output_dir
+
+
+@dataclass
+class SweepResult:
+    output_dir: Path
+    rows: list[dict]
+    reports: list[Path] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[dict]:
+        return [row for row in self.rows if row["status"] != "ok"]
+
+
+def write_samples(output_dir: Path, mnist, test_limit: int | None) -> Path:
+    """Save the test digits every run predicts, so reports can redraw them without the dataset."""
+    count = min(SAMPLE_COUNT, test_limit or TEST_SIZE)
+    path = output_dir / SAMPLES_NPZ
+    with atomic_writer(path, "wb") as handle:
+        np.savez(handle, x=mnist.x_test[:count], y=mnist.y_test[:count])
+    return path
+
+
+def run_sweep(
+    configs: Sequence[RunConfig],
+    *,
+    mnist,
+    plugins,
+    output_dir: Path,
+    isolation: str = "process",
+    timeout: float | None = None,
+    on_progress: ProgressCallback | None = None,
+    argv: list[str] | None = None,
+) -> SweepResult:
+    """Run every configuration, writing each row as it finishes, then the reports.
+
+    ``output_dir`` must exist (see :func:`prepare_output_dir`).
+    """
+    output_dir = Path(output_dir)
+    write_samples(output_dir, mnist, configs[0].test_limit if configs else None)
+    environment = describe_environment(
+        backend=configured_backend(),
+        data={"source": mnist.source, "origin": mnist.origin, "cache_path": str(mnist.cache_path)},
+        plugins=plugins,
+        argv=sys.argv if argv is None else argv,
+    )
+    write_environment(output_dir, environment)
+    writer = RunsWriter(output_dir)
+
+    def record(row: dict) -> None:
+        writer.append(row)
+        plugins.record_run(row, output_dir)
+
+    rows = execute(
+        configs,
+        mnist=mnist,
+        plugins=plugins,
+        isolation=isolation,
+        timeout=timeout,
+        on_progress=on_progress,
+        on_result=record,
+    )
+    reports = plugins.write_report(read_runs(output_dir), output_dir)
+    return SweepResult(output_dir, rows, reports)
