@@ -28,7 +28,9 @@ def test_training_steps(benchmark, architecture, model_and_data):
     benchmark.extra_info.update(architecture=architecture, steps=TRAIN_STEPS, batch_size=BATCH_SIZE)
 
     def train():
-        return model.fit(x_train, y_train, batch_size=BATCH_SIZE, epochs=1, shuffle=False, verbose=0)
+        return model.fit(
+            x_train, y_train, batch_size=BATCH_SIZE, epochs=1, shuffle=False, verbose=0
+        )
 
     # The warm-up round traces the train function; only steady-state steps are timed.
     history = benchmark.pedantic(train, rounds=ROUNDS, warmup_rounds=1)

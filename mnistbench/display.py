@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from rich import box
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -51,13 +52,14 @@ class RunProgress:
             if self._runs is None:
                 self._runs = self.progress.add_task("runs", total=event["total"])
                 self._steps = self.progress.add_task("", total=None)
-            else:
-                self.progress.advance(self._runs)
             config = event["config"]
             self._label = f"[{event['index'] + 1}/{event['total']}] {config.architecture}"
             self.progress.update(
                 self._steps, description=f"{self._label}: starting", completed=0, total=None
             )
+        elif kind == "run_end":
+            self.progress.advance(self._runs)
+            self.progress.update(self._steps, description=f"{self._label}: {event['status']}")
         elif kind == "phase":
             self.progress.update(self._steps, description=f"{self._label}: {event['phase']}")
         elif kind == "epoch":
@@ -69,10 +71,6 @@ class RunProgress:
         elif kind == "step":
             self.progress.update(self._steps, completed=event["step"])
 
-    def finish(self) -> None:
-        if self._runs is not None:
-            self.progress.update(self._runs, completed=self.progress.tasks[0].total)
-
 
 def _fmt(value, spec: str) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -82,21 +80,20 @@ def _fmt(value, spec: str) -> str:
 
 def print_summary(console: Console, rows: list[dict]) -> None:
     """One line per run with the headline figures; failed runs show their error."""
-    table = Table(title="mnistbench results")
+    # A compact box so the table fits an 80-column terminal.
+    table = Table(title="mnistbench results", box=box.SIMPLE_HEAD, pad_edge=False)
     for header in (
-        "architecture",
+        "arch",
         "status",
         "fit s",
         "s/epoch",
-        "test acc",
-        "infer samples/s",
-        "latency ms",
+        "accuracy",
+        "infer/s",
+        "lat ms",
         "params",
         "peak MB",
     ):
-        table.add_column(
-            header, justify="left" if header in ("architecture", "status") else "right"
-        )
+        table.add_column(header, justify="left" if header in ("arch", "status") else "right")
     for row in rows:
         ok = row["status"] == "ok"
         table.add_row(

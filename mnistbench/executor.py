@@ -45,10 +45,28 @@ class _ForwardToQueue(logging.Handler):
         self.queue.put({"event": "warning", "message": record.getMessage()})
 
 
-def _worker(config: RunConfig, data_path: str, queue) -> None:
+def _redirect_output(log_path: str) -> None:
+    """Send this process's stdout and stderr (the backend's C++ logs included) to a file.
+
+    TensorFlow prints start-up lines that no environment variable silences; in the
+    log file they stay available for diagnosis without burying the progress display.
+    """
+    import os
+    import sys
+
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+
+
+def _worker(config: RunConfig, data_path: str, log_path: str, queue) -> None:
     """Entry point of a worker process: load plugins and data, run, send the result."""
     from mnistbench.runner import quiet_backend_logs
 
+    _redirect_output(log_path)
     quiet_backend_logs()
     logger = logging.getLogger("mnistbench")
     logger.addHandler(_ForwardToQueue(queue))
@@ -66,12 +84,19 @@ def _worker(config: RunConfig, data_path: str, queue) -> None:
 
 
 def _run_in_worker(
-    config: RunConfig, data_path: Path, on_progress: ProgressCallback, timeout: float | None
+    config: RunConfig,
+    data_path: Path,
+    log_path: Path,
+    on_progress: ProgressCallback,
+    timeout: float | None,
 ) -> tuple[dict, str]:
     """Run one configuration in a fresh process: (measured columns, error or "")."""
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
-    process = context.Process(target=_worker, args=(config, str(data_path), queue), daemon=True)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    process = context.Process(
+        target=_worker, args=(config, str(data_path), str(log_path), queue), daemon=True
+    )
     process.start()
     started = time.monotonic()
     try:
@@ -85,7 +110,9 @@ def _run_in_worker(
                     try:  # it may have sent its result just before exiting
                         event = queue.get(timeout=POLL_SECONDS)
                     except queue_module.Empty:
-                        return {}, f"worker process {_describe_exit(process.exitcode)}"
+                        return {}, (
+                            f"worker process {_describe_exit(process.exitcode)}; see {log_path}"
+                        )
                 else:
                     continue
             if event["event"] == "result":
@@ -118,6 +145,7 @@ def execute(
     *,
     mnist,
     plugins,
+    log_dir: Path,
     isolation: str = "process",
     timeout: float | None = None,
     on_progress: ProgressCallback | None = None,
@@ -125,6 +153,7 @@ def execute(
 ) -> list[dict]:
     """Run every configuration in order; returns the rows of ``runs.csv``.
 
+    Each worker's stdout and stderr go to ``log_dir/<run_id>.log``.
     ``on_result`` receives each row as soon as its run ends, so the caller can
     write it before the next run starts. A failed run is a row with status
     "failed" and its error; the remaining runs still run.
@@ -137,11 +166,15 @@ def execute(
         if isolation == "none":
             measured, error = _run_in_process(config, mnist, plugins, on_progress)
         else:
-            measured, error = _run_in_worker(config, mnist.cache_path, on_progress, timeout)
+            log_path = Path(log_dir) / f"{config.run_id}.log"
+            measured, error = _run_in_worker(
+                config, mnist.cache_path, log_path, on_progress, timeout
+            )
         row = make_row(
             config, plugins.architectures[config.architecture], measured, error, started_at
         )
         rows.append(row)
+        on_progress({"event": "run_end", "index": index, "status": row["status"]})
         if on_result is not None:
             on_result(row)
     return rows

@@ -22,6 +22,7 @@ from mnistbench.runner import ProgressCallback, RunConfig
 
 TRAIN_SIZE = 60_000
 TEST_SIZE = 10_000
+LOG_DIR = "logs"
 
 
 def select_architectures(
@@ -145,6 +146,7 @@ def run_sweep(
         configs,
         mnist=mnist,
         plugins=plugins,
+        log_dir=output_dir / LOG_DIR,
         isolation=isolation,
         timeout=timeout,
         on_progress=on_progress,

@@ -38,8 +38,18 @@ def sweep_dir(tmp_path_factory, mnist_npz) -> Path:
     """One real sweep of the three reference architectures, shared by the tests below."""
     output = tmp_path_factory.mktemp("sweep") / "out"
     result = mnistbench(
-        "run", "--all", "--epochs", "2", "--train-limit", "2000", "--test-limit", "300",
-        "--output", str(output), "--data", str(mnist_npz),
+        "run",
+        "--all",
+        "--epochs",
+        "2",
+        "--train-limit",
+        "2000",
+        "--test-limit",
+        "300",
+        "--output",
+        str(output),
+        "--data",
+        str(mnist_npz),
     )
     assert result.returncode == 0, result.stderr
     return output
@@ -179,7 +189,8 @@ def test_non_empty_output_directory_is_refused(tmp_path):
     (tmp_path / "keep.txt").write_text("mine")
     result = invoke("run", "dnn", "--output", str(tmp_path))
     assert_one_line_error(
-        result, f"Error: output directory {tmp_path} is not empty; choose another --output or pass --force"
+        result,
+        f"Error: output directory {tmp_path} is not empty; choose another --output or pass --force",
     )
 
 

@@ -164,8 +164,10 @@ def test_reporter_that_raises_fails_alone(tmp_path, caplog):
 
 
 def _layers(model):
-    return [(type(layer).__name__, getattr(layer, "units", None) or getattr(layer, "filters", None))
-            for layer in model.layers]
+    return [
+        (type(layer).__name__, getattr(layer, "units", None) or getattr(layer, "filters", None))
+        for layer in model.layers
+    ]
 
 
 def test_dnn_matches_the_tutorial():
@@ -176,8 +178,15 @@ def test_dnn_matches_the_tutorial():
 
 def test_rnn_matches_the_tutorial():
     model = load_plugins().build_model("rnn", (28, 28), 10)
-    assert _layers(model) == [("LSTM", 128), ("Dropout", None), ("LSTM", 128), ("Dropout", None),
-                              ("Dense", 32), ("Dropout", None), ("Dense", 10)]
+    assert _layers(model) == [
+        ("LSTM", 128),
+        ("Dropout", None),
+        ("LSTM", 128),
+        ("Dropout", None),
+        ("Dense", 32),
+        ("Dropout", None),
+        ("Dense", 10),
+    ]
     assert [layer.rate for layer in model.layers if hasattr(layer, "rate")] == [0.2, 0.2, 0.2]
     assert model.layers[0].return_sequences and not model.layers[2].return_sequences
     lstm = lambda inputs: 4 * (128 * (inputs + 128) + 128)  # noqa: E731
@@ -189,8 +198,13 @@ def test_cnn_matches_the_tutorial():
     prepared = plugins.prepare_data("cnn", np.zeros((2, 28, 28), np.uint8), "train")
     assert prepared.shape == (2, 28, 28, 1) and prepared.dtype == np.float32
     model = plugins.build_model("cnn", prepared.shape[1:], 10)
-    assert _layers(model) == [("Conv2D", 32), ("MaxPooling2D", None), ("Flatten", None),
-                              ("Dense", 100), ("Dense", 10)]
+    assert _layers(model) == [
+        ("Conv2D", 32),
+        ("MaxPooling2D", None),
+        ("Flatten", None),
+        ("Dense", 100),
+        ("Dense", 10),
+    ]
     assert model.layers[0].activation.__name__ == "linear"
     assert model.count_params() == (32 * 9 + 32) + (13 * 13 * 32 * 100 + 100) + (100 * 10 + 10)
 
