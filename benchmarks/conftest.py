@@ -1,4 +1,4 @@
-"""Fixtures for the regression benchmarks: real MNIST and the installed plugins, once per session."""
+"""Fixtures for the regression benchmarks: real MNIST and the installed plugins."""
 
 import pytest
 

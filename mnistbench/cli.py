@@ -215,19 +215,24 @@ def list_plugins(no_params: bool) -> None:
 
 
 def _count_params(plugins) -> dict[str, str]:
-    from mnistbench.runner import NUM_CLASSES, quiet_backend_logs
+    import os
 
-    quiet_backend_logs()
     import numpy as np
 
+    from mnistbench.runner import NUM_CLASSES, native_stderr_to, quiet_backend_logs
+
+    quiet_backend_logs()
     counts = {}
     probe = np.zeros((1, 28, 28), dtype=np.uint8)
-    for name in plugins.architectures:
-        try:
-            shape = plugins.prepare_data(name, probe, "test").shape[1:]
-            counts[name] = f"{plugins.build_model(name, shape, NUM_CLASSES).count_params():,}"
-        except Exception as error:  # listing must survive a broken plugin
-            counts[name] = f"error: {type(error).__name__}"
+    # Keras, its backend and the device probe print start-up lines: noise in a listing.
+    with native_stderr_to(os.devnull):
+        for name in plugins.architectures:
+            try:
+                shape = plugins.prepare_data(name, probe, "test").shape[1:]
+                model = plugins.build_model(name, shape, NUM_CLASSES)
+                counts[name] = f"{model.count_params():,}"
+            except Exception as error:  # listing must survive a broken plugin
+                counts[name] = f"error: {type(error).__name__}"
     return counts
 
 

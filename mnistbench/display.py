@@ -117,7 +117,12 @@ def print_plugins(console: Console, plugins, params: dict[str, str]) -> None:
     """The registered architectures with the plugin, distribution and version behind each."""
     table = Table(title="mnistbench architectures")
     for header in ("architecture", "plugin", "distribution", "version", "params", "description"):
-        table.add_column(header, justify="right" if header == "params" else "left")
+        # Only the description wraps: names and versions must stay whole to be copied.
+        table.add_column(
+            header,
+            justify="right" if header == "params" else "left",
+            no_wrap=header != "description",
+        )
     for name in sorted(plugins.architectures):
         arch = plugins.architectures[name]
         table.add_row(

@@ -7,12 +7,13 @@ see :mod:`mnistbench.executor`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
@@ -61,6 +62,22 @@ def peak_memory_mb() -> float:
 def quiet_backend_logs() -> None:
     """Silence TensorFlow's C++ start-up chatter; must run before keras is imported."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@contextlib.contextmanager
+def native_stderr_to(path: str | os.PathLike) -> Iterator[None]:
+    """Send file descriptor 2 (where TensorFlow's C++ start-up lines go) to a file meanwhile."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        os.dup2(fd, 2)
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(fd)
 
 
 def _progress_callback(on_progress: ProgressCallback, epochs: int, steps: int):

@@ -1,4 +1,4 @@
-"""The plugin system: discovery through entry points, filtering, failure isolation, hook contracts."""
+"""The plugin system: discovery, filtering, failure isolation, hook contracts."""
 
 from __future__ import annotations
 
