@@ -92,3 +92,18 @@ def mnistbench_write_report(runs, output_dir):
     :param output_dir: ``pathlib.Path`` of the run directory.
     :return: list of ``pathlib.Path`` written, or None.
     """
+
+
+@hookspec(firstresult=True)
+def mnistbench_model_flops(architecture, model):
+    """Give the analytic cost of one sample through a model, for custom layers the core cannot count.
+
+    Called once per run after the model is built. Stops at the first non-None
+    result. Return None to let the core count Dense, Conv2D, LSTM, pooling and
+    the other layers it knows.
+
+    :param architecture: the registered architecture name.
+    :param model: the built ``keras.Model``.
+    :return: ``(inference_flops_per_sample, train_flops_per_sample)``, each a
+        number of floating-point operations (a multiply-add counts as 2), or None.
+    """

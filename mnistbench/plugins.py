@@ -272,6 +272,12 @@ def load_plugins(
     if entry_points:
         _load_entry_points(pm, strict)
     for plugin in extra:
-        pm.register(plugin)
+        # Name objects by their class so messages say which plugin misbehaved.
+        base = name = getattr(plugin, "__name__", type(plugin).__name__)
+        suffix = 1
+        while pm.has_plugin(name):
+            suffix += 1
+            name = f"{base}-{suffix}"
+        pm.register(plugin, name=name)
     pm.check_pending()
     return Plugins(pm, strict=strict)
