@@ -70,6 +70,27 @@ def _default_output() -> Path:
     return Path("results") / datetime.now().strftime("%Y-%m-%dT%H-%M-%S")
 
 
+def _int_list(ctx, param, value: str) -> list[int]:
+    try:
+        numbers = [int(item) for item in value.split(",")]
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a comma-separated list of integers") from None
+    if any(number < 1 for number in numbers):
+        raise click.BadParameter(f"{value!r}: every value must be at least 1")
+    return numbers
+
+
+_JIT_VALUES = {"auto": None, "on": True, "off": False}
+
+
+def _jit_list(ctx, param, value: str) -> list[bool | None]:
+    items = [item.strip().lower() for item in value.split(",")]
+    unknown = [item for item in items if item not in _JIT_VALUES]
+    if unknown:
+        raise click.BadParameter(f"{unknown[0]!r} is not one of auto, on, off")
+    return [_JIT_VALUES[item] for item in items]
+
+
 @cli.command()
 @click.argument("architectures", nargs=-1)
 @click.option("--all", "run_all", is_flag=True, help="Run every registered architecture.")
@@ -124,6 +145,43 @@ def _default_output() -> Path:
     help="MNIST as mnist.npz or a directory of the four IDX files.",
 )
 @click.option(
+    "--repeats",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Runs per configuration, seeds seed..seed+N-1; medians and spread reported.",
+)
+@click.option(
+    "--steps-per-execution",
+    "steps_per_execution",
+    default="1",
+    show_default=True,
+    callback=_int_list,
+    metavar="N[,N...]",
+    help="Batches per compiled call (Keras compile option); a list makes a grid.",
+)
+@click.option(
+    "--jit",
+    "jit_compile",
+    default="auto",
+    show_default=True,
+    callback=_jit_list,
+    metavar="auto|on|off[,...]",
+    help="XLA compilation; a list makes a grid.",
+)
+@click.option(
+    "--target-accuracy",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=None,
+    help="Stop training when test accuracy reaches this; report the time to reach it.",
+)
+@click.option(
+    "--eval-every",
+    type=click.IntRange(min=1),
+    default=None,
+    help="With --target-accuracy: evaluate every N steps instead of every epoch.",
+)
+@click.option(
     "--isolation",
     type=click.Choice(["process", "none"]),
     default="process",
@@ -144,6 +202,11 @@ def run(
     train_limit: int | None,
     test_limit: int | None,
     seed: int,
+    repeats: int,
+    steps_per_execution: list[int],
+    jit_compile: list[bool | None],
+    target_accuracy: float | None,
+    eval_every: int | None,
     output: Path | None,
     force: bool,
     data_path: Path | None,
@@ -169,6 +232,11 @@ def run(
         train_limit=train_limit,
         test_limit=test_limit,
         seed=seed,
+        repeats=repeats,
+        steps_per_execution=steps_per_execution,
+        jit_compile=jit_compile,
+        target_accuracy=target_accuracy,
+        eval_every=eval_every,
     )
     output_dir = prepare_output_dir(output or _default_output(), force=force)
     console = _console(stderr=True)
@@ -283,6 +351,46 @@ def report(directory: Path) -> None:
     runs = read_runs(directory)
     for path in load_plugins().write_report(runs, directory):
         click.echo(f"wrote {path}")
+
+
+@cli.command()
+@click.argument("baseline", type=click.Path(path_type=Path))
+@click.argument("candidate", type=click.Path(path_type=Path))
+@click.option(
+    "--fail",
+    "fail_rules",
+    multiple=True,
+    metavar="METRIC:THRESHOLD",
+    help="Exit 1 on a significant regression beyond THRESHOLD, e.g. fit_seconds:10% "
+    "or test_accuracy:-0.005. Repeatable.",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Directory for compare.csv and compare.png [default: CANDIDATE].",
+)
+def compare(
+    baseline: Path, candidate: Path, fail_rules: tuple[str, ...], output: Path | None
+) -> None:
+    """Compare two result directories metric by metric, with significance tests."""
+    from mnistbench.compare import FailRule, compare_runs, regressions, write_compare
+    from mnistbench.display import print_comparison
+    from mnistbench.results import read_runs
+
+    rules = [FailRule.parse(text) for text in fail_rules]
+    table = compare_runs(read_runs(baseline), read_runs(candidate), rules)
+    output = output or candidate
+    output.mkdir(parents=True, exist_ok=True)
+    print_comparison(_console(), table)
+    for path in write_compare(table, output):
+        click.echo(f"wrote {path}", err=True)
+    failures = regressions(table)
+    for line in failures:
+        click.echo(f"regression: {line}", err=True)
+    if failures:
+        sys.exit(EXIT_RUN_FAILED)
 
 
 if __name__ == "__main__":

@@ -35,12 +35,13 @@ class RunProgress:
             TimeRemainingColumn(),
             console=console,
         )
-        self._runs = None
-        self._steps = None
-        self._label = ""
+        self._runs = self._steps = None
+        self._label = "set-up"
 
     def __enter__(self) -> RunProgress:
         self.progress.__enter__()
+        self._runs = self.progress.add_task("runs", total=None)
+        self._steps = self.progress.add_task("starting", total=None)
         return self
 
     def __exit__(self, *exc) -> None:
@@ -49,11 +50,9 @@ class RunProgress:
     def update(self, event: dict) -> None:
         kind = event["event"]
         if kind == "run":
-            if self._runs is None:
-                self._runs = self.progress.add_task("runs", total=event["total"])
-                self._steps = self.progress.add_task("", total=None)
+            self.progress.update(self._runs, total=event["total"])
             config = event["config"]
-            self._label = f"[{event['index'] + 1}/{event['total']}] {config.architecture}"
+            self._label = f"[{event['index'] + 1}/{event['total']}] {config.run_id}"
             self.progress.update(
                 self._steps, description=f"{self._label}: starting", completed=0, total=None
             )
@@ -136,3 +135,28 @@ def print_plugins(console: Console, plugins, params: dict[str, str]) -> None:
     console.print(table)
     if not plugins.architectures:
         console.print("No architectures registered. Install a plugin, or check MNISTBENCH_PLUGINS.")
+
+
+def print_comparison(console: Console, table) -> None:
+    """Baseline against candidate, one line per configuration and metric."""
+    view = Table(title="mnistbench compare", box=box.SIMPLE_HEAD, pad_edge=False)
+    for header in ("config", "metric", "baseline", "candidate", "ratio", "p", "verdict"):
+        view.add_column(
+            header, justify="right" if header in ("baseline", "candidate", "ratio", "p") else "left"
+        )
+    colors = {"improved": "green", "regressed": "red"}
+    for row in table.itertuples(index=False):
+        color = colors.get(row.verdict)
+        verdict = f"[{color}]{row.verdict}[/{color}]" if color else row.verdict
+        if row.regression:
+            verdict += f" [red bold]✗ {row.failed_rule}[/red bold]"
+        view.add_row(
+            row.config_id,
+            row.metric,
+            _fmt(row.baseline_median, ".4g"),
+            _fmt(row.candidate_median, ".4g"),
+            _fmt(row.ratio, ".3f"),
+            _fmt(row.p_value, ".3f"),
+            verdict,
+        )
+    console.print(view)

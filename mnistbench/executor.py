@@ -21,8 +21,15 @@ from mnistbench.runner import ProgressCallback, RunConfig, run_one, utc_now
 ISOLATION_MODES = ("process", "none")
 #: How often the parent checks on a worker that has sent nothing.
 POLL_SECONDS = 0.25
+#: Matrix size of the peak FLOP/s probe.
+PEAK_MATMUL_SIZE = 2048
 
 log = logging.getLogger("mnistbench")
+
+
+def status_of(error: BaseException) -> str:
+    """The ``runs.csv`` status of a run that raised ``error``: NaN/inf loss is "diverged"."""
+    return "diverged" if isinstance(error, FloatingPointError) else "failed"
 
 
 def _describe_exit(exitcode: int | None) -> str:
@@ -62,8 +69,8 @@ def _redirect_output(log_path: str) -> None:
     os.close(fd)
 
 
-def _worker(config: RunConfig, data_path: str, log_path: str, queue) -> None:
-    """Entry point of a worker process: load plugins and data, run, send the result."""
+def _worker(task: Callable, args: tuple, log_path: str, queue) -> None:
+    """Entry point of a worker process: run ``task(*args, on_progress=...)``, send its result."""
     from mnistbench.runner import quiet_backend_logs
 
     _redirect_output(log_path)
@@ -72,31 +79,43 @@ def _worker(config: RunConfig, data_path: str, log_path: str, queue) -> None:
     logger.addHandler(_ForwardToQueue(queue))
     logger.propagate = False
     try:
-        from mnistbench.data import resolve_mnist
-        from mnistbench.plugins import load_plugins
-
-        plugins = load_plugins()
-        mnist = resolve_mnist(data_path, offline=True)
-        measured = run_one(config, mnist, plugins, on_progress=queue.put)
-        queue.put({"event": "result", "measured": measured})
+        result = task(*args, on_progress=queue.put)
+        queue.put({"event": "result", "result": result})
     except Exception as error:
-        queue.put({"event": "error", "error": f"{type(error).__name__}: {error}"})
+        message = f"{type(error).__name__}: {error}"
+        queue.put({"event": "error", "error": message, "status": status_of(error)})
 
 
-def _run_in_worker(
-    config: RunConfig,
-    data_path: Path,
+def _run_task(config: RunConfig, data_path: str, peak: float | None, on_progress) -> dict:
+    """A worker's run: load the plugins and the data again, then train and measure."""
+    from mnistbench.data import resolve_mnist
+    from mnistbench.plugins import load_plugins
+
+    plugins = load_plugins()
+    mnist = resolve_mnist(data_path, offline=True)
+    return run_one(config, mnist, plugins, on_progress, peak_flops_per_second=peak)
+
+
+def _peak_task(on_progress) -> float:
+    from mnistbench.flops import measure_peak_flops
+
+    on_progress({"event": "phase", "phase": "measuring peak FLOP/s"})
+    return measure_peak_flops(PEAK_MATMUL_SIZE)
+
+
+def call_in_worker(
+    task: Callable,
+    args: tuple,
+    *,
     log_path: Path,
     on_progress: ProgressCallback,
-    timeout: float | None,
-) -> tuple[dict, str]:
-    """Run one configuration in a fresh process: (measured columns, error or "")."""
+    timeout: float | None = None,
+):
+    """Run ``task`` in a fresh process: ``(result, None, "ok")`` or ``(None, error, status)``."""
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    process = context.Process(
-        target=_worker, args=(config, str(data_path), str(log_path), queue), daemon=True
-    )
+    process = context.Process(target=_worker, args=(task, args, str(log_path), queue), daemon=True)
     process.start()
     started = time.monotonic()
     try:
@@ -105,20 +124,18 @@ def _run_in_worker(
                 event = queue.get(timeout=POLL_SECONDS)
             except queue_module.Empty:
                 if timeout is not None and time.monotonic() - started > timeout:
-                    return {}, f"timed out after {timeout:g} s"
-                if not process.is_alive():
-                    try:  # it may have sent its result just before exiting
-                        event = queue.get(timeout=POLL_SECONDS)
-                    except queue_module.Empty:
-                        return {}, (
-                            f"worker process {_describe_exit(process.exitcode)}; see {log_path}"
-                        )
-                else:
+                    return None, f"timed out after {timeout:g} s", "failed"
+                if process.is_alive():
                     continue
+                try:  # it may have sent its result just before exiting
+                    event = queue.get(timeout=POLL_SECONDS)
+                except queue_module.Empty:
+                    error = f"worker process {_describe_exit(process.exitcode)}; see {log_path}"
+                    return None, error, "failed"
             if event["event"] == "result":
-                return event["measured"], ""
+                return event["result"], None, "ok"
             if event["event"] == "error":
-                return {}, event["error"]
+                return None, event["error"], event["status"]
             if event["event"] == "warning":
                 log.warning(event["message"])
             else:
@@ -133,11 +150,24 @@ def _run_in_worker(
         queue.close()
 
 
-def _run_in_process(config: RunConfig, mnist, plugins, on_progress) -> tuple[dict, str]:
+def _call_in_process(task: Callable, args: tuple, on_progress, *extra):
     try:
-        return run_one(config, mnist, plugins, on_progress), ""
+        return task(*args, on_progress, *extra), None, "ok"
     except Exception as error:
-        return {}, f"{type(error).__name__}: {error}"
+        return None, f"{type(error).__name__}: {error}", status_of(error)
+
+
+def measure_peak(*, isolation: str, log_dir: Path, on_progress: ProgressCallback) -> float | None:
+    """The machine's peak float32 matmul FLOP/s, measured with the backend the runs use."""
+    if isolation == "none":
+        peak, error, _ = _call_in_process(_peak_task, (), on_progress)
+    else:
+        peak, error, _ = call_in_worker(
+            _peak_task, (), log_path=Path(log_dir) / "peak.log", on_progress=on_progress
+        )
+    if error:
+        log.warning(f"could not measure peak FLOP/s: {error}")
+    return peak
 
 
 def execute(
@@ -148,6 +178,7 @@ def execute(
     log_dir: Path,
     isolation: str = "process",
     timeout: float | None = None,
+    peak_flops_per_second: float | None = None,
     on_progress: ProgressCallback | None = None,
     on_result: Callable[[dict], None] | None = None,
 ) -> list[dict]:
@@ -156,7 +187,7 @@ def execute(
     Each worker's stdout and stderr go to ``log_dir/<run_id>.log``.
     ``on_result`` receives each row as soon as its run ends, so the caller can
     write it before the next run starts. A failed run is a row with status
-    "failed" and its error; the remaining runs still run.
+    "failed" (or "diverged") and its error; the remaining runs still run.
     """
     on_progress = on_progress or (lambda event: None)
     rows = []
@@ -164,14 +195,25 @@ def execute(
         on_progress({"event": "run", "index": index, "total": len(configs), "config": config})
         started_at = utc_now()
         if isolation == "none":
-            measured, error = _run_in_process(config, mnist, plugins, on_progress)
+            measured, error, status = _call_in_process(
+                run_one, (config, mnist, plugins), on_progress, peak_flops_per_second
+            )
         else:
-            log_path = Path(log_dir) / f"{config.run_id}.log"
-            measured, error = _run_in_worker(
-                config, mnist.cache_path, log_path, on_progress, timeout
+            measured, error, status = call_in_worker(
+                _run_task,
+                (config, str(mnist.cache_path), peak_flops_per_second),
+                log_path=Path(log_dir) / f"{config.run_id}.log",
+                on_progress=on_progress,
+                timeout=timeout,
             )
         row = make_row(
-            config, plugins.architectures[config.architecture], measured, error, started_at
+            config,
+            plugins.architectures[config.architecture],
+            measured or {},
+            status=status,
+            error=error or "",
+            started_at=started_at,
+            isolation=isolation,
         )
         rows.append(row)
         on_progress({"event": "run_end", "index": index, "status": row["status"]})

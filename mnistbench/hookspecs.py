@@ -96,7 +96,7 @@ def mnistbench_write_report(runs, output_dir):
 
 @hookspec(firstresult=True)
 def mnistbench_model_flops(architecture, model):
-    """Give the analytic cost of one sample through a model, for custom layers the core cannot count.
+    """The analytic cost of one sample through a model, for layers the core cannot count.
 
     Called once per run after the model is built. Stops at the first non-None
     result. Return None to let the core count Dense, Conv2D, LSTM, pooling and

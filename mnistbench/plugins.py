@@ -210,6 +210,22 @@ class Plugins:
             )
         return model
 
+    def model_flops(self, architecture: str, model) -> tuple[float, float] | None:
+        """A plugin's (inference, train) FLOPs per sample for ``model``, or None."""
+        result, plugin = self._first_result(
+            "mnistbench_model_flops", architecture=architecture, model=model
+        )
+        if result is None:
+            return None
+        try:
+            inference, train = (float(value) for value in result)
+        except (TypeError, ValueError):
+            raise PluginError(
+                f"plugin {plugin!r} returned {result!r} from mnistbench_model_flops: "
+                "expected (inference_flops_per_sample, train_flops_per_sample)"
+            ) from None
+        return inference, train
+
     def _call_all(self, hook_name: str, **kwargs: Any) -> list[Any]:
         results = []
         for impl in self._impls(hook_name):

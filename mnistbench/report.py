@@ -55,7 +55,7 @@ PREDICTIONS_PNG = "predictions.png"
 DPI = 120
 
 # Figure sizes in inches; pixel sizes are these times DPI.
-COMPARISON_SIZE = (13.0, 4.8)
+COMPARISON_SIZE = (13.0, 4.8)  # minimum; wider when many groups need room for labels
 CURVES_SIZE = (12.0, 4.6)
 NOTICE_SIZE = (9.0, 3.0)
 
@@ -73,12 +73,20 @@ def _is_ok(runs: pd.DataFrame) -> pd.Series:
     return runs["status"].astype(str).str.strip().eq("ok")
 
 
+def _text(runs: pd.DataFrame, column: str) -> pd.Series:
+    """A column as stripped strings, "" where missing (an all-empty column reads as floats)."""
+    import pandas as pd
+
+    if column not in runs.columns:
+        return pd.Series("", index=runs.index, dtype=object)
+    values = runs[column]
+    return values.astype(object).where(values.notna(), "").astype(str).str.strip()
+
+
 def _group_labels(runs: pd.DataFrame) -> pd.Series:
     """One label per row: the architecture, with the backend when several backends ran."""
     architecture = runs["architecture"].astype(str)
-    if "backend" not in runs.columns:
-        return architecture
-    backend = runs["backend"].fillna("").astype(str).str.strip()
+    backend = _text(runs, "backend")
     if backend[backend != ""].nunique() <= 1:
         return architecture
     # A run that failed before its backend was known keeps the bare name.
@@ -124,7 +132,7 @@ def _colors(runs: pd.DataFrame) -> dict[str, Any]:
 def _failure_notes(runs: pd.DataFrame) -> list[str]:
     """One line per group with failed runs: which, how many, and the first error."""
     labels, ok = _group_labels(runs), _is_ok(runs)
-    errors = runs["error"] if "error" in runs.columns else None
+    errors = _text(runs, "error")
     notes = []
     for label in _group_order(labels):
         members = labels == label
@@ -132,19 +140,20 @@ def _failure_notes(runs: pd.DataFrame) -> list[str]:
         if not failed:
             continue
         total = int(members.sum())
-        error = _first_error(errors[members & ~ok]) if errors is not None else ""
+        error = _first_error(errors[members & ~ok], ERROR_TEXT_CHARS)
         what = "failed" if failed == total else f"{failed} of {total} runs failed"
         note = f"{label}: {what}" + (f" ({error})" if error else "")
         notes.append(note)
     return notes
 
 
-def _first_error(errors: pd.Series) -> str:
-    for error in errors.dropna().astype(str):
-        error = " ".join(error.split())
+def _first_error(errors: pd.Series, limit: int | None = None) -> str:
+    """The first non-empty error, on one line; cut to ``limit`` characters for plots."""
+    for error in errors:
+        error = " ".join(str(error).split())
         if error:
-            if len(error) > ERROR_TEXT_CHARS:
-                error = error[: ERROR_TEXT_CHARS - 1] + "…"
+            if limit is not None and len(error) > limit:
+                error = error[: limit - 1] + "…"
             return error
     return ""
 
@@ -174,10 +183,9 @@ def _setting(runs: pd.DataFrame) -> str:
         text += f", {epochs} epoch{'' if epochs == '1' else 's'}"
     if batch:
         text += f", batch size {batch}"
-    if "backend" in source.columns:
-        backends = sorted({b for b in source["backend"].dropna().astype(str).str.strip() if b})
-        if backends:
-            text += f", backend {' / '.join(backends)}"
+    backends = sorted(set(_text(source, "backend")) - {""})
+    if backends:
+        text += f", backend {' / '.join(backends)}"
     return text
 
 
@@ -208,12 +216,8 @@ def comparison_table(runs: pd.DataFrame) -> pd.DataFrame:
 
     labels, ok = _group_labels(runs), _is_ok(runs)
     metrics = {column: _numeric(runs, column) for column in HEADLINE_METRICS}
-    backends = (
-        runs["backend"].fillna("").astype(str).str.strip()
-        if "backend" in runs.columns
-        else pd.Series("", index=runs.index)
-    )
-    errors = runs["error"] if "error" in runs.columns else pd.Series("", index=runs.index)
+    backends = _text(runs, "backend")
+    errors = _text(runs, "error")
 
     rows = []
     for label in _group_order(labels):
@@ -276,7 +280,7 @@ def _add_failure_note(fig: Figure, runs: pd.DataFrame, shown: str) -> None:
     """Name failed groups under the plot, so a missing bar or line is never a mystery."""
     notes = _failure_notes(runs)
     if notes:
-        text = f"Not {shown} (failed runs excluded): " + "; ".join(notes)
+        text = f"Not {shown} — " + "; ".join(notes)
         fig.supxlabel(text, fontsize=9, color=WRONG_COLOR, wrap=True)
 
 
@@ -321,7 +325,8 @@ def plot_comparison(runs: pd.DataFrame, path: Path | str) -> Path:
     their min–max; the subtitle says how many runs each bar summarizes. The
     accuracy axis runs from 0 to 100 % so that bar lengths stay honest; the
     labels carry the differences. Failed architectures are named in red under
-    the panels.
+    the panels. The figure is 13 × 4.8 in at :data:`DPI` (1560 × 576 px), wider
+    from five architectures on, so that value labels never touch.
 
     When no run succeeded the file still is written, as a notice naming the
     failures: a stale plot from an earlier report, or none at all, would
@@ -339,7 +344,9 @@ def plot_comparison(runs: pd.DataFrame, path: Path | str) -> Path:
     colors = _colors(runs)
     counts = [int((ok & (labels == g)).sum()) for g in groups]
 
-    fig = _figure(COMPARISON_SIZE)
+    # About 0.7 in per bar in each of the three panels keeps value labels apart.
+    width = max(COMPARISON_SIZE[0], 2.1 * len(groups) + 3.2)
+    fig = _figure((width, COMPARISON_SIZE[1]))
     axes = fig.subplots(1, len(_COMPARISON_PANELS))
     x = np.arange(len(groups))
     # Rotate names only when they would collide under their bars.
@@ -384,6 +391,9 @@ def plot_comparison(runs: pd.DataFrame, path: Path | str) -> Path:
             ax.set_yticks(np.arange(0, 101, 20))
         ax.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
         ax.set_xticks(x, groups, rotation=30 if rotate else 0, ha="right" if rotate else "center")
+        # Keep room for three bars, so one or two stay bar-shaped and centred.
+        pad = max(0.0, (3 - len(groups)) / 2)
+        ax.set_xlim(-0.5 - pad, len(groups) - 0.5 + pad)
         ax.set_title(title, fontsize=11)
         ax.set_ylabel(ylabel)
         _style(ax)
@@ -406,7 +416,8 @@ def plot_curves(runs: pd.DataFrame, path: Path | str) -> Path:
     single-epoch run visible as a point). With several successful runs the line
     is the per-epoch median and a shaded band spans their min–max. Epochs are
     numbered from 1 on integer ticks; one legend beside the panels names every
-    line. Like :func:`plot_comparison`, writes a notice when no run succeeded.
+    line. The figure is 12 × 4.6 in at :data:`DPI` (1440 × 552 px). Like
+    :func:`plot_comparison`, writes a notice when no run succeeded.
     """
     import numpy as np
     from matplotlib.ticker import MaxNLocator
@@ -460,10 +471,15 @@ def plot_curves(runs: pd.DataFrame, path: Path | str) -> Path:
         ax.set_title(title, fontsize=11)
         ax.set_xlabel("epoch")
         ax.set_ylabel(ylabel)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         _style(ax)
     for ax in axes:
         ax.set_xlim(0.6, last_epoch + 0.4)
+        # Every epoch gets its tick while they fit; the locator alone would
+        # put fractional ticks around a single epoch.
+        if last_epoch <= 20:
+            ax.set_xticks(np.arange(1, last_epoch + 1))
+        else:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
     # One legend outside the axes: it never hides a line, and both panels share it.
     handles, names = axes[0].get_legend_handles_labels()
@@ -492,7 +508,7 @@ _IMAGE_IN = 0.9
 _TRUE_LINE_IN = 0.26
 _PREDICTION_LINE_IN = 0.19
 _CELL_PAD_IN = 0.22
-_HEADER_IN = 0.95
+_HEADER_IN = 1.1
 _MARGIN_IN = 0.2
 _CHAR_IN = 0.075  # rough width of one character at 9 pt
 
@@ -578,8 +594,16 @@ def plot_predictions(runs: pd.DataFrame, samples_npz: Path | str, path: Path | s
                 text, color, weight = f"{label}: {int(predicted[i])} ✗", WRONG_COLOR, "bold"
                 mistakes[label] += 1
                 any_wrong = True
-            fig.text(centre / width, y, text, ha="center", va="top", fontsize=9, color=color,
-                     fontweight=weight)
+            fig.text(
+                centre / width,
+                y,
+                text,
+                ha="center",
+                va="top",
+                fontsize=9,
+                color=color,
+                fontweight=weight,
+            )
         for spine in ax.spines.values():
             spine.set_color(WRONG_COLOR if any_wrong else "lightgray")
             spine.set_linewidth(2 if any_wrong else 1)
@@ -595,7 +619,9 @@ def plot_predictions(runs: pd.DataFrame, samples_npz: Path | str, path: Path | s
     )
     if predictions:
         wrong = " · ".join(f"{label} {n} of {count}" for label, n in mistakes.items())
-        detail = f"true label above each digit, each architecture's prediction below; wrong: {wrong}"
+        detail = (
+            f"true label above each digit, each architecture's prediction below\nwrong: {wrong}"
+        )
     else:
         detail = "no successful run recorded predictions"
     fig.text(

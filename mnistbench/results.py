@@ -12,30 +12,50 @@ from typing import IO
 # The columns of runs.csv, in order. Names carry their units; the same names
 # are used in the code, the CSV and the README.
 RUN_COLUMNS: list[str] = [
-    "run_id",  # "<architecture>-<seed>"; unique within one output directory
+    "run_id",  # "<config_id>-r<repeat>"; unique within one output directory
+    "config_id",  # architecture plus non-default options, e.g. "dnn-spe32-jiton"; repeats share it
     "architecture",
     "plugin",  # plugin (entry-point) name that registered the architecture
     "plugin_version",  # version of the distribution that ships the plugin
     "backend",  # Keras backend, e.g. "tensorflow"
-    "epochs",
+    "isolation",  # "process" (fresh worker per run) or "none"
+    "epochs",  # the most epochs trained (fewer if a target accuracy stopped it)
     "batch_size",
+    "steps_per_execution",  # passed to compile
+    "jit_compile",  # XLA as resolved by Keras: True or False
     "train_samples",
     "test_samples",
     "seed",
-    "fit_seconds",  # wall time of model.fit, all epochs
+    "repeat",  # 0-based repeat index; seed = base seed + repeat
+    "target_accuracy",  # empty when no time-to-accuracy target was set
+    "eval_every",  # evaluate every N steps for the target; empty = every epoch
+    "fit_seconds",  # wall time of model.fit, all epochs (target evaluations included)
+    "first_epoch_seconds",  # epoch 1: includes tracing/compilation
+    "steady_epoch_seconds",  # mean of epochs 2..n; empty with one epoch
     "seconds_per_epoch",  # mean of epoch_seconds
     "epoch_seconds",  # JSON list, one float per epoch
     "epoch_accuracy",  # JSON list, training accuracy at the end of each epoch
     "epoch_loss",  # JSON list, training loss at the end of each epoch
-    "train_samples_per_second",  # train_samples * epochs / fit_seconds
+    "time_to_accuracy_seconds",  # from fit start to the evaluation reaching the target
+    "converged",  # True/False when a target was set; empty otherwise
+    "train_samples_per_second",  # train_samples * epochs trained / fit_seconds
     "test_accuracy",
     "test_loss",
     "inference_samples_per_second",  # model.predict over the whole test set
-    "latency_ms",  # median single-sample prediction latency
+    "latency_ms",  # median (p50) single-sample prediction latency
+    "latency_p95_ms",
+    "latency_p99_ms",
     "sample_predictions",  # JSON list: predicted labels of the digits in samples.npz
     "params",  # trainable + non-trainable parameter count
+    "inference_flops_per_sample",  # analytic, a multiply-add counts 2
+    "train_flops_per_sample",  # analytic: 3x inference (forward + backward)
+    "train_flops_per_second",  # achieved during steady-state training
+    "inference_flops_per_second",  # achieved during batch inference
+    "peak_flops_per_second",  # large float32 matmul on this machine, measured once per sweep
+    "train_peak_fraction",  # train_flops_per_second / peak_flops_per_second
+    "inference_peak_fraction",  # inference_flops_per_second / peak_flops_per_second
     "peak_memory_mb",  # peak resident memory of the process that ran it
-    "status",  # "ok" or "failed"
+    "status",  # "ok", "failed" (error, crash, timeout) or "diverged" (loss became NaN/inf)
     "error",  # one line; empty when status is "ok"
     "started_at",  # ISO 8601, UTC
 ]
@@ -79,7 +99,16 @@ SAMPLES_NPZ = "samples.npz"
 ENVIRONMENT_JSON = "environment.json"
 
 
-def make_row(config, architecture, measured: dict, error: str, started_at: str) -> dict:
+def make_row(
+    config,
+    architecture,
+    measured: dict,
+    *,
+    status: str,
+    error: str,
+    started_at: str,
+    isolation: str,
+) -> dict:
     """One ``runs.csv`` row from a configuration, its architecture's origin and what was measured.
 
     A failed run keeps its configuration and error; its measured columns are empty.
@@ -87,18 +116,25 @@ def make_row(config, architecture, measured: dict, error: str, started_at: str) 
     row = {column: None for column in RUN_COLUMNS}
     row.update(
         run_id=config.run_id,
+        config_id=config.config_id,
         architecture=config.architecture,
         plugin=architecture.plugin,
         plugin_version=architecture.version,
+        isolation=isolation,
         epochs=config.epochs,
         batch_size=config.batch_size,
-        seed=config.seed,
+        steps_per_execution=config.steps_per_execution,
+        jit_compile=config.jit_compile,
+        seed=config.run_seed,
+        repeat=config.repeat,
+        target_accuracy=config.target_accuracy,
+        eval_every=config.eval_every,
         train_samples=config.train_limit,
         test_samples=config.test_limit,
         started_at=started_at,
     )
     row.update({key: value for key, value in measured.items() if key in row})
-    row["status"] = "failed" if error else "ok"
+    row["status"] = status
     # One line, so the CSV stays one row per run and the summary table stays readable.
     row["error"] = " ".join(error.split())
     return row

@@ -16,7 +16,7 @@ import numpy as np
 
 from mnistbench.environment import configured_backend, describe_environment, write_environment
 from mnistbench.errors import ConfigError
-from mnistbench.executor import execute
+from mnistbench.executor import execute, measure_peak
 from mnistbench.results import SAMPLE_COUNT, SAMPLES_NPZ, RunsWriter, atomic_writer, read_runs
 from mnistbench.runner import ProgressCallback, RunConfig
 
@@ -52,12 +52,26 @@ def plan(
     train_limit: int | None = None,
     test_limit: int | None = None,
     seed: int = 0,
+    repeats: int = 1,
+    steps_per_execution: Sequence[int] = (1,),
+    jit_compile: Sequence[bool | None] = (None,),
+    target_accuracy: float | None = None,
+    eval_every: int | None = None,
 ) -> list[RunConfig]:
-    """One configuration per architecture; checks the limits against the dataset's size."""
+    """Every run of a sweep: architectures × steps-per-execution × jit × repeats, in that order.
+
+    Checks the limits against the dataset's size and the option combinations.
+    """
     if train_limit is not None and not 1 <= train_limit <= TRAIN_SIZE:
         raise ConfigError(f"--train-limit must be between 1 and {TRAIN_SIZE}, got {train_limit}")
     if test_limit is not None and not 1 <= test_limit <= TEST_SIZE:
         raise ConfigError(f"--test-limit must be between 1 and {TEST_SIZE}, got {test_limit}")
+    if repeats < 1:
+        raise ConfigError(f"--repeats must be at least 1, got {repeats}")
+    if target_accuracy is not None and not 0 < target_accuracy <= 1:
+        raise ConfigError(f"--target-accuracy must be in (0, 1], got {target_accuracy}")
+    if eval_every is not None and target_accuracy is None:
+        raise ConfigError("--eval-every needs --target-accuracy")
     return [
         RunConfig(
             architecture=name,
@@ -66,8 +80,16 @@ def plan(
             train_limit=train_limit,
             test_limit=test_limit,
             seed=seed,
+            repeat=repeat,
+            steps_per_execution=spe,
+            jit_compile=jit,
+            target_accuracy=target_accuracy,
+            eval_every=eval_every,
         )
         for name in architectures
+        for spe in dict.fromkeys(steps_per_execution)
+        for jit in dict.fromkeys(jit_compile)
+        for repeat in range(repeats)
     ]
 
 
@@ -128,6 +150,7 @@ def run_sweep(
     ``output_dir`` must exist (see :func:`prepare_output_dir`).
     """
     output_dir = Path(output_dir)
+    on_progress = on_progress or (lambda event: None)
     write_samples(output_dir, mnist, configs[0].test_limit if configs else None)
     environment = describe_environment(
         backend=configured_backend(),
@@ -135,6 +158,9 @@ def run_sweep(
         plugins=plugins,
         argv=sys.argv if argv is None else argv,
     )
+    log_dir = output_dir / LOG_DIR
+    peak = measure_peak(isolation=isolation, log_dir=log_dir, on_progress=on_progress)
+    environment["peak_flops_per_second"] = peak
     write_environment(output_dir, environment)
     writer = RunsWriter(output_dir)
 
@@ -146,9 +172,10 @@ def run_sweep(
         configs,
         mnist=mnist,
         plugins=plugins,
-        log_dir=output_dir / LOG_DIR,
+        log_dir=log_dir,
         isolation=isolation,
         timeout=timeout,
+        peak_flops_per_second=peak,
         on_progress=on_progress,
         on_result=record,
     )

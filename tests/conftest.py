@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -17,3 +18,36 @@ def mnist_npz() -> Path:
     first session on a machine and later sessions read ``~/.cache/mnistbench/mnist.npz``.
     """
     return resolve_mnist().cache_path
+
+
+def install_as_distribution(
+    site: Path, module: Path, distribution: str, entry_points: dict
+) -> Path:
+    """Lay ``module`` out in ``site`` as pip would install it: the module plus a *.dist-info.
+
+    importlib.metadata finds the entry points on sys.path, in this process (with
+    ``site`` prepended to sys.path) and in worker processes (which inherit sys.path).
+    """
+    shutil.copy(module, site)
+    dist_info = site / f"{distribution.replace('-', '_')}-0.1.0.dist-info"
+    dist_info.mkdir()
+    (dist_info / "METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: {distribution}\nVersion: 0.1.0\n"
+    )
+    lines = "".join(f"{name} = {target}\n" for name, target in entry_points.items())
+    (dist_info / "entry_points.txt").write_text(f"[mnistbench]\n{lines}")
+    return site
+
+
+@pytest.fixture
+def faulty_plugin(tmp_path_factory, monkeypatch):
+    """The misbehaving test plugin (tests/plugins/mnistbench_faulty.py), installed and loaded."""
+    site = tmp_path_factory.mktemp("faulty-site")
+    install_as_distribution(
+        site,
+        Path(__file__).parent / "plugins" / "mnistbench_faulty.py",
+        "mnistbench-faulty",
+        {"faulty": "mnistbench_faulty"},
+    )
+    monkeypatch.syspath_prepend(str(site))
+    return site

@@ -1,15 +1,15 @@
-"""A third-party plugin, installed as a real distribution, is discovered, listed, run and benchmarked."""
+"""A third-party plugin, installed as a distribution, is discovered, listed, run, benchmarked."""
 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import install_as_distribution
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "mnistbench-logreg"
@@ -17,20 +17,13 @@ EXAMPLE = ROOT / "examples" / "mnistbench-logreg"
 
 @pytest.fixture(scope="module")
 def site_dir(tmp_path_factory) -> Path:
-    """A sys.path entry holding the README's example plugin as an installed distribution.
-
-    This is what `pip install` leaves behind: the module plus a *.dist-info with
-    METADATA and entry_points.txt, which importlib.metadata finds on sys.path.
-    """
-    site = tmp_path_factory.mktemp("site")
-    shutil.copy(EXAMPLE / "mnistbench_logreg.py", site)
-    dist_info = site / "mnistbench_logreg-0.1.0.dist-info"
-    dist_info.mkdir()
-    (dist_info / "METADATA").write_text(
-        "Metadata-Version: 2.1\nName: mnistbench-logreg\nVersion: 0.1.0\n"
+    """A sys.path entry holding the README's example plugin as an installed distribution."""
+    return install_as_distribution(
+        tmp_path_factory.mktemp("site"),
+        EXAMPLE / "mnistbench_logreg.py",
+        "mnistbench-logreg",
+        {"logreg": "mnistbench_logreg"},
     )
-    (dist_info / "entry_points.txt").write_text("[mnistbench]\nlogreg = mnistbench_logreg\n")
-    return site
 
 
 def run(args: list[str], site: Path) -> subprocess.CompletedProcess:
