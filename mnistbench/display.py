@@ -81,35 +81,37 @@ def print_summary(console: Console, rows: list[dict]) -> None:
     """One line per run with the headline figures; failed runs show their error."""
     # A compact box so the table fits an 80-column terminal.
     table = Table(title="mnistbench results", box=box.SIMPLE_HEAD, pad_edge=False)
-    for header in (
-        "arch",
-        "status",
-        "fit s",
-        "s/epoch",
-        "accuracy",
-        "infer/s",
-        "lat ms",
-        "params",
-        "peak MB",
-    ):
-        table.add_column(header, justify="left" if header in ("arch", "status") else "right")
-    for row in rows:
-        ok = row["status"] == "ok"
-        table.add_row(
-            row["architecture"],
-            "ok" if ok else f"[red]{row['status']}[/red]",
-            _fmt(row["fit_seconds"], ".1f"),
-            _fmt(row["seconds_per_epoch"], ".2f"),
-            _fmt(row["test_accuracy"], ".4f"),
-            _fmt(row["inference_samples_per_second"], ",.0f"),
-            _fmt(row["latency_ms"], ".2f"),
-            _fmt(row["params"], ","),
-            _fmt(row["peak_memory_mb"], ",.0f"),
+    columns = {
+        "run": ("run_id", None),
+        "status": ("status", None),
+        "fit s": ("fit_seconds", ".1f"),
+        "ep1 s": ("first_epoch_seconds", ".2f"),
+        "ep2+ s": ("steady_epoch_seconds", ".2f"),
+        "accuracy": ("test_accuracy", ".4f"),
+        "infer/s": ("inference_samples_per_second", ",.0f"),
+        "p50 ms": ("latency_ms", ".2f"),
+        "peak MB": ("peak_memory_mb", ",.0f"),
+    }
+    run_width = max([3, *(len(str(row["run_id"])) for row in rows)])
+    for header, (_, spec) in columns.items():
+        table.add_column(
+            header,
+            justify="left" if spec is None else "right",
+            no_wrap=True,
+            min_width=run_width if header == "run" else None,
         )
+    for row in rows:
+        cells = []
+        for key, spec in columns.values():
+            if key == "status" and row["status"] != "ok":
+                cells.append(f"[red]{row['status']}[/red]")
+            else:
+                cells.append(str(row[key]) if spec is None else _fmt(row[key], spec))
+        table.add_row(*cells)
     console.print(table)
     for row in rows:
         if row["status"] != "ok":
-            console.print(f"[red]{row['architecture']}[/red]: {row['error']}", markup=True)
+            console.print(f"[red]{row['run_id']}[/red]: {row['error']}", markup=True)
 
 
 def print_plugins(console: Console, plugins, params: dict[str, str]) -> None:
@@ -142,7 +144,9 @@ def print_comparison(console: Console, table) -> None:
     view = Table(title="mnistbench compare", box=box.SIMPLE_HEAD, pad_edge=False)
     for header in ("config", "metric", "baseline", "candidate", "ratio", "p", "verdict"):
         view.add_column(
-            header, justify="right" if header in ("baseline", "candidate", "ratio", "p") else "left"
+            header,
+            justify="right" if header in ("baseline", "candidate", "ratio", "p") else "left",
+            no_wrap=header != "verdict",
         )
     colors = {"improved": "green", "regressed": "red"}
     for row in table.itertuples(index=False):
