@@ -1,0 +1,53 @@
+"""Harness overhead: one DNN epoch through mnistbench against the same epoch in plain Keras.
+
+Both sides train a fresh tutorial DNN for one epoch on the same slice, alternating
+in one session so machine noise hits both alike; the figure is the ratio of the
+median fit times. Target: mnistbench within 5% of plain Keras (ratio <= 1.05).
+"""
+
+import statistics
+import time
+
+from mnistbench.runner import RunConfig, run_one
+
+TRAIN_SAMPLES = 6400  # 200 steps of 32
+ROUNDS = 3
+
+
+def plain_keras_fit_seconds(x, y) -> float:
+    import keras
+    from keras import layers
+
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(28, 28)),
+            layers.Flatten(),
+            layers.Dense(128, activation="relu"),
+            layers.Dense(128, activation="relu"),
+            layers.Dense(10, activation="softmax"),
+        ]
+    )
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    start = time.perf_counter()
+    model.fit(x, y, epochs=1, batch_size=32, verbose=0)
+    return time.perf_counter() - start
+
+
+def test_harness_overhead_against_plain_keras(benchmark, plugins, mnist):
+    from keras.utils import normalize
+
+    x = normalize(mnist.x_train[:TRAIN_SAMPLES].astype("float32"), axis=1)
+    y = mnist.y_train[:TRAIN_SAMPLES]
+    config = RunConfig("dnn", epochs=1, train_limit=TRAIN_SAMPLES, test_limit=500)
+    plain, harness = [], []
+
+    def one_round():
+        plain.append(plain_keras_fit_seconds(x, y))
+        harness.append(run_one(config, mnist, plugins)["fit_seconds"])
+
+    benchmark.pedantic(one_round, rounds=ROUNDS, warmup_rounds=0)
+    ratio = statistics.median(harness) / statistics.median(plain)
+    benchmark.extra_info.update(
+        plain_keras_fit_seconds=plain, mnistbench_fit_seconds=harness, overhead_ratio=ratio
+    )
+    print(f"\nharness overhead: mnistbench / plain Keras median fit time = {ratio:.3f}")
