@@ -136,6 +136,13 @@ def _jit_list(ctx, param, value: str) -> list[bool | None]:
 )
 @click.option("--force", is_flag=True, help="Write into a non-empty output directory.")
 @click.option(
+    "--resume",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    metavar="DIR",
+    help="Continue an interrupted sweep in DIR: keep finished runs, rerun the others.",
+)
+@click.option(
     "--data",
     "data_path",
     type=click.Path(path_type=Path),
@@ -212,10 +219,15 @@ def run(
     data_path: Path | None,
     isolation: str,
     timeout: float | None,
+    resume: Path | None,
 ) -> None:
     """Train, evaluate and time ARCHITECTURES (or --all); write CSVs and plots."""
+    import signal
+
     from mnistbench.data import resolve_mnist
     from mnistbench.display import RunProgress, print_summary
+    from mnistbench.executor import Interrupted
+    from mnistbench.manifest import Manifest
     from mnistbench.plugins import load_plugins
     from mnistbench.sweep import plan, prepare_output_dir, run_sweep, select_architectures
 
@@ -224,25 +236,43 @@ def run(
     if timeout is not None and isolation == "none":
         raise MnistbenchError("--timeout needs --isolation process")
     plugins = load_plugins()
-    names = select_architectures(architectures, run_all, list(plugins.architectures))
-    configs = plan(
-        names,
-        epochs=epochs,
-        batch_size=batch_size,
-        train_limit=train_limit,
-        test_limit=test_limit,
-        seed=seed,
-        repeats=repeats,
-        steps_per_execution=steps_per_execution,
-        jit_compile=jit_compile,
-        target_accuracy=target_accuracy,
-        eval_every=eval_every,
-    )
-    output_dir = prepare_output_dir(output or _default_output(), force=force)
+    if resume is not None:
+        if architectures or run_all or output is not None:
+            raise MnistbenchError(
+                "--resume DIR continues the plan saved in DIR: give no architectures, "
+                "--all or --output with it"
+            )
+        configs = Manifest.load(resume).configs
+        select_architectures(
+            sorted({c.architecture for c in configs}), False, list(plugins.architectures)
+        )
+        output_dir = resume
+    else:
+        names = select_architectures(architectures, run_all, list(plugins.architectures))
+        configs = plan(
+            names,
+            epochs=epochs,
+            batch_size=batch_size,
+            train_limit=train_limit,
+            test_limit=test_limit,
+            seed=seed,
+            repeats=repeats,
+            steps_per_execution=steps_per_execution,
+            jit_compile=jit_compile,
+            target_accuracy=target_accuracy,
+            eval_every=eval_every,
+        )
+        output_dir = prepare_output_dir(output or _default_output(), force=force)
     console = _console(stderr=True)
     mnist = resolve_mnist(data_path)
     console.print(f"MNIST from {mnist.source}: {mnist.origin}")
     console.print(f"Writing results to {output_dir}")
+
+    def stop(signal_number, frame):
+        raise Interrupted(signal_number)
+
+    # SIGTERM stops the sweep the way Ctrl-C does: the run in progress is recorded.
+    signal.signal(signal.SIGTERM, stop)
     try:
         with RunProgress(console) as progress:
             result = run_sweep(
@@ -253,15 +283,22 @@ def run(
                 isolation=isolation,
                 timeout=timeout,
                 on_progress=progress.update,
+                resume=resume is not None,
             )
-    except KeyboardInterrupt:
-        console.print(f"Interrupted. Finished runs are in {output_dir / 'runs.csv'}.")
-        sys.exit(EXIT_INTERRUPTED)
+    except KeyboardInterrupt as interruption:
+        code = getattr(interruption, "exit_code", EXIT_INTERRUPTED)
+        console.print(
+            f"Interrupted. Finished runs are saved in {output_dir / 'runs.csv'}.\n"
+            f"Resume with: mnistbench run --resume {output_dir}"
+        )
+        sys.exit(code)
+    if result.skipped:
+        console.print(f"Kept {result.skipped} run(s) finished before the interruption.")
     print_summary(_console(), result.rows)
     for path in result.reports:
         console.print(f"wrote {path}")
     if result.failed:
-        names = ", ".join(row["architecture"] for row in result.failed)
+        names = ", ".join(row["run_id"] for row in result.failed)
         console.print(f"{len(result.failed)} run(s) failed: {names}")
         sys.exit(EXIT_RUN_FAILED)
 

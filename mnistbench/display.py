@@ -87,7 +87,7 @@ def print_summary(console: Console, rows: list[dict]) -> None:
         "fit s": ("fit_seconds", ".1f"),
         "ep1 s": ("first_epoch_seconds", ".2f"),
         "ep2+ s": ("steady_epoch_seconds", ".2f"),
-        "accuracy": ("test_accuracy", ".4f"),
+        "acc": ("test_accuracy", ".4f"),
         "infer/s": ("inference_samples_per_second", ",.0f"),
         "p50 ms": ("latency_ms", ".2f"),
         "peak MB": ("peak_memory_mb", ",.0f"),

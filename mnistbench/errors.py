@@ -19,3 +19,7 @@ class PluginError(MnistbenchError):
 
 class ConfigError(MnistbenchError):
     """An option or combination of options cannot be run."""
+
+
+class ResultsWriteError(MnistbenchError):
+    """The output directory could not be written (full disk, permissions)."""

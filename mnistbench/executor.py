@@ -27,6 +27,18 @@ PEAK_MATMUL_SIZE = 2048
 log = logging.getLogger("mnistbench")
 
 
+class Interrupted(KeyboardInterrupt):
+    """The sweep was stopped by SIGINT (Ctrl-C) or SIGTERM."""
+
+    def __init__(self, signal_number: int = signal.SIGINT) -> None:
+        super().__init__(signal.Signals(signal_number).name)
+        self.signal_number = signal_number
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signal_number
+
+
 def status_of(error: BaseException) -> str:
     """The ``runs.csv`` status of a run that raised ``error``: NaN/inf loss is "diverged"."""
     return "diverged" if isinstance(error, FloatingPointError) else "failed"
@@ -74,6 +86,8 @@ def _worker(task: Callable, args: tuple, log_path: str, queue) -> None:
     from mnistbench.runner import quiet_backend_logs
 
     _redirect_output(log_path)
+    # Ctrl-C reaches the whole process group; the parent decides what stops and records it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     quiet_backend_logs()
     logger = logging.getLogger("mnistbench")
     logger.addHandler(_ForwardToQueue(queue))
@@ -180,6 +194,7 @@ def execute(
     timeout: float | None = None,
     peak_flops_per_second: float | None = None,
     on_progress: ProgressCallback | None = None,
+    on_start: Callable[[RunConfig], None] | None = None,
     on_result: Callable[[dict], None] | None = None,
 ) -> list[dict]:
     """Run every configuration in order; returns the rows of ``runs.csv``.
@@ -187,25 +202,44 @@ def execute(
     Each worker's stdout and stderr go to ``log_dir/<run_id>.log``.
     ``on_result`` receives each row as soon as its run ends, so the caller can
     write it before the next run starts. A failed run is a row with status
-    "failed" (or "diverged") and its error; the remaining runs still run.
+    "failed" (or "diverged") and its error; the remaining runs still run. On
+    Ctrl-C or SIGTERM the run in progress is stopped, handed to ``on_result`` with
+    status "interrupted", and the KeyboardInterrupt propagates.
     """
     on_progress = on_progress or (lambda event: None)
     rows = []
     for index, config in enumerate(configs):
         on_progress({"event": "run", "index": index, "total": len(configs), "config": config})
         started_at = utc_now()
-        if isolation == "none":
-            measured, error, status = _call_in_process(
-                run_one, (config, mnist, plugins), on_progress, peak_flops_per_second
+        if on_start is not None:
+            on_start(config)
+        try:
+            if isolation == "none":
+                measured, error, status = _call_in_process(
+                    run_one, (config, mnist, plugins), on_progress, peak_flops_per_second
+                )
+            else:
+                measured, error, status = call_in_worker(
+                    _run_task,
+                    (config, str(mnist.cache_path), peak_flops_per_second),
+                    log_path=Path(log_dir) / f"{config.run_id}.log",
+                    on_progress=on_progress,
+                    timeout=timeout,
+                )
+        except KeyboardInterrupt as interruption:
+            name = interruption.args[0] if interruption.args else "SIGINT"
+            row = make_row(
+                config,
+                plugins.architectures[config.architecture],
+                {},
+                status="interrupted",
+                error=f"interrupted by {name}",
+                started_at=started_at,
+                isolation=isolation,
             )
-        else:
-            measured, error, status = call_in_worker(
-                _run_task,
-                (config, str(mnist.cache_path), peak_flops_per_second),
-                log_path=Path(log_dir) / f"{config.run_id}.log",
-                on_progress=on_progress,
-                timeout=timeout,
-            )
+            if on_result is not None:
+                on_result(row)
+            raise
         row = make_row(
             config,
             plugins.architectures[config.architecture],

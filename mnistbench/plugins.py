@@ -208,6 +208,16 @@ class Plugins:
                 f"plugin {plugin!r} returned {type(model).__name__} from mnistbench_build_model "
                 f"for {architecture!r}: expected a compiled keras.Model"
             )
+        try:
+            output_shape = tuple(model.output_shape)
+        except (AttributeError, ValueError, TypeError):  # not built yet: checked after predict
+            output_shape = None
+        if output_shape is not None and output_shape[1:] != (num_classes,):
+            raise PluginError(
+                f"plugin {plugin!r} returned a model from mnistbench_build_model for "
+                f"{architecture!r} whose output shape is {output_shape}, expected "
+                f"(None, {num_classes})"
+            )
         return model
 
     def model_flops(self, architecture: str, model) -> tuple[float, float] | None:

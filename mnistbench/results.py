@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+from mnistbench.errors import ResultsWriteError
+
 # The columns of runs.csv, in order. Names carry their units; the same names
 # are used in the code, the CSV and the README.
 RUN_COLUMNS: list[str] = [
@@ -143,22 +145,45 @@ def make_row(
 class RunsWriter:
     """Writes ``runs.csv`` in ``output_dir``, rewriting it atomically after each run.
 
-    The file on disk is always complete: the header plus every finished run, so
-    a crash or Ctrl-C between runs loses nothing already measured.
+    The file on disk is always complete: the header plus every finished run, in
+    plan order, so a crash or Ctrl-C between runs loses nothing already measured.
+    ``rows`` are earlier rows to keep (a resumed sweep's finished runs).
     """
 
-    def __init__(self, output_dir: Path) -> None:
+    def __init__(self, output_dir: Path, order: list[str], rows: list[dict] = ()) -> None:
         self.path = Path(output_dir) / RUNS_CSV
-        self.rows: list[dict] = []
+        self.position = {run_id: index for index, run_id in enumerate(order)}
+        self.rows: dict[str, dict] = {row["run_id"]: row for row in rows}
 
     def append(self, row: dict) -> None:
+        """Add (or replace) a run's row and rewrite the file; ResultsWriteError if it cannot."""
         import csv
 
-        self.rows.append(row)
-        with atomic_writer(self.path, "w") as handle:
-            writer = csv.DictWriter(handle, fieldnames=RUN_COLUMNS, lineterminator="\n")
-            writer.writeheader()
-            writer.writerows(self.rows)
+        self.rows[row["run_id"]] = row
+        ordered = sorted(self.rows.values(), key=lambda r: self.position.get(r["run_id"], 1e9))
+        try:
+            with atomic_writer(self.path, "w") as handle:
+                writer = csv.DictWriter(
+                    handle, fieldnames=RUN_COLUMNS, lineterminator="\n", extrasaction="ignore"
+                )
+                writer.writeheader()
+                writer.writerows(ordered)
+        except OSError as error:
+            raise ResultsWriteError(
+                f"cannot write {self.path}: {error.strerror or error}; the runs finished "
+                "before this one are intact in it"
+            ) from None
+
+
+def read_rows(output_dir: Path) -> list[dict]:
+    """The rows of ``runs.csv`` as dicts of strings, as written; [] if there is none."""
+    import csv
+
+    path = Path(output_dir) / RUNS_CSV
+    if not path.is_file():
+        return []
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
 
 
 def read_runs(output_dir: Path):

@@ -17,7 +17,15 @@ import numpy as np
 from mnistbench.environment import configured_backend, describe_environment, write_environment
 from mnistbench.errors import ConfigError
 from mnistbench.executor import execute, measure_peak
-from mnistbench.results import SAMPLE_COUNT, SAMPLES_NPZ, RunsWriter, atomic_writer, read_runs
+from mnistbench.manifest import Manifest
+from mnistbench.results import (
+    SAMPLE_COUNT,
+    SAMPLES_NPZ,
+    RunsWriter,
+    atomic_writer,
+    read_rows,
+    read_runs,
+)
 from mnistbench.runner import ProgressCallback, RunConfig
 
 TRAIN_SIZE = 60_000
@@ -119,6 +127,7 @@ class SweepResult:
     output_dir: Path
     rows: list[dict]
     reports: list[Path] = field(default_factory=list)
+    skipped: int = 0  # runs kept from an earlier, interrupted sweep
 
     @property
     def failed(self) -> list[dict]:
@@ -144,14 +153,34 @@ def run_sweep(
     timeout: float | None = None,
     on_progress: ProgressCallback | None = None,
     argv: list[str] | None = None,
+    resume: bool = False,
 ) -> SweepResult:
     """Run every configuration, writing each row as it finishes, then the reports.
 
-    ``output_dir`` must exist (see :func:`prepare_output_dir`).
+    ``output_dir`` must exist (see :func:`prepare_output_dir`). With ``resume``,
+    ``configs`` come from the directory's manifest (:func:`resumable`); runs already
+    finished with status "ok" are kept and skipped, the others run again.
     """
     output_dir = Path(output_dir)
     on_progress = on_progress or (lambda event: None)
-    write_samples(output_dir, mnist, configs[0].test_limit if configs else None)
+    options = {"isolation": isolation, "timeout": timeout}
+    if resume:
+        manifest = Manifest.load(output_dir)
+        planned = set(manifest.order)
+        kept = [
+            row
+            for row in read_rows(output_dir)
+            if row["run_id"] in planned
+            and row["status"] == "ok"
+            and manifest.states.get(row["run_id"]) == "ok"
+        ]
+    else:
+        manifest = Manifest.create(output_dir, list(configs), options)
+        kept = []
+    done = {row["run_id"] for row in kept}
+    to_run = [config for config in manifest.configs if config.run_id not in done]
+
+    write_samples(output_dir, mnist, manifest.configs[0].test_limit if manifest.configs else None)
     environment = describe_environment(
         backend=configured_backend(),
         data={"source": mnist.source, "origin": mnist.origin, "cache_path": str(mnist.cache_path)},
@@ -162,14 +191,15 @@ def run_sweep(
     peak = measure_peak(isolation=isolation, log_dir=log_dir, on_progress=on_progress)
     environment["peak_flops_per_second"] = peak
     write_environment(output_dir, environment)
-    writer = RunsWriter(output_dir)
+    writer = RunsWriter(output_dir, manifest.order, kept)
 
     def record(row: dict) -> None:
         writer.append(row)
+        manifest.set_state(row["run_id"], row["status"])
         plugins.record_run(row, output_dir)
 
     rows = execute(
-        configs,
+        to_run,
         mnist=mnist,
         plugins=plugins,
         log_dir=log_dir,
@@ -177,7 +207,8 @@ def run_sweep(
         timeout=timeout,
         peak_flops_per_second=peak,
         on_progress=on_progress,
+        on_start=lambda config: manifest.set_state(config.run_id, "running"),
         on_result=record,
     )
     reports = plugins.write_report(read_runs(output_dir), output_dir)
-    return SweepResult(output_dir, rows, reports)
+    return SweepResult(output_dir, rows, reports, skipped=len(kept))

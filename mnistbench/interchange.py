@@ -1,0 +1,258 @@
+"""Runs in other tools' formats: ``pytest-benchmark.json``, read by ``pytest-benchmark compare``.
+
+:func:`to_pytest_benchmark` turns the ``ok`` runs of a ``runs.csv`` DataFrame into the
+document pytest-benchmark itself writes with ``--benchmark-json``, built by its own code:
+:class:`pytest_benchmark.stats.Metadata` and :class:`~pytest_benchmark.stats.Stats` compute
+and lay out each benchmark, ``pytest_benchmark_generate_json`` the document,
+``pytest_benchmark_generate_machine_info`` and ``get_commit_info`` describe the machine and
+the repository. :func:`write_pytest_benchmark` writes it atomically.
+
+A configuration (a ``config_id`` on one ``backend``) becomes up to four benchmarks, one
+per group, each round being one repeat:
+
+========================  =================================================================
+group / name              seconds per round
+========================  =================================================================
+``fit[<config>]``         ``fit_seconds``
+``steady_epoch[...]``     ``steady_epoch_seconds`` (mean of epochs 2..n)
+``inference[...]``        ``test_samples / inference_samples_per_second``: one predict call
+                          over the test set
+``latency[...]``          ``latency_ms / 1000``: the run's median single-sample latency
+========================  =================================================================
+
+A group whose column is missing (older ``runs.csv``) or has no finite value is left out.
+Nothing heavy is imported at module level.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
+
+from mnistbench.errors import MnistbenchError
+from mnistbench.results import atomic_writer
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+PYTEST_BENCHMARK_JSON = "pytest-benchmark.json"
+
+#: Configuration columns reported as a benchmark's ``params``, when the column exists.
+PARAM_COLUMNS = (
+    "architecture",
+    "backend",
+    "epochs",
+    "batch_size",
+    "steps_per_execution",
+    "jit_compile",
+)
+#: Run columns summarized by their median across repeats in ``extra_info``.
+MEDIAN_COLUMNS = ("test_accuracy", "test_loss", "peak_memory_mb")
+#: Configuration columns copied into ``extra_info``.
+SHARED_COLUMNS = ("params", "train_samples", "test_samples")
+INTEGER_COLUMNS = frozenset(
+    {"epochs", "batch_size", "steps_per_execution", "params", "train_samples", "test_samples"}
+)
+
+#: Whether each group's timed call was preceded by an untimed one (pytest-benchmark's
+#: ``warmup`` option): predict and single-sample latency are warmed up; fit is not, and a
+#: steady epoch follows the first, compiling, epoch.
+WARMUP = {"fit": False, "steady_epoch": True, "inference": True, "latency": True}
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as strict-JSON values: numpy scalars unwrapped, NaN/inf and NA as None."""
+    if isinstance(value, dict):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    if hasattr(value, "item") and not isinstance(value, str | bytes):
+        value = value.item()  # numpy scalar
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if value is not None and not isinstance(value, str | int | float | bool):
+        import pandas as pd
+
+        if pd.isna(value):
+            return None
+    return value
+
+
+def _shared(rows: pd.DataFrame, column: str) -> Any:
+    """The one value the repeats record in ``column``; None where they differ or it is empty.
+
+    ``epochs`` differs when a time-to-accuracy target stopped some repeats early.
+    """
+    values = rows[column].dropna().unique()
+    if len(values) != 1:
+        return None
+    value = _plain(values[0])
+    if column in INTEGER_COLUMNS and isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return value
+
+
+def _finite(series: pd.Series) -> list[float]:
+    import pandas as pd
+
+    return [float(v) for v in pd.to_numeric(series, errors="coerce") if math.isfinite(v)]
+
+
+def _rounds(rows: pd.DataFrame) -> dict[str, list[float]]:
+    """Seconds per round of each group, in repeat order; groups without a value left out."""
+    import pandas as pd
+
+    def numeric(column: str) -> pd.Series:
+        return pd.to_numeric(rows[column], errors="coerce")
+
+    columns = set(rows.columns)
+    rounds: dict[str, list[float]] = {}
+    if "fit_seconds" in columns:
+        rounds["fit"] = _finite(numeric("fit_seconds"))
+    if "steady_epoch_seconds" in columns:
+        rounds["steady_epoch"] = _finite(numeric("steady_epoch_seconds"))
+    if {"test_samples", "inference_samples_per_second"} <= columns:
+        # The runner measures samples/s as test_samples / predict seconds; invert it back.
+        seconds = numeric("test_samples") / numeric("inference_samples_per_second")
+        rounds["inference"] = _finite(seconds)
+    if "latency_ms" in columns:
+        rounds["latency"] = _finite(numeric("latency_ms") / 1000)
+    return {group: data for group, data in rounds.items() if data}
+
+
+def _extra_info(rows: pd.DataFrame) -> dict:
+    import pandas as pd
+
+    info: dict[str, Any] = {}
+    for column in MEDIAN_COLUMNS:
+        if column in rows.columns:
+            values = _finite(rows[column])
+            if values:
+                info[column] = float(pd.Series(values).median())
+    for column in SHARED_COLUMNS:
+        if column in rows.columns:
+            info[column] = _shared(rows, column)
+    info["repeats"] = len(rows)
+    return info
+
+
+def _benchmarks(runs: pd.DataFrame) -> list:
+    """One pytest-benchmark ``Metadata`` per configuration and group, stats filled in."""
+    from pytest_benchmark.stats import Metadata
+
+    if "status" in runs.columns:
+        runs = runs[runs["status"] == "ok"]
+    key = "config_id" if "config_id" in runs.columns else "architecture"
+    if key not in runs.columns:
+        raise MnistbenchError("runs have neither a config_id nor an architecture column")
+    runs = runs[runs[key].notna()]
+    by = [key, "backend"] if "backend" in runs.columns else [key]
+    # A config_id measured on several backends needs the backend in its name to stay unique.
+    backends = runs.groupby(key, sort=False)["backend"].nunique() if len(by) == 2 else None
+
+    benchmarks = []
+    for group_key, rows in runs.groupby(by, sort=False, dropna=False):
+        config_id, backend = (group_key + (None,))[:2]
+        param = str(config_id)
+        if backends is not None and backends[config_id] > 1:
+            param = f"{config_id}-{backend}"
+        params = {c: _shared(rows, c) for c in PARAM_COLUMNS if c in rows.columns}
+        extra_info = _extra_info(rows)
+        for group, data in _rounds(rows).items():
+            name = f"{group}[{param}]"
+            fixture = SimpleNamespace(
+                name=name,
+                fullname=f"mnistbench::{name}",
+                group=group,
+                param=param,
+                params=params,
+                extra_info=extra_info,
+                cprofile_stats=None,
+                has_error=False,
+            )
+            options = {
+                "disable_gc": False,
+                "timer": "perf_counter",
+                "min_rounds": len(data),
+                # mnistbench repeats a fixed number of times; no time-based calibration.
+                "max_time": None,
+                "min_time": None,
+                "precision": None,
+                "confidence": None,
+                "warmup": WARMUP[group],
+            }
+            metadata = Metadata(fixture, iterations=1, options=options)
+            for seconds in data:
+                metadata.update(seconds)
+            benchmarks.append(metadata)
+    return benchmarks
+
+
+def _measured_at(runs: pd.DataFrame) -> str | None:
+    """When the earliest ok run started, ISO 8601 in UTC; None without ``started_at``."""
+    import pandas as pd
+
+    if "started_at" not in runs.columns:
+        return None
+    if "status" in runs.columns:
+        runs = runs[runs["status"] == "ok"]
+    started = pd.to_datetime(runs["started_at"], errors="coerce", utc=True).dropna()
+    return started.min().isoformat() if len(started) else None
+
+
+def to_pytest_benchmark(runs: pd.DataFrame, *, environment: dict | None = None) -> dict:
+    """The ok runs of ``runs`` as the document ``pytest --benchmark-json`` writes.
+
+    Each configuration's repeats are the rounds (one iteration each) of its ``fit``,
+    ``steady_epoch``, ``inference`` and ``latency`` benchmarks, with all the data kept,
+    as ``--benchmark-json`` keeps it. ``machine_info`` and ``commit_info`` describe this
+    machine and the git repository of the working directory, as pytest-benchmark records
+    them when it saves; ``environment`` (the ``environment.json`` of the runs) is added to
+    ``machine_info`` under ``"mnistbench"`` so the record of where they were measured
+    travels with them. ``datetime`` is when the earliest run started, or now.
+
+    Every value is plain JSON: ``json.dumps(result, allow_nan=False)`` succeeds.
+    """
+    from pytest_benchmark.plugin import (
+        pytest_benchmark_generate_json,
+        pytest_benchmark_generate_machine_info,
+    )
+    from pytest_benchmark.utils import get_commit_info
+
+    machine_info = pytest_benchmark_generate_machine_info()
+    if environment is not None:
+        machine_info["mnistbench"] = environment
+    document = pytest_benchmark_generate_json(
+        config=None,
+        benchmarks=_benchmarks(runs),
+        include_data=True,
+        machine_info=machine_info,
+        commit_info=get_commit_info(),
+    )
+    document["datetime"] = _measured_at(runs) or document["datetime"]
+    return _plain(document)
+
+
+def write_pytest_benchmark(
+    runs: pd.DataFrame, output_dir: Path, environment: dict | None = None
+) -> Path:
+    """Write :func:`to_pytest_benchmark` of ``runs`` to ``output_dir/pytest-benchmark.json``.
+
+    The file is written atomically and formatted as pytest-benchmark formats its own.
+    Compare two with ``pytest-benchmark compare BASELINE.json CANDIDATE.json``.
+    """
+    from pytest_benchmark.utils import safe_dumps
+
+    path = Path(output_dir) / PYTEST_BENCHMARK_JSON
+    text = safe_dumps(
+        to_pytest_benchmark(runs, environment=environment),
+        ensure_ascii=True,
+        indent=4,
+        allow_nan=False,
+    )
+    with atomic_writer(path, "w") as handle:
+        handle.write(text)
+        handle.write("\n")
+    return path

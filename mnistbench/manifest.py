@@ -1,0 +1,98 @@
+"""The plan of a sweep and the state of each run: ``manifest.json``, what ``--resume`` reads.
+
+The manifest is written atomically when the sweep starts and after every state
+change, so an interrupted or killed sweep always leaves a complete plan behind.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mnistbench import __version__
+from mnistbench.errors import MnistbenchError
+from mnistbench.results import atomic_writer
+from mnistbench.runner import RunConfig, utc_now
+
+MANIFEST_JSON = "manifest.json"
+#: Bumped when the manifest or runs.csv changes incompatibly; --resume refuses other formats.
+FORMAT = 1
+#: States of a run: planned → running → ok | failed | diverged | interrupted.
+FINISHED_OK = "ok"
+
+
+@dataclass
+class Manifest:
+    """The planned runs of one output directory, in order, with the state of each."""
+
+    path: Path
+    configs: list[RunConfig]
+    states: dict[str, str]
+    options: dict = field(default_factory=dict)
+    created_at: str = ""
+
+    @classmethod
+    def create(cls, output_dir: Path, configs: list[RunConfig], options: dict) -> Manifest:
+        """Start the manifest of a new sweep: every run planned."""
+        run_ids = [config.run_id for config in configs]
+        duplicates = sorted({run_id for run_id in run_ids if run_ids.count(run_id) > 1})
+        if duplicates:
+            raise MnistbenchError(f"the sweep plans run(s) twice: {', '.join(duplicates)}")
+        manifest = cls(
+            Path(output_dir) / MANIFEST_JSON,
+            list(configs),
+            dict.fromkeys(run_ids, "planned"),
+            options,
+            utc_now(),
+        )
+        manifest.save()
+        return manifest
+
+    @classmethod
+    def load(cls, output_dir: Path) -> Manifest:
+        """Read a directory's manifest; a one-line error if it is missing, corrupt or foreign."""
+        path = Path(output_dir) / MANIFEST_JSON
+        if not path.is_file():
+            raise MnistbenchError(
+                f"{path}: not found; --resume needs a directory written by `mnistbench run`"
+            )
+        try:
+            data = json.loads(path.read_text())
+            if data.get("format") != FORMAT:
+                raise MnistbenchError(
+                    f"{path}: written by mnistbench {data.get('mnistbench', '?')} in results "
+                    f"format {data.get('format')!r}; this mnistbench {__version__} reads format "
+                    f"{FORMAT} only: start a new output directory"
+                )
+            configs = [RunConfig(**run["config"]) for run in data["runs"]]
+            states = {run["run_id"]: run["state"] for run in data["runs"]}
+        except MnistbenchError:
+            raise
+        except (ValueError, KeyError, TypeError) as error:
+            raise MnistbenchError(f"{path}: corrupt manifest ({type(error).__name__})") from None
+        return cls(path, configs, states, data.get("options", {}), data.get("created_at", ""))
+
+    def save(self) -> None:
+        data = {
+            "format": FORMAT,
+            "mnistbench": __version__,
+            "created_at": self.created_at,
+            "updated_at": utc_now(),
+            "options": self.options,
+            "runs": [
+                {"run_id": c.run_id, "state": self.states[c.run_id], "config": c.to_dict()}
+                for c in self.configs
+            ],
+        }
+        with atomic_writer(self.path, "w") as handle:
+            json.dump(data, handle, indent=2)
+            handle.write("\n")
+
+    def set_state(self, run_id: str, state: str) -> None:
+        self.states[run_id] = state
+        self.save()
+
+    @property
+    def order(self) -> list[str]:
+        return [config.run_id for config in self.configs]

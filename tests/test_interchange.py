@@ -1,0 +1,320 @@
+"""Runs as pytest-benchmark JSON: the document, and pytest-benchmark's own CLI reading it."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from mnistbench.interchange import (
+    PYTEST_BENCHMARK_JSON,
+    to_pytest_benchmark,
+    write_pytest_benchmark,
+)
+
+NAN = math.nan
+
+
+def make_runs(fit_scale: float = 1.0) -> pd.DataFrame:
+    """Two configurations of three repeats each, plus one failed run of the second."""
+    common = dict(backend="tensorflow", batch_size=32, test_samples=1000, train_samples=5000)
+    dnn = [
+        dict(
+            common,
+            config_id="dnn",
+            architecture="dnn",
+            epochs=3,
+            steps_per_execution=1,
+            jit_compile=True,
+            status="ok",
+            fit_seconds=fit * fit_scale,
+            steady_epoch_seconds=steady,
+            inference_samples_per_second=samples_per_second,
+            latency_ms=latency,
+            test_accuracy=accuracy,
+            test_loss=loss,
+            peak_memory_mb=memory,
+            params=101_770,
+            started_at=f"2026-01-01T00:0{repeat}:00+00:00",
+        )
+        for repeat, (fit, steady, samples_per_second, latency, accuracy, loss, memory) in enumerate(
+            [
+                (10.0, 2.0, 2000.0, 2.0, 0.97, 0.10, 500.0),
+                (12.0, 2.5, 1000.0, 4.0, 0.95, 0.30, 520.0),
+                (11.0, 3.0, 4000.0, 3.0, 0.96, 0.20, 510.0),
+            ]
+        )
+    ]
+    cnn = [
+        dict(
+            common,
+            config_id="cnn-spe8",
+            architecture="cnn",
+            epochs=1,
+            steps_per_execution=8,
+            jit_compile=False,
+            status="ok",
+            fit_seconds=fit * fit_scale,
+            # One epoch: no steady epochs.
+            steady_epoch_seconds=NAN,
+            inference_samples_per_second=500.0,
+            latency_ms=5.0,
+            test_accuracy=0.98,
+            test_loss=0.05,
+            peak_memory_mb=700.0,
+            params=34_826,
+            started_at=f"2026-01-01T01:0{repeat}:00+00:00",
+        )
+        for repeat, fit in enumerate([20.0, 22.0, 24.0])
+    ]
+    # A failed run whose numbers would show if it were counted.
+    failed = dict(
+        common,
+        config_id="cnn-spe8",
+        architecture="cnn",
+        status="failed",
+        fit_seconds=1.0,
+        latency_ms=0.1,
+        test_accuracy=0.1,
+        started_at="2025-01-01T00:00:00+00:00",
+    )
+    return pd.DataFrame([*dnn, *cnn, failed])
+
+
+def benchmark(document: dict, name: str) -> dict:
+    (found,) = [b for b in document["benchmarks"] if b["name"] == name]
+    return found
+
+
+@pytest.fixture(scope="module")
+def document() -> dict:
+    return to_pytest_benchmark(make_runs(), environment={"python": "3.11.7", "cpu_count": 16})
+
+
+def test_document_has_the_top_level_keys_pytest_benchmark_writes(document):
+    assert list(document) == ["machine_info", "commit_info", "benchmarks", "datetime", "version"]
+
+
+def test_each_benchmark_has_the_fields_of_a_benchmark_json_entry(document):
+    from pytest_benchmark.stats import Stats
+
+    for entry in document["benchmarks"]:
+        assert list(entry) == [
+            "group",
+            "name",
+            "fullname",
+            "params",
+            "param",
+            "extra_info",
+            "options",
+            "stats",
+        ]
+        assert set(entry["stats"]) == {*Stats.fields, "data", "iterations"}
+
+
+def test_each_configuration_gets_one_benchmark_per_group_with_data(document):
+    assert [(b["group"], b["name"], b["fullname"]) for b in document["benchmarks"]] == [
+        ("fit", "fit[dnn]", "mnistbench::fit[dnn]"),
+        ("steady_epoch", "steady_epoch[dnn]", "mnistbench::steady_epoch[dnn]"),
+        ("inference", "inference[dnn]", "mnistbench::inference[dnn]"),
+        ("latency", "latency[dnn]", "mnistbench::latency[dnn]"),
+        ("fit", "fit[cnn-spe8]", "mnistbench::fit[cnn-spe8]"),
+        ("inference", "inference[cnn-spe8]", "mnistbench::inference[cnn-spe8]"),
+        ("latency", "latency[cnn-spe8]", "mnistbench::latency[cnn-spe8]"),
+    ]
+
+
+def test_fit_stats_are_computed_from_the_repeats(document):
+    stats = benchmark(document, "fit[dnn]")["stats"]
+    assert stats["data"] == [10.0, 12.0, 11.0]
+    assert (stats["min"], stats["max"], stats["median"], stats["mean"]) == (10.0, 12.0, 11.0, 11.0)
+    assert (stats["rounds"], stats["iterations"], stats["total"]) == (3, 1, 33.0)
+    assert stats["stddev"] == 1.0
+
+
+def test_steady_epoch_stats_come_from_steady_epoch_seconds(document):
+    stats = benchmark(document, "steady_epoch[dnn]")["stats"]
+    assert stats["data"] == [2.0, 2.5, 3.0]
+    assert (stats["min"], stats["max"], stats["median"], stats["mean"]) == (2.0, 3.0, 2.5, 2.5)
+
+
+def test_inference_rounds_are_seconds_per_predict_over_the_test_set(document):
+    stats = benchmark(document, "inference[dnn]")["stats"]
+    assert stats["data"] == [0.5, 1.0, 0.25]
+    assert (stats["min"], stats["max"], stats["median"]) == (0.25, 1.0, 0.5)
+    assert stats["mean"] == pytest.approx(1.75 / 3)
+
+
+def test_latency_rounds_are_the_median_latency_in_seconds(document):
+    stats = benchmark(document, "latency[dnn]")["stats"]
+    assert stats["data"] == pytest.approx([0.002, 0.004, 0.003])
+    assert stats["median"] == pytest.approx(0.003)
+    assert stats["rounds"] == 3
+
+
+def test_failed_runs_are_left_out(document):
+    fit = benchmark(document, "fit[cnn-spe8]")
+    assert fit["stats"]["data"] == [20.0, 22.0, 24.0]
+    assert (fit["stats"]["min"], fit["stats"]["rounds"]) == (20.0, 3)
+    assert fit["extra_info"]["repeats"] == 3
+    assert benchmark(document, "latency[cnn-spe8]")["stats"]["min"] == 0.005
+
+
+def test_params_describe_the_configuration_and_param_is_its_id(document):
+    fit = benchmark(document, "fit[cnn-spe8]")
+    assert fit["param"] == "cnn-spe8"
+    assert fit["params"] == {
+        "architecture": "cnn",
+        "backend": "tensorflow",
+        "epochs": 1,
+        "batch_size": 32,
+        "steps_per_execution": 8,
+        "jit_compile": False,
+    }
+
+
+def test_extra_info_holds_medians_sizes_and_repeats(document):
+    assert benchmark(document, "inference[dnn]")["extra_info"] == {
+        "test_accuracy": 0.96,
+        "test_loss": 0.2,
+        "peak_memory_mb": 510.0,
+        "params": 101_770,
+        "train_samples": 5000,
+        "test_samples": 1000,
+        "repeats": 3,
+    }
+
+
+def test_options_record_the_rounds_and_the_timer(document):
+    assert benchmark(document, "fit[dnn]")["options"] == {
+        "disable_gc": False,
+        "timer": "perf_counter",
+        "min_rounds": 3,
+        "max_time": None,
+        "min_time": None,
+        "precision": None,
+        "confidence": None,
+        "warmup": False,
+    }
+    assert benchmark(document, "inference[dnn]")["options"]["warmup"] is True
+
+
+def test_machine_info_is_pytest_benchmarks_plus_the_environment(document):
+    machine_info = document["machine_info"]
+    assert {"node", "machine", "python_implementation", "python_version", "cpu"} <= set(
+        machine_info
+    )
+    assert machine_info["mnistbench"] == {"python": "3.11.7", "cpu_count": 16}
+
+
+def test_commit_info_is_pytest_benchmarks(document):
+    assert {"id", "time", "author_time", "dirty", "project", "branch"} <= set(
+        document["commit_info"]
+    )
+
+
+def test_version_is_the_installed_pytest_benchmark(document):
+    import pytest_benchmark
+
+    assert document["version"] == pytest_benchmark.__version__
+
+
+def test_datetime_is_when_the_earliest_ok_run_started(document):
+    assert document["datetime"] == "2026-01-01T00:00:00+00:00"
+
+
+def test_a_group_whose_column_is_missing_is_left_out():
+    runs = make_runs().drop(columns=["latency_ms", "steady_epoch_seconds", "started_at"])
+    names = [b["name"] for b in to_pytest_benchmark(runs)["benchmarks"]]
+    assert names == ["fit[dnn]", "inference[dnn]", "fit[cnn-spe8]", "inference[cnn-spe8]"]
+
+
+def test_runs_without_config_id_are_grouped_by_architecture():
+    runs = make_runs().drop(columns=["config_id"])
+    names = [b["name"] for b in to_pytest_benchmark(runs)["benchmarks"]]
+    assert names[0] == "fit[dnn]" and "fit[cnn]" in names
+
+
+def test_a_param_the_repeats_disagree_on_is_none():
+    runs = make_runs()
+    runs.loc[1, "epochs"] = 2  # a time-to-accuracy target stopped this repeat early
+    params = benchmark(to_pytest_benchmark(runs), "fit[dnn]")["params"]
+    assert params["epochs"] is None
+    assert params["batch_size"] == 32
+
+
+def test_a_config_on_two_backends_names_the_backend():
+    runs = make_runs()
+    runs.loc[2, "backend"] = "jax"
+    names = [b["name"] for b in to_pytest_benchmark(runs)["benchmarks"] if b["group"] == "fit"]
+    assert names == ["fit[dnn-tensorflow]", "fit[dnn-jax]", "fit[cnn-spe8]"]
+
+
+def test_no_ok_runs_give_no_benchmarks():
+    runs = make_runs()
+    runs["status"] = "failed"
+    assert to_pytest_benchmark(runs)["benchmarks"] == []
+
+
+def test_the_file_is_strict_json_even_with_nan_in_the_environment(tmp_path):
+    path = write_pytest_benchmark(make_runs(), tmp_path, environment={"peak": NAN})
+
+    def reject(constant: str):
+        raise AssertionError(f"{constant} is not JSON")
+
+    assert path == tmp_path / PYTEST_BENCHMARK_JSON
+    written = json.loads(path.read_text(), parse_constant=reject)
+    assert written["machine_info"]["mnistbench"] == {"peak": None}
+    assert benchmark(written, "fit[dnn]")["stats"]["data"] == [10.0, 12.0, 11.0]
+
+
+def compare(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """pytest-benchmark's own ``compare`` command, as ``pytest-benchmark compare`` runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "pytest_benchmark", "compare", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.fixture
+def baseline_and_candidate(tmp_path) -> tuple[Path, Path]:
+    (tmp_path / "baseline").mkdir()
+    (tmp_path / "candidate").mkdir()
+    baseline = write_pytest_benchmark(make_runs(), tmp_path / "baseline")
+    candidate = write_pytest_benchmark(make_runs(fit_scale=1.5), tmp_path / "candidate")
+    return baseline, candidate
+
+
+def test_pytest_benchmark_compare_reads_baseline_and_candidate(tmp_path, baseline_and_candidate):
+    result = compare(*map(str, baseline_and_candidate), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    # compare only warns about a file it cannot load; the table must hold both files' rows.
+    assert "Failed to load" not in result.stdout + result.stderr
+    fit_rows = [line for line in result.stdout.splitlines() if line.startswith("fit[dnn]")]
+    assert len(fit_rows) == 2
+    # Baseline's fastest fit is 10 s, the candidate's 10 * 1.5.
+    assert sorted(row.split()[2] for row in fit_rows) == ["10.0000", "15.0000"]
+
+
+def test_pytest_benchmark_compare_groups_by_group(tmp_path, baseline_and_candidate):
+    result = compare("--group-by=group", *map(str, baseline_and_candidate), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    for group, count in [("fit", 4), ("steady_epoch", 2), ("inference", 4), ("latency", 4)]:
+        assert f"benchmark '{group}': {count} tests" in result.stdout
+
+
+def test_pytest_benchmark_compare_groups_by_a_param(tmp_path, baseline_and_candidate):
+    result = compare(
+        "--group-by=param:architecture", *map(str, baseline_and_candidate), cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    assert "benchmark 'architecture=dnn': 8 tests" in result.stdout
+    assert "benchmark 'architecture=cnn': 6 tests" in result.stdout
