@@ -265,8 +265,8 @@ def run(
         output_dir = prepare_output_dir(output or _default_output(), force=force)
     console = _console(stderr=True)
     mnist = resolve_mnist(data_path)
-    console.print(f"MNIST from {mnist.source}: {mnist.origin}")
-    console.print(f"Writing results to {output_dir}")
+    console.print(f"MNIST from {mnist.source}: {mnist.origin}", soft_wrap=True)
+    console.print(f"Writing results to {output_dir}", soft_wrap=True)
 
     def stop(signal_number, frame):
         raise Interrupted(signal_number)
@@ -287,16 +287,18 @@ def run(
             )
     except KeyboardInterrupt as interruption:
         code = getattr(interruption, "exit_code", EXIT_INTERRUPTED)
+        # soft_wrap: paths stay on one line, whole, so they can be copied.
         console.print(
             f"Interrupted. Finished runs are saved in {output_dir / 'runs.csv'}.\n"
-            f"Resume with: mnistbench run --resume {output_dir}"
+            f"Resume with: mnistbench run --resume {output_dir}",
+            soft_wrap=True,
         )
         sys.exit(code)
     if result.skipped:
         console.print(f"Kept {result.skipped} run(s) finished before the interruption.")
     print_summary(_console(), result.rows)
     for path in result.reports:
-        console.print(f"wrote {path}")
+        console.print(f"wrote {path}", soft_wrap=True)
     if result.failed:
         names = ", ".join(row["run_id"] for row in result.failed)
         console.print(f"{len(result.failed)} run(s) failed: {names}")

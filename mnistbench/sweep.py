@@ -17,6 +17,7 @@ import numpy as np
 from mnistbench.environment import configured_backend, describe_environment, write_environment
 from mnistbench.errors import ConfigError
 from mnistbench.executor import execute, measure_peak
+from mnistbench.interchange import write_pytest_benchmark
 from mnistbench.manifest import Manifest
 from mnistbench.results import (
     SAMPLE_COUNT,
@@ -210,5 +211,7 @@ def run_sweep(
         on_start=lambda config: manifest.set_state(config.run_id, "running"),
         on_result=record,
     )
-    reports = plugins.write_report(read_runs(output_dir), output_dir)
+    runs = read_runs(output_dir)
+    reports = plugins.write_report(runs, output_dir)
+    reports.append(write_pytest_benchmark(runs, output_dir, environment))
     return SweepResult(output_dir, rows, reports, skipped=len(kept))

@@ -103,7 +103,7 @@ def sweep_rows() -> list[dict]:
 
 def as_read(rows: list[dict], output_dir: Path) -> pd.DataFrame:
     """The rows written by the core's RunsWriter and read back as the report hook gets them."""
-    writer = RunsWriter(output_dir)
+    writer = RunsWriter(output_dir, [row["run_id"] for row in rows])
     for row in rows:
         writer.append(row)
     return read_runs(output_dir)
