@@ -32,6 +32,8 @@ def run_row(
     architecture: str,
     seed: int = 0,
     *,
+    config_id: str = "",
+    steps_per_execution: int = 1,
     fit_seconds: float = 30.0,
     test_accuracy: float = 0.97,
     inference_samples_per_second: float = 20000.0,
@@ -40,21 +42,33 @@ def run_row(
     predictions: list[int] | None = None,
     backend: str = "tensorflow",
     error: str = "",
+    status: str = "",
+    target_accuracy: float | None = None,
+    time_to_accuracy_seconds: float | None = None,
+    converged: bool | None = None,
 ) -> dict:
-    """One runs.csv row as the core writes it: 600 train / 100 test samples, 2 epochs."""
+    """One runs.csv row as the core writes it: 600 train / 100 test samples, 2 epochs.
+
+    Without ``config_id`` the row is grouped by its architecture, as in an older runs.csv.
+    """
     row = dict.fromkeys(RUN_COLUMNS)
+    suffix = "" if backend == "tensorflow" else f"-{backend}"
     row.update(
-        run_id=f"{architecture}-s{seed}",
+        run_id=f"{config_id or architecture}-r{seed}{suffix}",
+        config_id=config_id or None,
         architecture=architecture,
         plugin=f"mnistbench_{architecture}",
         plugin_version="0.1.0",
         epochs=len(epoch_accuracy),
         batch_size=32,
+        steps_per_execution=steps_per_execution,
         train_samples=600,
         test_samples=100,
         seed=seed,
+        repeat=seed,
+        target_accuracy=target_accuracy,
         started_at="2025-01-01T00:00:00+00:00",
-        status="failed" if error else "ok",
+        status=status or ("failed" if error else "ok"),
         error=error,
     )
     if error:
@@ -62,11 +76,14 @@ def run_row(
     epochs = len(epoch_accuracy)
     row.update(
         backend=backend,
+        jit_compile=True,
         fit_seconds=fit_seconds,
         seconds_per_epoch=fit_seconds / epochs,
         epoch_seconds=json.dumps([fit_seconds / epochs] * epochs),
         epoch_accuracy=json.dumps(list(epoch_accuracy)),
         epoch_loss=json.dumps([0.3 / (e + 1) for e in range(epochs)]),
+        time_to_accuracy_seconds=time_to_accuracy_seconds,
+        converged=converged,
         train_samples_per_second=600 * epochs / fit_seconds,
         test_accuracy=test_accuracy,
         test_loss=0.1,
