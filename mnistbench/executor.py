@@ -102,6 +102,11 @@ def _worker(task: Callable, args: tuple, log_path: str, queue) -> None:
 
 def _run_task(config: RunConfig, data_path: str, peak: float | None, on_progress) -> dict:
     """A worker's run: load the plugins and the data again, then train and measure."""
+    import os
+
+    if config.backend:
+        # Before anything imports Keras: each worker imports only its own backend.
+        os.environ["KERAS_BACKEND"] = config.backend
     from mnistbench.data import resolve_mnist
     from mnistbench.plugins import load_plugins
 

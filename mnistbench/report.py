@@ -386,6 +386,9 @@ def comparison_table(runs: pd.DataFrame) -> pd.DataFrame:
         whole += ["params", "params_min", "params_max"]
     for column in whole:
         table[column] = pd.to_numeric(table[column]).round().astype("Int64")
+    # Flags hold True, False or None (empty in the CSV), whether or not a group lacks one.
+    for column in ["jit_compile", *(f"{column}_noisy" for column in metrics)]:
+        table[column] = table[column].astype(object).where(table[column].notna(), None)
     return table[[*ids, *counts, *metrics, *ratios, *spreads, "error"]]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import platform
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +21,11 @@ RUN_COLUMNS: list[str] = [
     "plugin",  # plugin (entry-point) name that registered the architecture
     "plugin_version",  # version of the distribution that ships the plugin
     "backend",  # Keras backend, e.g. "tensorflow"
+    "backend_version",  # version of the backend's package
     "isolation",  # "process" (fresh worker per run) or "none"
+    "executor",  # "local" or "ray"
+    "node",  # host name of the machine that ran it
+    "cpus_reserved",  # CPUs reserved for the run (local: all of the machine's)
     "epochs",  # the most epochs trained (fewer if a target accuracy stopped it)
     "batch_size",
     "steps_per_execution",  # passed to compile
@@ -123,6 +128,10 @@ def make_row(
         plugin=architecture.plugin,
         plugin_version=architecture.version,
         isolation=isolation,
+        executor="local",
+        node=platform.node(),
+        cpus_reserved=os.cpu_count(),
+        backend=config.backend,
         epochs=config.epochs,
         batch_size=config.batch_size,
         steps_per_execution=config.steps_per_execution,

@@ -44,6 +44,7 @@ class RunConfig:
     jit_compile: bool | None = None  # None keeps Keras' "auto"
     target_accuracy: float | None = None  # stop once test accuracy reaches it
     eval_every: int | None = None  # steps between target evaluations; None = each epoch
+    backend: str | None = None  # Keras backend; None = the configured one (KERAS_BACKEND)
 
     @property
     def config_id(self) -> str:
@@ -57,7 +58,8 @@ class RunConfig:
 
     @property
     def run_id(self) -> str:
-        return f"{self.config_id}-r{self.repeat}"
+        backend = f"-{self.backend}" if self.backend else ""
+        return f"{self.config_id}{backend}-r{self.repeat}"
 
     @property
     def run_seed(self) -> int:
@@ -76,6 +78,16 @@ def peak_memory_mb() -> float:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     # Linux reports KiB, macOS bytes.
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+def backend_version(backend: str) -> str:
+    """The installed version of a Keras backend's package, without importing it."""
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version(backend)
+    except importlib.metadata.PackageNotFoundError:
+        return ""
 
 
 def quiet_backend_logs() -> None:
@@ -271,6 +283,7 @@ def run_one(
 
     return {
         "backend": keras.backend.backend(),
+        "backend_version": backend_version(keras.backend.backend()),
         "epochs": epochs_trained,
         "jit_compile": bool(model.jit_compile),
         "train_samples": len(train),

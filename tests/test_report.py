@@ -17,8 +17,10 @@ from mnistbench import report
 from mnistbench.plugins import load_plugins
 from mnistbench.report import (
     HEADLINE_METRICS,
+    NOISY_CV,
     comparison_table,
     mnistbench_write_report,
+    plot_comparison,
     plot_predictions,
 )
 from mnistbench.results import RUN_COLUMNS, SAMPLE_COUNT, RunsWriter, read_runs
@@ -26,6 +28,17 @@ from mnistbench.results import RUN_COLUMNS, SAMPLE_COUNT, RunsWriter, read_runs
 # The first 16 MNIST test labels.
 LABELS = [7, 2, 1, 0, 4, 1, 4, 9, 5, 9, 0, 6, 9, 0, 1, 5]
 WRONG_RGB = (0xC6, 0x28, 0x28)  # report.WRONG_COLOR
+NOISY_RGB = (0xB4, 0x53, 0x09)  # report.NOISY_COLOR
+NOT_CONVERGED_FILL_RGB = (0xF2, 0xF2, 0xF2)  # the hatched bar's fill
+
+# Columns an older runs.csv lacks: it predates configurations, repeats and these measurements.
+NEWER_COLUMNS = [
+    "config_id", "repeat", "steps_per_execution", "jit_compile", "target_accuracy",
+    "eval_every", "first_epoch_seconds", "steady_epoch_seconds", "time_to_accuracy_seconds",
+    "converged", "latency_p95_ms", "latency_p99_ms", "inference_flops_per_sample",
+    "train_flops_per_sample", "train_flops_per_second", "inference_flops_per_second",
+    "peak_flops_per_second", "train_peak_fraction", "inference_peak_fraction",
+]  # fmt: skip
 
 
 def run_row(
@@ -118,6 +131,45 @@ def sweep_rows() -> list[dict]:
     ]  # fmt: skip
 
 
+# Three repeats: fit times that disagree (cv 0.13) and accuracies that agree (cv 0.005).
+NOISY_FIT_SECONDS = (30.0, 33.0, 39.0)
+TIGHT_FIT_SECONDS = (30.0, 31.0, 32.0)
+TIGHT_ACCURACIES = (0.970, 0.980, 0.975)
+
+
+def repeat_rows(
+    config_id: str = "dnn",
+    fit_seconds: tuple[float, ...] = NOISY_FIT_SECONDS,
+    accuracies: tuple[float, ...] = TIGHT_ACCURACIES,
+    **options,
+) -> list[dict]:
+    """Repeats of one dnn configuration, one per fit time, seeds 0, 1, 2."""
+    return [
+        run_row(
+            "dnn", seed, config_id=config_id, fit_seconds=fit, test_accuracy=accuracy, **options
+        )
+        for seed, (fit, accuracy) in enumerate(zip(fit_seconds, accuracies, strict=True))
+    ]
+
+
+def target_rows() -> list[dict]:
+    """A sweep with a 97% target: dnn always reaches it, dnn-spe32 in 2 of 3 runs, cnn never."""
+    target = {"target_accuracy": 0.97}
+    return [
+        *(run_row("dnn", seed, config_id="dnn", time_to_accuracy_seconds=t, converged=True,
+                  **target) for seed, t in enumerate((20.0, 21.0, 22.0))),
+        *(run_row("dnn", seed, config_id="dnn-spe32", steps_per_execution=32,
+                  time_to_accuracy_seconds=t, converged=t is not None, **target)
+          for seed, t in enumerate((9.0, None, 11.0))),
+        *(run_row("cnn", seed, config_id="cnn", converged=False, **target) for seed in range(3)),
+    ]  # fmt: skip
+
+
+def older_runs(rows: list[dict]) -> pd.DataFrame:
+    """The rows as an older runs.csv holds them, without the newer columns."""
+    return pd.DataFrame(rows).drop(columns=NEWER_COLUMNS)
+
+
 def as_read(rows: list[dict], output_dir: Path) -> pd.DataFrame:
     """The rows written by the core's RunsWriter and read back as the report hook gets them."""
     writer = RunsWriter(output_dir, [row["run_id"] for row in rows])
@@ -153,22 +205,61 @@ def colour_count(image: Image.Image) -> int:
     return len(np.unique(rgb[:, 0] << 16 | rgb[:, 1] << 8 | rgb[:, 2]))
 
 
-def wrong_pixels(image: Image.Image) -> int:
+def pixels_of(image: Image.Image, rgb: tuple[int, int, int]) -> int:
     pixels = np.asarray(image.convert("RGB")).astype(int)
-    return int((np.abs(pixels - WRONG_RGB).sum(axis=-1) < 10).sum())
+    return int((np.abs(pixels - rgb).sum(axis=-1) < 10).sum())
+
+
+def wrong_pixels(image: Image.Image) -> int:
+    return pixels_of(image, WRONG_RGB)
+
+
+def subdir(tmp_path: Path, name: str) -> Path:
+    path = tmp_path / name
+    path.mkdir()
+    return path
 
 
 # comparison.csv
 
 
-def test_comparison_table_columns_are_counts_medians_ratios_and_error(runs):
-    ratios = [f"{metric}_ratio_to_best" for metric in HEADLINE_METRICS]
+def test_comparison_table_columns_are_ids_counts_medians_ratios_spreads_and_error(runs):
+    metrics = [
+        "fit_seconds", "first_epoch_seconds", "steady_epoch_seconds", "seconds_per_epoch",
+        "time_to_accuracy_seconds", "train_samples_per_second", "train_flops_per_second",
+        "train_peak_fraction", "test_accuracy", "test_loss", "inference_samples_per_second",
+        "inference_peak_fraction", "latency_ms", "latency_p95_ms", "latency_p99_ms", "params",
+        "peak_memory_mb",
+    ]  # fmt: skip
+    assert list(HEADLINE_METRICS) == metrics
+    ratios = [f"{metric}_ratio_to_best" for metric in metrics]
+    spreads = [
+        f"{metric}_{stat}"
+        for metric in metrics
+        for stat in ("min", "max", "iqr", "stdev", "cv", "noisy")
+    ]
     assert list(comparison_table(runs).columns) == [
-        "architecture", "backend", "status", "runs", "failed",
+        "config_id", "architecture", "backend", "steps_per_execution", "jit_compile",
+        "status", "runs", "failed", "converged", "noisy_metrics",
+        *metrics, *ratios, *spreads, "error",
+    ]  # fmt: skip
+
+
+def test_metrics_missing_from_an_older_runs_csv_are_left_out():
+    table = comparison_table(older_runs(sweep_rows()))
+    assert [metric for metric in HEADLINE_METRICS if metric in table.columns] == [
         "fit_seconds", "seconds_per_epoch", "train_samples_per_second", "test_accuracy",
         "test_loss", "inference_samples_per_second", "latency_ms", "params", "peak_memory_mb",
-        *ratios, "error",
     ]  # fmt: skip
+    assert not [column for column in table.columns if column.startswith("first_epoch")]
+
+
+def test_an_older_runs_csv_without_config_id_is_grouped_by_architecture():
+    table = comparison_table(older_runs(sweep_rows()))
+    assert table["config_id"].tolist() == ["dnn", "rnn", "cnn", "lstm"]
+    assert table["architecture"].tolist() == ["dnn", "rnn", "cnn", "lstm"]
+    assert table["runs"].tolist() == [2, 1, 1, 0]
+    assert table["steps_per_execution"].isna().all()
 
 
 def test_comparison_table_has_one_row_per_architecture_in_run_order_with_counts(runs):
@@ -240,6 +331,126 @@ def test_comparison_csv_is_the_comparison_table(runs, tmp_path):
     assert written["error"].tolist()[-1] == "ValueError: expected ndim=3, found ndim=2"
 
 
+def test_spread_of_three_repeats_is_their_min_max_iqr_stdev_and_cv(tmp_path):
+    dnn = comparison_table(as_read(repeat_rows(), tmp_path)).iloc[0]
+    # 30, 33 and 39 s: quartiles interpolate to 31.5 and 36 s; the mean is 34 s.
+    stdev = math.sqrt(((30 - 34) ** 2 + (33 - 34) ** 2 + (39 - 34) ** 2) / 2)
+    stats = ["fit_seconds", "fit_seconds_min", "fit_seconds_max", "fit_seconds_iqr"]
+    assert dnn[stats].tolist() == [33.0, 30.0, 39.0, 4.5]
+    assert dnn["fit_seconds_stdev"] == pytest.approx(stdev)  # sqrt(21) = 4.58 s
+    assert dnn["fit_seconds_cv"] == pytest.approx(stdev / 34)  # 0.135
+
+
+def test_metric_whose_cv_exceeds_ten_percent_is_noisy(tmp_path):
+    dnn = comparison_table(as_read(repeat_rows(), tmp_path)).iloc[0]
+    assert NOISY_CV == 0.10
+    assert dnn["fit_seconds_cv"] > NOISY_CV
+    assert dnn["fit_seconds_noisy"] is True
+
+
+def test_metric_whose_repeats_agree_is_not_noisy(tmp_path):
+    dnn = comparison_table(as_read(repeat_rows(), tmp_path)).iloc[0]
+    # 0.970, 0.980, 0.975: stdev 0.005 over a mean of 0.975.
+    assert dnn["test_accuracy_cv"] == pytest.approx(0.005 / 0.975)
+    assert dnn["test_accuracy_noisy"] is False
+
+
+def test_noisy_metrics_names_every_noisy_metric_in_column_order(tmp_path):
+    dnn = comparison_table(as_read(repeat_rows(), tmp_path)).iloc[0]
+    # Epoch time and throughput follow the fit time, so they are as noisy.
+    assert dnn["noisy_metrics"] == "fit_seconds seconds_per_epoch train_samples_per_second"
+
+
+def test_noisy_metrics_is_empty_when_repeats_agree(tmp_path):
+    rows = repeat_rows(fit_seconds=TIGHT_FIT_SECONDS)
+    assert comparison_table(as_read(rows, tmp_path))["noisy_metrics"].tolist() == [""]
+
+
+def test_a_single_run_has_a_median_but_no_stdev_cv_or_noisy_flag(runs):
+    rnn = comparison_table(runs).set_index("config_id").loc["rnn"]
+    stats = ["fit_seconds", "fit_seconds_min", "fit_seconds_max", "fit_seconds_iqr"]
+    assert rnn[stats].tolist() == [196.0, 196.0, 196.0, 0.0]
+    assert math.isnan(rnn["fit_seconds_stdev"]) and math.isnan(rnn["fit_seconds_cv"])
+    assert rnn["fit_seconds_noisy"] is None
+    assert rnn["noisy_metrics"] == ""
+
+
+def test_configurations_of_one_architecture_are_separate_rows(tmp_path):
+    rows = [
+        *repeat_rows("dnn", fit_seconds=TIGHT_FIT_SECONDS),
+        *repeat_rows("dnn-spe32", fit_seconds=(15.0, 16.0, 17.0), steps_per_execution=32),
+        run_row("cnn", config_id="cnn", fit_seconds=60.0),
+    ]
+    table = comparison_table(as_read(rows, tmp_path))
+    columns = ["config_id", "architecture", "steps_per_execution", "jit_compile", "runs"]
+    assert table[columns].values.tolist() == [
+        ["dnn", "dnn", 1, True, 3],
+        ["dnn-spe32", "dnn", 32, True, 3],
+        ["cnn", "cnn", 1, True, 1],
+    ]
+    assert table["fit_seconds_ratio_to_best"].tolist() == [31 / 16, 1.0, 60 / 16]
+
+
+def test_configuration_and_backend_form_the_group_when_several_backends_ran(tmp_path):
+    spe32 = {"config_id": "dnn-spe32", "steps_per_execution": 32}
+    rows = [
+        run_row("dnn", **spe32),
+        run_row("dnn", backend="jax", **spe32),
+        run_row("dnn", config_id="dnn"),
+    ]
+    table = comparison_table(as_read(rows, tmp_path))
+    assert list(zip(table["config_id"], table["backend"], strict=True)) == [
+        ("dnn-spe32", "tensorflow"),
+        ("dnn-spe32", "jax"),
+        ("dnn", "tensorflow"),
+    ]
+
+
+def test_converged_counts_the_runs_that_reached_the_target(tmp_path):
+    table = comparison_table(as_read(target_rows(), tmp_path))
+    assert table["converged"].tolist() == ["3/3", "2/3", "0/3"]
+
+
+def test_time_to_accuracy_is_the_median_of_the_runs_that_reached_the_target(tmp_path):
+    table = comparison_table(as_read(target_rows(), tmp_path))
+    assert table["time_to_accuracy_seconds"].tolist()[:2] == [21.0, 10.0]
+    assert math.isnan(table["time_to_accuracy_seconds"].tolist()[2])
+
+
+def test_converged_is_empty_without_a_target(runs):
+    assert comparison_table(runs)["converged"].tolist() == ["", "", "", ""]
+
+
+def test_diverged_runs_are_counted_as_failed(tmp_path):
+    nan_loss = "FloatingPointError: training loss became nan (diverged)"
+    rows = [
+        *repeat_rows()[:2],
+        run_row("dnn", 2, config_id="dnn", status="diverged", error=nan_loss),
+        run_row("cnn", config_id="cnn", status="diverged", error=nan_loss),
+    ]
+    table = comparison_table(as_read(rows, tmp_path)).set_index("config_id")
+    assert table[["status", "runs", "failed", "error"]].values.tolist() == [
+        ["partial", 2, 1, nan_loss],
+        ["failed", 0, 1, nan_loss],
+    ]
+    assert table.loc["dnn", "fit_seconds"] == 31.5  # the median of 30 and 33 s only
+
+
+def test_comparison_csv_writes_flags_as_true_false_or_empty(tmp_path):
+    rows = [*repeat_rows(target_accuracy=0.97, converged=True), run_row("cnn", config_id="cnn")]
+    mnistbench_write_report(as_read(rows, tmp_path), tmp_path)
+    written = pd.read_csv(tmp_path / "comparison.csv", dtype=str, keep_default_na=False)
+    columns = ["config_id", "fit_seconds_noisy", "test_accuracy_noisy", "converged"]
+    assert written[columns].values.tolist() == [
+        ["dnn", "True", "False", "3/3"],
+        ["cnn", "", "", ""],
+    ]
+    assert written["noisy_metrics"].tolist() == [
+        "fit_seconds seconds_per_epoch train_samples_per_second",
+        "",
+    ]
+
+
 # The hook and its files
 
 
@@ -290,6 +501,42 @@ def test_predictions_png_needs_samples_npz(runs, tmp_path):
     written = mnistbench_write_report(runs, tmp_path)
     assert not (tmp_path / "predictions.png").exists()
     assert tmp_path / "predictions.png" not in written
+
+
+def test_time_to_accuracy_adds_a_fourth_panel_in_a_two_by_two_grid(tmp_path):
+    path = plot_comparison(as_read(target_rows(), tmp_path), tmp_path / "comparison.png")
+    image = png(path)
+    # 13 x 8.6 in at 120 dpi: two rows of two panels.
+    assert image.size == (1560, 1032)
+    assert colour_count(image) > 50
+
+
+def test_a_configuration_that_never_converged_gets_a_grey_hatched_bar(tmp_path):
+    never = as_read(target_rows(), subdir(tmp_path, "never"))
+    always = as_read(target_rows()[:3], subdir(tmp_path, "always"))
+    hatched = png(plot_comparison(never, tmp_path / "never.png"))
+    plain = png(plot_comparison(always, tmp_path / "always.png"))
+    # The hatched bar's light grey fill covers some 30,000 pixels; grid lines and
+    # anti-aliased edges share that grey in about a thousand.
+    assert pixels_of(hatched, NOT_CONVERGED_FILL_RGB) > 10_000
+    assert pixels_of(plain, NOT_CONVERGED_FILL_RGB) < 2_000
+
+
+def test_noisy_bars_are_marked_in_comparison_png(tmp_path):
+    noisy = as_read(repeat_rows(), subdir(tmp_path, "noisy"))
+    tight = as_read(repeat_rows(fit_seconds=TIGHT_FIT_SECONDS), subdir(tmp_path, "tight"))
+    # The orange "noisy" label over the bar of each noisy panel.
+    assert pixels_of(png(plot_comparison(noisy, tmp_path / "noisy.png")), NOISY_RGB) > 20
+    assert pixels_of(png(plot_comparison(tight, tmp_path / "tight.png")), NOISY_RGB) == 0
+
+
+def test_report_of_an_older_runs_csv_writes_every_file(tmp_path):
+    write_samples(tmp_path)
+    written = mnistbench_write_report(older_runs(sweep_rows()), tmp_path)
+    assert [path.name for path in written] == [
+        "comparison.csv", "comparison.png", "curves.png", "predictions.png",
+    ]  # fmt: skip
+    assert png(tmp_path / "comparison.png").size == (1560, 576)
 
 
 # predictions.png
