@@ -189,6 +189,35 @@ def _jit_list(ctx, param, value: str) -> list[bool | None]:
     help="With --target-accuracy: evaluate every N steps instead of every epoch.",
 )
 @click.option(
+    "--backend",
+    "backends",
+    default=None,
+    callback=lambda ctx, param, value: value.split(",") if value else [None],
+    metavar="NAME[,NAME...]",
+    help="Keras backends: tensorflow, jax, torch; a list makes a grid "
+    "[default: $KERAS_BACKEND or Keras' configured one].",
+)
+@click.option(
+    "--executor",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="Run one after another here, or as tasks on a Ray cluster.",
+)
+@click.option(
+    "--ray-address",
+    default=None,
+    metavar="ADDRESS",
+    help="With --executor ray: the cluster to join [default: start a local Ray instance].",
+)
+@click.option(
+    "--cpus-per-run",
+    type=click.IntRange(min=1),
+    default=None,
+    help="With --executor ray: CPUs each run reserves [default: all CPUs of a node].",
+)
+@click.option("--dry-run", is_flag=True, help="Print the planned runs and an ETA; run nothing.")
+@click.option(
     "--isolation",
     type=click.Choice(["process", "none"]),
     default="process",
@@ -220,21 +249,48 @@ def run(
     isolation: str,
     timeout: float | None,
     resume: Path | None,
+    backends: list[str | None],
+    executor: str,
+    ray_address: str | None,
+    cpus_per_run: int | None,
+    dry_run: bool,
 ) -> None:
     """Train, evaluate and time ARCHITECTURES (or --all); write CSVs and plots."""
     import signal
 
     from mnistbench.data import resolve_mnist
-    from mnistbench.display import RunProgress, print_summary
+    from mnistbench.display import RunProgress, print_plan, print_summary
+    from mnistbench.environment import configured_backend
     from mnistbench.executor import Interrupted
     from mnistbench.manifest import Manifest
     from mnistbench.plugins import load_plugins
-    from mnistbench.sweep import plan, prepare_output_dir, run_sweep, select_architectures
+    from mnistbench.sweep import (
+        estimate_seconds,
+        plan,
+        prepare_output_dir,
+        run_sweep,
+        select_architectures,
+    )
 
     if architectures and run_all:
         raise MnistbenchError("give architecture names or --all, not both")
     if timeout is not None and isolation == "none":
         raise MnistbenchError("--timeout needs --isolation process")
+    if executor != "ray" and (ray_address or cpus_per_run):
+        raise MnistbenchError("--ray-address and --cpus-per-run need --executor ray")
+    if executor == "ray" and isolation == "none":
+        raise MnistbenchError(
+            "--executor ray runs each run in its own worker: drop --isolation none"
+        )
+    named_backends = [name for name in backends if name]
+    if named_backends:
+        from mnistbench.backends import check_backends
+
+        check_backends(named_backends)
+        if isolation == "none" and set(named_backends) != {configured_backend()}:
+            raise MnistbenchError(
+                "--backend other than the configured one needs --isolation process"
+            )
     plugins = load_plugins()
     if resume is not None:
         if architectures or run_all or output is not None:
@@ -261,7 +317,11 @@ def run(
             jit_compile=jit_compile,
             target_accuracy=target_accuracy,
             eval_every=eval_every,
+            backends=backends,
         )
+        if dry_run:
+            print_plan(_console(), configs, estimate_seconds(configs, Path("results")))
+            return
         output_dir = prepare_output_dir(output or _default_output(), force=force)
     console = _console(stderr=True)
     mnist = resolve_mnist(data_path)
@@ -284,6 +344,9 @@ def run(
                 timeout=timeout,
                 on_progress=progress.update,
                 resume=resume is not None,
+                executor=executor,
+                ray_address=ray_address,
+                cpus_per_run=cpus_per_run,
             )
     except KeyboardInterrupt as interruption:
         code = getattr(interruption, "exit_code", EXIT_INTERRUPTED)

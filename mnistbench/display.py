@@ -164,3 +164,37 @@ def print_comparison(console: Console, table) -> None:
             verdict,
         )
     console.print(view)
+
+
+def print_plan(console: Console, configs, estimate: tuple[float, int]) -> None:
+    """The runs a sweep would make (``--dry-run``), with the estimated duration."""
+    view = Table(
+        title=f"mnistbench plan: {len(configs)} run(s)", box=box.SIMPLE_HEAD, pad_edge=False
+    )
+    for header in ("run", "backend", "epochs", "batch", "train", "spe", "jit", "target"):
+        view.add_column(header, no_wrap=True)
+    for c in configs:
+        jit = {None: "auto", True: "on", False: "off"}[c.jit_compile]
+        view.add_row(
+            c.run_id,
+            c.backend or "default",
+            str(c.epochs),
+            str(c.batch_size),
+            str(c.train_limit or 60000),
+            str(c.steps_per_execution),
+            jit,
+            "-" if c.target_accuracy is None else f"{c.target_accuracy:g}",
+        )
+    console.print(view)
+    seconds, unknown = estimate
+    known = len(configs) - unknown
+    if known:
+        console.print(
+            f"ETA: about {seconds / 60:.1f} min for {known} run(s), from earlier "
+            "results on this machine (results/*/runs.csv)."
+        )
+    if unknown:
+        console.print(
+            f"{unknown} run(s) have no earlier measurement of their architecture "
+            "and backend here: not in the estimate."
+        )

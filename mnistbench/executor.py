@@ -100,7 +100,7 @@ def _worker(task: Callable, args: tuple, log_path: str, queue) -> None:
         queue.put({"event": "error", "error": message, "status": status_of(error)})
 
 
-def _run_task(config: RunConfig, data_path: str, peak: float | None, on_progress) -> dict:
+def _run_task(config: RunConfig, data_path: str, peak, on_progress) -> dict:
     """A worker's run: load the plugins and the data again, then train and measure."""
     import os
 
@@ -115,10 +115,13 @@ def _run_task(config: RunConfig, data_path: str, peak: float | None, on_progress
     return run_one(config, mnist, plugins, on_progress, peak_flops_per_second=peak)
 
 
-def _peak_task(on_progress) -> float:
+def _peak_task(backend: str, on_progress) -> float:
+    import os
+
+    os.environ["KERAS_BACKEND"] = backend
     from mnistbench.flops import measure_peak_flops
 
-    on_progress({"event": "phase", "phase": "measuring peak FLOP/s"})
+    on_progress({"event": "phase", "phase": f"measuring peak FLOP/s ({backend})"})
     return measure_peak_flops(PEAK_MATMUL_SIZE)
 
 
@@ -176,17 +179,26 @@ def _call_in_process(task: Callable, args: tuple, on_progress, *extra):
         return None, f"{type(error).__name__}: {error}", status_of(error)
 
 
-def measure_peak(*, isolation: str, log_dir: Path, on_progress: ProgressCallback) -> float | None:
-    """The machine's peak float32 matmul FLOP/s, measured with the backend the runs use."""
-    if isolation == "none":
-        peak, error, _ = _call_in_process(_peak_task, (), on_progress)
-    else:
-        peak, error, _ = call_in_worker(
-            _peak_task, (), log_path=Path(log_dir) / "peak.log", on_progress=on_progress
-        )
-    if error:
-        log.warning(f"could not measure peak FLOP/s: {error}")
-    return peak
+def measure_peak(
+    backends: Sequence[str], *, isolation: str, log_dir: Path, on_progress: ProgressCallback
+) -> dict[str, float]:
+    """The machine's peak float32 matmul FLOP/s for each backend the runs use."""
+    peaks = {}
+    for backend in backends:
+        if isolation == "none":
+            peak, error, _ = _call_in_process(_peak_task, (backend,), on_progress)
+        else:
+            peak, error, _ = call_in_worker(
+                _peak_task,
+                (backend,),
+                log_path=Path(log_dir) / f"peak-{backend}.log",
+                on_progress=on_progress,
+            )
+        if error:
+            log.warning(f"could not measure peak FLOP/s on {backend}: {error}")
+        else:
+            peaks[backend] = peak
+    return peaks
 
 
 def execute(
@@ -197,7 +209,7 @@ def execute(
     log_dir: Path,
     isolation: str = "process",
     timeout: float | None = None,
-    peak_flops_per_second: float | None = None,
+    peak_flops_per_second: float | dict[str, float] | None = None,
     on_progress: ProgressCallback | None = None,
     on_start: Callable[[RunConfig], None] | None = None,
     on_result: Callable[[dict], None] | None = None,

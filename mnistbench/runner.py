@@ -195,9 +195,11 @@ def run_one(
     mnist,
     plugins,
     on_progress: ProgressCallback | None = None,
-    peak_flops_per_second: float | None = None,
+    peak_flops_per_second: float | dict[str, float] | None = None,
 ) -> dict:
     """Train and measure one configuration; returns the measured columns of ``runs.csv``.
+
+    ``peak_flops_per_second`` is the machine's peak, or a dict of peaks by backend.
 
     Raises whatever the plugin or Keras raises; the executor records it as a failed run.
     """
@@ -276,6 +278,8 @@ def run_one(
     train_flops_per_second = train_flops * len(train) / epoch_seconds_for_rate
     inference_samples_per_second = len(test) / predict_seconds
     inference_flops_per_second = inference_flops * inference_samples_per_second
+    if isinstance(peak_flops_per_second, dict):  # measured per backend
+        peak_flops_per_second = peak_flops_per_second.get(keras.backend.backend())
     peak = peak_flops_per_second or math.nan
     converged = None
     if config.target_accuracy is not None:

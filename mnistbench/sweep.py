@@ -27,7 +27,7 @@ from mnistbench.results import (
     read_rows,
     read_runs,
 )
-from mnistbench.runner import ProgressCallback, RunConfig
+from mnistbench.runner import ProgressCallback, RunConfig, backend_version
 
 TRAIN_SIZE = 60_000
 TEST_SIZE = 10_000
@@ -66,8 +66,9 @@ def plan(
     jit_compile: Sequence[bool | None] = (None,),
     target_accuracy: float | None = None,
     eval_every: int | None = None,
+    backends: Sequence[str | None] = (None,),
 ) -> list[RunConfig]:
-    """Every run of a sweep: architectures × steps-per-execution × jit × repeats, in that order.
+    """Every run of a sweep: architectures × backends × steps-per-execution × jit × repeats.
 
     Checks the limits against the dataset's size and the option combinations.
     """
@@ -94,8 +95,10 @@ def plan(
             jit_compile=jit,
             target_accuracy=target_accuracy,
             eval_every=eval_every,
+            backend=backend,
         )
         for name in architectures
+        for backend in dict.fromkeys(backends)
         for spe in dict.fromkeys(steps_per_execution)
         for jit in dict.fromkeys(jit_compile)
         for repeat in range(repeats)
@@ -155,6 +158,9 @@ def run_sweep(
     on_progress: ProgressCallback | None = None,
     argv: list[str] | None = None,
     resume: bool = False,
+    executor: str = "local",
+    ray_address: str | None = None,
+    cpus_per_run: int | None = None,
 ) -> SweepResult:
     """Run every configuration, writing each row as it finishes, then the reports.
 
@@ -189,8 +195,11 @@ def run_sweep(
         argv=sys.argv if argv is None else argv,
     )
     log_dir = output_dir / LOG_DIR
-    peak = measure_peak(isolation=isolation, log_dir=log_dir, on_progress=on_progress)
+    backends = sorted({config.backend or environment["backend"] for config in to_run})
+    peak = measure_peak(backends, isolation=isolation, log_dir=log_dir, on_progress=on_progress)
     environment["peak_flops_per_second"] = peak
+    environment["backends"] = {name: backend_version(name) for name in backends}
+    environment["executor"] = executor
     write_environment(output_dir, environment)
     writer = RunsWriter(output_dir, manifest.order, kept)
 
@@ -199,19 +208,68 @@ def run_sweep(
         manifest.set_state(row["run_id"], row["status"])
         plugins.record_run(row, output_dir)
 
-    rows = execute(
-        to_run,
+    common = dict(
         mnist=mnist,
         plugins=plugins,
         log_dir=log_dir,
-        isolation=isolation,
         timeout=timeout,
         peak_flops_per_second=peak,
         on_progress=on_progress,
         on_start=lambda config: manifest.set_state(config.run_id, "running"),
         on_result=record,
     )
+    if executor == "ray":
+        from mnistbench.ray_executor import execute_on_ray
+
+        rows = execute_on_ray(to_run, address=ray_address, cpus_per_run=cpus_per_run, **common)
+    else:
+        rows = execute(to_run, isolation=isolation, **common)
     runs = read_runs(output_dir)
     reports = plugins.write_report(runs, output_dir)
     reports.append(write_pytest_benchmark(runs, output_dir, environment))
     return SweepResult(output_dir, rows, reports, skipped=len(kept))
+
+
+#: A worker's start-up (interpreter, backend import, data load), added to each estimate.
+WORKER_START_SECONDS = 5.0
+
+
+def estimate_seconds(
+    configs: Sequence[RunConfig], results_root: Path, *, newest: int = 20
+) -> tuple[float, int]:
+    """Estimate a sweep's duration from earlier results: ``(seconds, runs without data)``.
+
+    Uses the median fit time per training sample and epoch of each architecture and
+    backend in the ``newest`` result directories under ``results_root``, so the
+    estimate is for this machine; runs with no earlier measurement are counted
+    apart rather than guessed.
+    """
+    import pandas as pd
+
+    from mnistbench.environment import configured_backend
+
+    frames = []
+    for path in sorted(Path(results_root).glob("*/runs.csv"), reverse=True)[:newest]:
+        try:
+            frames.append(pd.read_csv(path, usecols=lambda c: c in _ESTIMATE_COLUMNS))
+        except (OSError, ValueError, pd.errors.ParserError):
+            continue  # an unreadable old directory only costs precision
+    rate = {}
+    if frames:
+        runs = pd.concat(frames)
+        runs = runs[(runs["status"] == "ok") & (runs["fit_seconds"] > 0)]
+        per_sample_epoch = runs["fit_seconds"] / (runs["train_samples"] * runs["epochs"])
+        rate = per_sample_epoch.groupby([runs["architecture"], runs["backend"]]).median().to_dict()
+    default_backend = configured_backend()
+    seconds, unknown = 0.0, 0
+    for config in configs:
+        key = (config.architecture, config.backend or default_backend)
+        if key not in rate:
+            unknown += 1
+            continue
+        samples = config.train_limit or TRAIN_SIZE
+        seconds += rate[key] * samples * config.epochs + WORKER_START_SECONDS
+    return seconds, unknown
+
+
+_ESTIMATE_COLUMNS = {"architecture", "backend", "status", "fit_seconds", "train_samples", "epochs"}
