@@ -446,13 +446,15 @@ def info(data_path: Path | None) -> None:
 @cli.command()
 @click.argument("directory", type=click.Path(path_type=Path))
 def report(directory: Path) -> None:
-    """Regenerate comparison.csv and the plots of DIRECTORY from its runs.csv."""
+    """Regenerate comparison.csv, the plots and pytest-benchmark.json of DIRECTORY from runs.csv."""
+    from mnistbench.interchange import write_pytest_benchmark
     from mnistbench.plugins import load_plugins
     from mnistbench.results import read_runs
 
     runs = read_runs(directory)
     for path in load_plugins().write_report(runs, directory):
         click.echo(f"wrote {path}")
+    click.echo(f"wrote {write_pytest_benchmark(runs, directory)}")
 
 
 @cli.command()

@@ -24,14 +24,23 @@ def mnist(mnist_npz):
 
 def sweep(tmp_path, mnist, configs, **options):
     plugins = load_plugins()
-    return run_sweep(configs, mnist=mnist, plugins=plugins, output_dir=tmp_path,
-                     argv=["mnistbench", "run"], **options)
+    return run_sweep(
+        configs,
+        mnist=mnist,
+        plugins=plugins,
+        output_dir=tmp_path,
+        argv=["mnistbench", "run"],
+        **options,
+    )
 
 
 def test_run_ids_name_configuration_and_repeat():
     configs = plan(["dnn"], repeats=2, steps_per_execution=[1, 32], jit_compile=[False])
     assert [c.run_id for c in configs] == [
-        "dnn-jitoff-r0", "dnn-jitoff-r1", "dnn-spe32-jitoff-r0", "dnn-spe32-jitoff-r1"
+        "dnn-jitoff-r0",
+        "dnn-jitoff-r1",
+        "dnn-spe32-jitoff-r0",
+        "dnn-spe32-jitoff-r1",
     ]
     assert [c.run_seed for c in configs] == [0, 1, 0, 1]
 
@@ -75,8 +84,9 @@ def test_time_to_accuracy_stops_when_the_target_is_reached(tmp_path, mnist, faul
 
 
 def test_target_never_reached_is_not_converged_not_a_time(tmp_path, mnist, faulty_plugin):
-    configs = plan(["tiny"], epochs=2, train_limit=300, test_limit=100, target_accuracy=0.999,
-                   eval_every=5)
+    configs = plan(
+        ["tiny"], epochs=2, train_limit=300, test_limit=100, target_accuracy=0.999, eval_every=5
+    )
     sweep(tmp_path, mnist, configs, isolation="none")
     row = pd.read_csv(tmp_path / "runs.csv").iloc[0]
     assert row["status"] == "ok"
@@ -136,8 +146,14 @@ def test_flops_and_peak_fraction_are_recorded(tmp_path, mnist):
 
 
 def test_execution_options_reach_the_compiled_model(tmp_path, mnist):
-    configs = plan(["dnn"], epochs=1, train_limit=640, test_limit=100,
-                   steps_per_execution=[4], jit_compile=[False])
+    configs = plan(
+        ["dnn"],
+        epochs=1,
+        train_limit=640,
+        test_limit=100,
+        steps_per_execution=[4],
+        jit_compile=[False],
+    )
     sweep(tmp_path, mnist, configs, isolation="none")
     row = pd.read_csv(tmp_path / "runs.csv").iloc[0]
     assert row["status"] == "ok", row["error"]
