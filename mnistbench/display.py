@@ -48,6 +48,8 @@ class RunProgress:
         self.progress.__exit__(*exc)
 
     def update(self, event: dict) -> None:
+        if not self.progress.console.is_terminal:
+            self._log(event)
         kind = event["event"]
         if kind == "run":
             self.progress.update(self._runs, total=event["total"])
@@ -69,6 +71,19 @@ class RunProgress:
             )
         elif kind == "step":
             self.progress.update(self._steps, completed=event["step"])
+
+    def _log(self, event: dict) -> None:
+        """Without a terminal (CI logs, pipes) live bars are not drawn: print milestones."""
+        kind = event["event"]
+        if kind == "run":
+            label = f"[{event['index'] + 1}/{event['total']}] {event['config'].run_id}"
+            self.progress.console.print(f"{label}: started", soft_wrap=True)
+        elif kind == "epoch":
+            self.progress.console.print(
+                f"{self._label}: epoch {event['epoch']}/{event['epochs']}", soft_wrap=True
+            )
+        elif kind == "run_end":
+            self.progress.console.print(f"{self._label}: {event['status']}", soft_wrap=True)
 
 
 def _fmt(value, spec: str) -> str:
