@@ -25,7 +25,10 @@ EXIT_INTERRUPTED = 130
 def _console(stderr: bool = False):
     from rich.console import Console
 
-    return Console(stderr=stderr)
+    stream = sys.stderr if stderr else sys.stdout
+    # Piped or captured output has no width; rich would assume 80 columns and cut
+    # the tables' run names. A log file can be as wide as the table needs.
+    return Console(stderr=stderr, width=None if stream.isatty() else 160)
 
 
 def _setup_logging(debug: bool) -> None:

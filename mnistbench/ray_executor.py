@@ -1,0 +1,561 @@
+"""Run a sweep's configurations as tasks on a Ray cluster: ``mnistbench run --executor ray``.
+
+The contract is :func:`mnistbench.executor.execute`'s: one row per run, handed to
+``on_result`` as soon as the run ends (the driver alone writes files), failures are
+rows, Ctrl-C records the runs in flight as "interrupted". What differs:
+
+- Runs go in parallel, as many as the cluster has room for at ``cpus_per_run`` CPUs each.
+- Each run is a task in a fresh Ray worker process (``max_calls=1``): it imports only its
+  own backend, and its peak memory is its own (plus the Ray worker's ~100 MB).
+- Each worker's thread pools are sized to its reservation (see
+  :func:`mnistbench.backends.thread_limit_env`), so parallel runs do not oversubscribe.
+- MNIST goes into the object store once; workers read it from there, never from disk.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from mnistbench.backends import (
+    apply_torch_threads,
+    select_backend,
+    thread_limit_env,
+)
+from mnistbench.errors import ConfigError, MnistbenchError
+from mnistbench.executor import POLL_SECONDS, status_of
+from mnistbench.results import make_row
+from mnistbench.runner import ProgressCallback, RunConfig, run_one, utc_now
+
+#: The plugin-selection variables a worker must see as the driver does.
+PLUGIN_VARIABLES = ("MNISTBENCH_PLUGINS", "MNISTBENCH_BLOCK_PLUGINS", "MNISTBENCH_STRICT_PLUGINS")
+#: The most of a run's output (its worker's stdout and stderr) carried back to the driver.
+LOG_TAIL_BYTES = 256 * 1024
+INSTALL_HINT = "pip install 'mnistbench[ray]'"
+
+log = logging.getLogger("mnistbench")
+
+
+def _import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError(f"the Ray executor needs Ray: {INSTALL_HINT}") from None
+    return ray
+
+
+# --- what runs on the workers ----------------------------------------------------------
+
+
+class EventBox:
+    """A Ray actor that holds the workers' events until the driver collects them.
+
+    Workers send "started" (so timeouts count from the run's start, not from its wait
+    in the queue), progress and warnings; the driver drains it between waits.
+    """
+
+    def __init__(self) -> None:
+        self._events: list[dict] = []
+
+    def put(self, event: dict) -> None:
+        self._events.append(event)
+
+    def drain(self) -> list[dict]:
+        events, self._events = self._events, []
+        return events
+
+
+class _ForwardToBox(logging.Handler):
+    """Sends a worker's mnistbench warnings to the driver, which shows them."""
+
+    def __init__(self, send: Callable[[dict], None]) -> None:
+        super().__init__(logging.WARNING)
+        self.send = send
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.send({"event": "warning", "message": record.getMessage()})
+
+
+def _read_tail(path: str) -> str:
+    with open(path, "rb") as handle:
+        handle.seek(0, os.SEEK_END)
+        handle.seek(max(0, handle.tell() - LOG_TAIL_BYTES))
+        return handle.read().decode(errors="replace")
+
+
+def run_task(
+    config: RunConfig,
+    x_train,
+    y_train,
+    x_test,
+    y_test,
+    provenance: dict,
+    peak_flops_per_second: float | None,
+    cpus: int,
+    index: int,
+    events,
+) -> dict:
+    """A Ray task: one run in its own worker process; returns its outcome, never raises for it.
+
+    Returns ``measured`` (the columns :func:`run_one` measured, plus ``executor``, ``node``
+    and ``cpus_reserved``), ``status``, ``error`` and ``log`` (the worker's output).
+    The thread limits and KERAS_BACKEND are already in the environment (the driver set
+    them as the task's ``runtime_env``), so they are in place before anything imports.
+    """
+    import tempfile
+
+    import ray
+
+    from mnistbench.data import Mnist
+    from mnistbench.executor import _redirect_output
+    from mnistbench.plugins import load_plugins
+    from mnistbench.runner import quiet_backend_logs
+
+    node = platform.node()
+    fd, log_path = tempfile.mkstemp(prefix=f"mnistbench-{config.run_id}-", suffix=".log")
+    os.close(fd)
+    # Waited for: the driver's clock for --timeout starts at this event.
+    started = {"event": "started", "index": index, "started_at": utc_now()}
+    started.update(node=node, pid=os.getpid(), log_path=log_path)
+    ray.get(events.put.remote(started))
+
+    def send(event: dict) -> None:
+        events.put.remote({**event, "index": index})
+
+    _redirect_output(log_path)
+    quiet_backend_logs()
+    logger = logging.getLogger("mnistbench")
+    logger.addHandler(_ForwardToBox(send))
+    logger.propagate = False
+    outcome = {"status": "ok", "error": ""}
+    try:
+        select_backend(config.backend)
+        import keras  # noqa: F401  (imports the backend, so torch's threads can be set)
+
+        apply_torch_threads(cpus)
+        plugins = load_plugins()
+        mnist = Mnist(
+            x_train,
+            y_train,
+            x_test,
+            y_test,
+            source=provenance["source"],
+            origin=provenance["origin"],
+            cache_path=Path(provenance["cache_path"]),
+        )
+        measured = run_one(config, mnist, plugins, send, peak_flops_per_second)
+    except Exception as error:
+        measured = {}
+        outcome = {"status": status_of(error), "error": f"{type(error).__name__}: {error}"}
+    measured.update(executor="ray", node=node, cpus_reserved=cpus)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    output = _read_tail(log_path)
+    os.unlink(log_path)
+    return {**outcome, "measured": measured, "log": output}
+
+
+# --- the driver ------------------------------------------------------------------------
+
+
+def forwarded_sys_path() -> list[str]:
+    """The driver's ``sys.path`` entries a fresh interpreter of the same Python lacks.
+
+    Plugins installed into the driver's environment must be importable in the workers:
+    a directory put on ``sys.path`` at run time (``PYTHONPATH`` at start, a test's
+    temporary site) is passed on through the workers' PYTHONPATH. The interpreter's
+    own entries (standard library, site-packages) are left out: workers have theirs,
+    and on another machine the driver's would be wrong. Ray itself adds the driver's
+    working directory and script directory.
+    """
+    import site
+    import sysconfig
+
+    own = {sysconfig.get_paths()[key] for key in ("stdlib", "platstdlib", "purelib", "platlib")}
+    own.update(site.getsitepackages())
+    own.add(site.getusersitepackages())
+    prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+    entries: list[str] = []
+    for entry in sys.path:
+        if not entry:  # the working directory
+            continue
+        path = os.path.abspath(entry)
+        if path in own or any(path == p or path.startswith(p + os.sep) for p in prefixes):
+            continue
+        if path not in entries:
+            entries.append(path)
+    return entries
+
+
+def worker_env(config: RunConfig, cpus: int) -> dict[str, str]:
+    """The environment variables of one run's Ray worker, computed in the driver.
+
+    Thread limits for ``cpus``, the Keras backend (the run's, else the driver's
+    configured one, so every node runs what was planned), the driver's plugin selection
+    and its extra ``sys.path`` entries (see :func:`forwarded_sys_path`).
+    """
+    from mnistbench.environment import configured_backend
+
+    env = thread_limit_env(cpus)
+    env["KERAS_BACKEND"] = config.backend or configured_backend()
+    env.update({name: os.environ[name] for name in PLUGIN_VARIABLES if name in os.environ})
+    extra = forwarded_sys_path()
+    if extra:
+        env["PYTHONPATH"] = os.pathsep.join(extra)
+    return env
+
+
+#: Ray errors after which a run's row is "failed" while the sweep goes on.
+def _worker_died_errors(ray) -> tuple[type[BaseException], ...]:
+    ex = ray.exceptions
+    return (ex.WorkerCrashedError, ex.OutOfMemoryError, ex.NodeDiedError)
+
+
+def _lost_cluster_errors(ray) -> tuple[type[BaseException], ...]:
+    ex = ray.exceptions
+    return (ex.RaySystemError, ex.LocalRayletDiedError, ex.RayActorError, ConnectionError)
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def describe_failure(ray, error: BaseException) -> tuple[str, str]:
+    """``(status, error)`` of a run whose task ended in ``error``; re-raises a lost cluster.
+
+    The task catches the run's own exceptions, so a RayTaskError here is one raised
+    around the run (loading plugins, say); its ``cause`` is the original exception.
+    """
+    if isinstance(error, _lost_cluster_errors(ray)):
+        raise error
+    if isinstance(error, ray.exceptions.RayTaskError):
+        cause = getattr(error, "cause", None) or error
+        return status_of(cause), f"{type(cause).__name__}: {_first_line(cause)}"
+    if isinstance(error, _worker_died_errors(ray)):
+        return "failed", f"ray worker died: {_first_line(error)}"
+    return "failed", f"{type(error).__name__}: {_first_line(error)}"
+
+
+@dataclass
+class _Run:
+    """A submitted run, until its row is made."""
+
+    index: int
+    config: RunConfig
+    ref: object
+    submitted_at: str
+    started: float | None = None  # driver's monotonic clock at the "started" event
+    started_at: str | None = None
+    node: str = ""
+    pid: int | None = None
+    log_path: str = ""
+
+
+def _connect(ray, address: str | None, ray_init_kwargs: dict | None) -> bool:
+    """Join ``address`` or start a local instance; True if this call connected (and must shut
+    down). An already initialized Ray (a test's, a notebook's) is used as it is."""
+    if ray.is_initialized():
+        return False
+    kwargs = {"log_to_driver": False, **(ray_init_kwargs or {})}
+    try:
+        if address:
+            ray.init(address=address, **kwargs)
+        else:
+            ray.init(**kwargs)
+    except ConnectionError as error:
+        where = address or "a new local instance"
+        raise MnistbenchError(
+            f"cannot connect to the Ray cluster at {where}: {_first_line(error)}"
+        ) from None
+    return True
+
+
+def node_cpus(ray) -> list[int]:
+    """The CPUs of each alive node of the connected cluster."""
+    return [
+        int(node.get("Resources", {}).get("CPU", 0)) for node in ray.nodes() if node.get("Alive")
+    ]
+
+
+def execute_on_ray(
+    configs: Sequence[RunConfig],
+    *,
+    mnist,
+    plugins,
+    log_dir: Path,
+    address: str | None = None,
+    cpus_per_run: int | None = None,
+    timeout: float | None = None,
+    peak_flops_per_second: float | None = None,
+    on_progress: ProgressCallback | None = None,
+    on_start: Callable[[RunConfig], None] | None = None,
+    on_result: Callable[[dict], None] | None = None,
+    ray_init_kwargs: dict | None = None,
+) -> list[dict]:
+    """Run every configuration as a Ray task; returns the rows of ``runs.csv`` in plan order.
+
+    ``address`` joins a running cluster (``ray start --head`` prints it; "auto" finds a
+    local one); without it a local Ray instance is started with ``ray_init_kwargs`` and
+    shut down at the end. If Ray is already initialized in this process, it is used and
+    left running. Each run reserves ``cpus_per_run`` CPUs (default: all of the largest
+    node's, so one run per node) and its backend is limited to that many threads.
+
+    ``on_start`` and a "run" progress event come when a run's worker starts, ``on_result``
+    and "run_end" when it ends; progress inside a run is shown for the latest started.
+    ``timeout`` counts from the worker's start. A run that raises, times out, or whose
+    worker dies is a "failed" (or "diverged") row and the rest go on. Each run's output
+    goes to ``log_dir/<run_id>.log``. A lost cluster raises :class:`MnistbenchError`
+    (finished rows were already handed to ``on_result``); Ctrl-C cancels the tasks,
+    records the started ones as "interrupted" and re-raises.
+    """
+    ray = _import_ray()
+    connected = _connect(ray, address, ray_init_kwargs)
+    try:
+        cpus = _cpus_per_run(ray, cpus_per_run)
+        sweep = _RaySweep(
+            ray,
+            configs,
+            mnist=mnist,
+            plugins=plugins,
+            log_dir=Path(log_dir),
+            cpus=cpus,
+            timeout=timeout,
+            peak=peak_flops_per_second,
+            on_progress=on_progress or (lambda event: None),
+            on_start=on_start,
+            on_result=on_result,
+            where=address or _cluster_address(ray),
+        )
+        return sweep.run()
+    finally:
+        if connected:
+            ray.shutdown()
+
+
+def _cluster_address(ray) -> str:
+    try:
+        return ray.get_runtime_context().gcs_address
+    except Exception:  # an older or client-mode Ray
+        return "the local Ray instance"
+
+
+def _cpus_per_run(ray, requested: int | None) -> int:
+    largest = max(node_cpus(ray), default=0)
+    if largest < 1:
+        raise ConfigError("the Ray cluster has no node with a CPU")
+    if requested is None:
+        return largest
+    if requested > largest:
+        raise ConfigError(
+            f"--cpus-per-run {requested} is more than the largest Ray node has ({largest}); "
+            "no run could start"
+        )
+    return requested
+
+
+class _RaySweep:
+    """One sweep's submitted runs and the driver's loop over them."""
+
+    def __init__(
+        self,
+        ray,
+        configs: Sequence[RunConfig],
+        *,
+        mnist,
+        plugins,
+        log_dir: Path,
+        cpus: int,
+        timeout: float | None,
+        peak: float | None,
+        on_progress: ProgressCallback,
+        on_start: Callable[[RunConfig], None] | None,
+        on_result: Callable[[dict], None] | None,
+        where: str,
+    ) -> None:
+        self.ray = ray
+        self.configs = list(configs)
+        self.mnist = mnist
+        self.plugins = plugins
+        self.log_dir = log_dir
+        self.cpus = cpus
+        self.timeout = timeout
+        self.peak = peak
+        self.on_progress = on_progress
+        self.on_start = on_start
+        self.on_result = on_result
+        self.where = where
+        self.rows: list[dict | None] = [None] * len(self.configs)
+        self.pending: dict[object, _Run] = {}
+        self.by_index: dict[int, _Run] = {}
+        self.focus: int | None = None  # the run whose progress events are shown
+
+    def run(self) -> list[dict]:
+        ray = self.ray
+        if not self.configs:
+            return []
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.events = self._make_event_box()
+        try:
+            self._submit_all()
+            while self.pending:
+                try:
+                    self._poll()
+                except _lost_cluster_errors(ray) as error:
+                    raise MnistbenchError(
+                        f"lost the Ray cluster at {self.where}: {_first_line(error)}; finished "
+                        "runs are saved; resume with: mnistbench run --resume DIR"
+                    ) from error
+        except KeyboardInterrupt as interruption:
+            self._interrupt(interruption)
+            raise
+        finally:
+            try:
+                ray.kill(self.events)
+            except Exception:  # the cluster may be gone; nothing to clean up then
+                pass
+        return [row for row in self.rows if row is not None]
+
+    def _make_event_box(self):
+        ray = self.ray
+        options: dict = {"num_cpus": 0, "max_restarts": 0}
+        try:  # next to the driver: events survive any other node's loss
+            from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+            node_id = ray.get_runtime_context().get_node_id()
+            options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node_id, soft=True)
+        except Exception:  # client mode: no local node
+            pass
+        return ray.remote(EventBox).options(**options).remote()
+
+    def _submit_all(self) -> None:
+        ray = self.ray
+        mnist = self.mnist
+        arrays = [ray.put(a) for a in (mnist.x_train, mnist.y_train, mnist.x_test, mnist.y_test)]
+        provenance = {
+            "source": mnist.source,
+            "origin": mnist.origin,
+            "cache_path": str(mnist.cache_path),
+        }
+        # A fresh worker per run (max_calls=1): no backend import leaks from one run to the
+        # next. No retries: a run that crashed its worker is reported, not silently rerun.
+        task = ray.remote(max_calls=1, max_retries=0)(run_task)
+        for index, config in enumerate(self.configs):
+            ref = task.options(
+                num_cpus=self.cpus,
+                runtime_env={"env_vars": worker_env(config, self.cpus)},
+                name=f"mnistbench:{config.run_id}",
+            ).remote(config, *arrays, provenance, self.peak, self.cpus, index, self.events)
+            run = _Run(index, config, ref, submitted_at=utc_now())
+            self.pending[ref] = run
+            self.by_index[index] = run
+
+    def _poll(self) -> None:
+        ray = self.ray
+        ready, _ = ray.wait(list(self.pending), num_returns=len(self.pending), timeout=POLL_SECONDS)
+        for event in ray.get(self.events.drain.remote()):
+            self._handle_event(event)
+        for ref in ready:
+            run = self.pending.pop(ref)
+            try:
+                outcome = ray.get(ref)
+            except (ray.exceptions.RayError, ConnectionError) as error:
+                status, message = describe_failure(ray, error)
+                if status == "failed" and message.startswith("ray worker died") and run.node:
+                    message += f"; its output is on {run.node} in {run.log_path}"
+                outcome = {"status": status, "error": message, "measured": {}, "log": None}
+            self._finish(run, outcome)
+        if self.timeout is not None:
+            now = time.monotonic()
+            for run in list(self.pending.values()):
+                if run.started is not None and now - run.started > self.timeout:
+                    ray.cancel(run.ref, force=True)
+                    del self.pending[run.ref]
+                    error = f"timed out after {self.timeout:g} s"
+                    self._finish(run, {"status": "failed", "error": error, "measured": {}})
+
+    def _handle_event(self, event: dict) -> None:
+        run = self.by_index.get(event.pop("index", None))
+        if run is None or run.ref not in self.pending:
+            return  # a late event of a run already recorded
+        kind = event["event"]
+        if kind == "started":
+            run.started = time.monotonic()
+            run.started_at = event["started_at"]
+            run.node, run.pid, run.log_path = event["node"], event["pid"], event["log_path"]
+            self._announce(run)
+        elif kind == "warning":
+            log.warning(f"{run.config.run_id}: {event['message']}")
+        elif run.index == self.focus:
+            self.on_progress(event)
+
+    def _announce(self, run: _Run) -> None:
+        """The run has started: tell the caller (once)."""
+        if self.on_start is not None:
+            self.on_start(run.config)
+        self.focus = run.index
+        event = {"event": "run", "index": run.index, "total": len(self.configs)}
+        event.update(config=run.config, node=run.node, pid=run.pid)
+        self.on_progress(event)
+
+    def _row(self, run: _Run, status: str, error: str, measured: dict) -> dict:
+        row = make_row(
+            run.config,
+            self.plugins.architectures[run.config.architecture],
+            measured,
+            status=status,
+            error=error,
+            started_at=run.started_at or run.submitted_at,
+            isolation="process",
+        )
+        # Where it ran, also for a run whose worker never reported back.
+        row["executor"] = "ray"
+        row["node"] = measured.get("node") or run.node
+        row["cpus_reserved"] = self.cpus
+        return row
+
+    def _finish(self, run: _Run, outcome: dict) -> None:
+        if run.started is None:  # ended before its worker could report (runtime_env failed)
+            run.started = time.monotonic()
+            self._announce(run)
+        row = self._row(run, outcome["status"], outcome["error"], outcome["measured"])
+        self._write_log(run, outcome.get("log"))
+        self.rows[run.index] = row
+        if self.focus == run.index:
+            self.focus = None
+        event = {"event": "run_end", "index": run.index, "status": row["status"]}
+        event.update(total=len(self.configs), config=run.config)
+        self.on_progress(event)
+        if self.on_result is not None:
+            self.on_result(row)
+
+    def _write_log(self, run: _Run, output: str | None) -> None:
+        path = self.log_dir / f"{run.config.run_id}.log"
+        if output is None:
+            where = f" on {run.node} in {run.log_path}" if run.node else ""
+            output = f"the run's Ray worker did not return its output; it may be{where}\n"
+        try:
+            path.write_text(output)
+        except OSError as error:
+            log.warning(f"cannot write {path}: {error.strerror or error}")
+
+    def _interrupt(self, interruption: KeyboardInterrupt) -> None:
+        name = interruption.args[0] if interruption.args else "SIGINT"
+        for run in self.pending.values():
+            try:
+                self.ray.cancel(run.ref, force=True)
+            except Exception:  # the cluster may be going down with us
+                pass
+        for run in sorted(self.pending.values(), key=lambda r: r.index):
+            if run.started is None:
+                continue  # never started: nothing to record, it runs on resume
+            row = self._row(run, "interrupted", f"interrupted by {name}", {})
+            if self.on_result is not None:
+                self.on_result(row)
+        self.pending.clear()
