@@ -239,7 +239,7 @@ def describe_failure(ray, error: BaseException) -> tuple[str, str]:
         cause = getattr(error, "cause", None) or error
         return status_of(cause), f"{type(cause).__name__}: {_first_line(cause)}"
     if isinstance(error, _worker_died_errors(ray)):
-        return "failed", f"ray worker died: {_first_line(error)}"
+        return "failed", f"ray worker died: {_first_line(error).rstrip('.')}"
     return "failed", f"{type(error).__name__}: {_first_line(error)}"
 
 
@@ -408,6 +408,7 @@ class _RaySweep:
                 try:
                     self._poll()
                 except _lost_cluster_errors(ray) as error:
+                    self._cancel_pending()  # what is left of the cluster stops them
                     raise MnistbenchError(
                         f"lost the Ray cluster at {self.where}: {_first_line(error)}; finished "
                         "runs are saved; resume with: mnistbench run --resume DIR"
@@ -545,13 +546,17 @@ class _RaySweep:
         except OSError as error:
             log.warning(f"cannot write {path}: {error.strerror or error}")
 
-    def _interrupt(self, interruption: KeyboardInterrupt) -> None:
-        name = interruption.args[0] if interruption.args else "SIGINT"
+    def _cancel_pending(self) -> None:
+        """Stop every submitted run still going: force kills the workers of started ones."""
         for run in self.pending.values():
             try:
                 self.ray.cancel(run.ref, force=True)
-            except Exception:  # the cluster may be going down with us
+            except Exception:  # the cluster may be gone or going down with us
                 pass
+
+    def _interrupt(self, interruption: KeyboardInterrupt) -> None:
+        name = interruption.args[0] if interruption.args else "SIGINT"
+        self._cancel_pending()
         for run in sorted(self.pending.values(), key=lambda r: r.index):
             if run.started is None:
                 continue  # never started: nothing to record, it runs on resume
