@@ -211,13 +211,15 @@ def worker_env(config: RunConfig, cpus: int) -> dict[str, str]:
     return env
 
 
-#: Ray errors after which a run's row is "failed" while the sweep goes on.
 def _worker_died_errors(ray) -> tuple[type[BaseException], ...]:
+    """Ray errors after which a run's row is "failed" while the sweep goes on."""
     ex = ray.exceptions
     return (ex.WorkerCrashedError, ex.OutOfMemoryError, ex.NodeDiedError)
 
 
 def _lost_cluster_errors(ray) -> tuple[type[BaseException], ...]:
+    """Ray errors that mean the driver lost the cluster (the events actor lives on the
+    driver's node, so its death counts too): the sweep cannot go on."""
     ex = ray.exceptions
     return (ex.RaySystemError, ex.LocalRayletDiedError, ex.RayActorError, ConnectionError)
 
@@ -403,16 +405,16 @@ class _RaySweep:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.events = self._make_event_box()
         try:
-            self._submit_all()
-            while self.pending:
-                try:
+            try:
+                self._submit_all()
+                while self.pending:
                     self._poll()
-                except _lost_cluster_errors(ray) as error:
-                    self._cancel_pending()  # what is left of the cluster stops them
-                    raise MnistbenchError(
-                        f"lost the Ray cluster at {self.where}: {_first_line(error)}; finished "
-                        "runs are saved; resume with: mnistbench run --resume DIR"
-                    ) from error
+            except _lost_cluster_errors(ray) as error:
+                self._cancel_pending()  # what is left of the cluster stops them
+                raise MnistbenchError(
+                    f"lost the Ray cluster at {self.where}: {_first_line(error)}; finished "
+                    "runs are saved; resume with: mnistbench run --resume DIR"
+                ) from error
         except KeyboardInterrupt as interruption:
             self._interrupt(interruption)
             raise

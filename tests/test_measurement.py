@@ -138,7 +138,9 @@ def test_flops_and_peak_fraction_are_recorded(tmp_path, mnist):
     macs = 784 * 128 + 128 * 128 + 128 * 10
     assert row["inference_flops_per_sample"] >= 2 * macs
     assert row["train_flops_per_sample"] == pytest.approx(3 * row["inference_flops_per_sample"])
-    assert row["peak_flops_per_second"] == pytest.approx(environment["peak_flops_per_second"])
+    assert row["peak_flops_per_second"] == pytest.approx(
+        environment["peak_flops_per_second"]["tensorflow"]
+    )
     assert row["train_peak_fraction"] == pytest.approx(
         row["train_flops_per_second"] / row["peak_flops_per_second"]
     )

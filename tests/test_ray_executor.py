@@ -90,9 +90,7 @@ def test_without_ray_installed_the_error_says_how_to_install_it(monkeypatch, tmp
     assert str(error.value) == "the Ray executor needs Ray: pip install 'mnistbench[ray]'"
 
 
-def test_worker_env_carries_backend_thread_limits_plugins_and_extra_paths(
-    faulty_site, monkeypatch
-):
+def test_worker_env_carries_backend_thread_limits_plugins_and_extra_paths(faulty_site, monkeypatch):
     monkeypatch.setenv("MNISTBENCH_PLUGINS", "faulty")
     env = worker_env(RunConfig("tiny", backend="jax"), cpus=2)
     assert env["KERAS_BACKEND"] == "jax"
