@@ -60,7 +60,9 @@ class RunProgress:
             )
         elif kind == "run_end":
             self.progress.advance(self._runs)
-            self.progress.update(self._steps, description=f"{self._label}: {event['status']}")
+            self.progress.update(
+                self._steps, description=f"{self._end_label(event)}: {event['status']}"
+            )
         elif kind == "phase":
             self.progress.update(self._steps, description=f"{self._label}: {event['phase']}")
         elif kind == "epoch":
@@ -83,7 +85,15 @@ class RunProgress:
                 f"{self._label}: epoch {event['epoch']}/{event['epochs']}", soft_wrap=True
             )
         elif kind == "run_end":
-            self.progress.console.print(f"{self._label}: {event['status']}", soft_wrap=True)
+            self.progress.console.print(
+                f"{self._end_label(event)}: {event['status']}", soft_wrap=True
+            )
+
+    def _end_label(self, event: dict) -> str:
+        # Runs overlap on Ray: the run that ended is not always the last one started.
+        if "config" in event and "total" in event:
+            return f"[{event['index'] + 1}/{event['total']}] {event['config'].run_id}"
+        return self._label
 
 
 def _fmt(value, spec: str) -> str:

@@ -102,11 +102,10 @@ def _worker(task: Callable, args: tuple, log_path: str, queue) -> None:
 
 def _run_task(config: RunConfig, data_path: str, peak, on_progress) -> dict:
     """A worker's run: load the plugins and the data again, then train and measure."""
-    import os
+    from mnistbench.backends import select_backend
 
-    if config.backend:
-        # Before anything imports Keras: each worker imports only its own backend.
-        os.environ["KERAS_BACKEND"] = config.backend
+    # Before anything imports Keras: each worker imports only its own backend.
+    select_backend(config.backend)
     from mnistbench.data import resolve_mnist
     from mnistbench.plugins import load_plugins
 
@@ -116,9 +115,10 @@ def _run_task(config: RunConfig, data_path: str, peak, on_progress) -> dict:
 
 
 def _peak_task(backend: str, on_progress) -> float:
-    import os
+    from mnistbench.backends import select_backend
 
-    os.environ["KERAS_BACKEND"] = backend
+    if multiprocessing.parent_process() is not None:  # only a worker may block modules
+        select_backend(backend)
     from mnistbench.flops import measure_peak_flops
 
     on_progress({"event": "phase", "phase": f"measuring peak FLOP/s ({backend})"})
@@ -267,7 +267,15 @@ def execute(
             isolation=isolation,
         )
         rows.append(row)
-        on_progress({"event": "run_end", "index": index, "status": row["status"]})
+        on_progress(
+            {
+                "event": "run_end",
+                "index": index,
+                "total": len(configs),
+                "config": config,
+                "status": row["status"],
+            }
+        )
         if on_result is not None:
             on_result(row)
     return rows

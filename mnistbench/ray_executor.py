@@ -413,7 +413,7 @@ class _RaySweep:
                 self._cancel_pending()  # what is left of the cluster stops them
                 raise MnistbenchError(
                     f"lost the Ray cluster at {self.where}: {_first_line(error)}; finished "
-                    "runs are saved; resume with: mnistbench run --resume DIR"
+                    f"runs are saved; resume with: mnistbench run --resume {self.log_dir.parent}"
                 ) from error
         except KeyboardInterrupt as interruption:
             self._interrupt(interruption)

@@ -254,7 +254,7 @@ def test_a_lost_cluster_stops_the_sweep_keeping_the_finished_rows(
             [tiny(0), tiny(0, "sleepy")],
             mnist=mnist,
             plugins=load_plugins(),
-            log_dir=tmp_path,
+            log_dir=tmp_path / "logs",
             cpus_per_run=1,
             on_result=on_result,
         )
@@ -262,7 +262,7 @@ def test_a_lost_cluster_stops_the_sweep_keeping_the_finished_rows(
     assert message.startswith("lost the Ray cluster at ")
     assert message.endswith(
         "System error: GCS unreachable; finished runs are saved; "
-        "resume with: mnistbench run --resume DIR"
+        f"resume with: mnistbench run --resume {tmp_path}"
     )
     assert [(row["run_id"], row["status"]) for row in results] == [("tiny-r0", "ok")]
 

@@ -1,0 +1,95 @@
+"""One sweep across Keras backends and executors, end to end through the CLI."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+BACKENDS = ["tensorflow", "jax"] + (["torch"] if importlib.util.find_spec("torch") else [])
+
+
+def mnistbench(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "mnistbench.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=600,
+    )
+
+
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed")
+def test_backend_grid_runs_each_architecture_on_each_backend(tmp_path, mnist_npz):
+    if "torch" not in BACKENDS:
+        print("torch is not installed: the grid covers tensorflow and jax only")
+    output = tmp_path / "out"
+    result = mnistbench(
+        "run",
+        "dnn",
+        "--backend",
+        ",".join(BACKENDS),
+        "--epochs",
+        "2",
+        "--train-limit",
+        "1000",
+        "--test-limit",
+        "200",
+        "--output",
+        str(output),
+        "--data",
+        str(mnist_npz),
+    )
+    assert result.returncode == 0, result.stderr
+    runs = pd.read_csv(output / "runs.csv")
+    assert list(runs["run_id"]) == [f"dnn-{backend}-r0" for backend in BACKENDS]
+    assert list(runs["backend"]) == BACKENDS
+    assert runs["backend_version"].notna().all()
+    assert set(runs["status"]) == {"ok"}
+    assert (runs["test_accuracy"] > 0.5).all()
+    comparison = pd.read_csv(output / "comparison.csv")
+    assert sorted(comparison["backend"]) == sorted(BACKENDS)
+
+
+def test_backend_that_is_not_installed_is_refused_before_any_run(tmp_path):
+    result = mnistbench("run", "dnn", "--backend", "mxnet", "--output", str(tmp_path / "o"))
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "Error: unknown backend 'mxnet' (known: tensorflow, jax, torch)"
+    )
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray is not installed")
+def test_ray_executor_through_the_cli_records_executor_and_reserved_cpus(tmp_path, mnist_npz):
+    output = tmp_path / "out"
+    result = mnistbench(
+        "run",
+        "dnn",
+        "cnn",
+        "--executor",
+        "ray",
+        "--cpus-per-run",
+        "1",
+        "--epochs",
+        "1",
+        "--train-limit",
+        "500",
+        "--test-limit",
+        "100",
+        "--output",
+        str(output),
+        "--data",
+        str(mnist_npz),
+    )
+    assert result.returncode == 0, result.stderr
+    runs = pd.read_csv(output / "runs.csv")
+    assert list(runs["run_id"]) == ["dnn-r0", "cnn-r0"]
+    assert set(runs["executor"]) == {"ray"}
+    assert set(runs["cpus_reserved"]) == {1}
+    assert runs["node"].notna().all()
+    assert set(runs["status"]) == {"ok"}
