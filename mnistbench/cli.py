@@ -363,12 +363,29 @@ def run(
     if result.skipped:
         console.print(f"Kept {result.skipped} run(s) finished before the interruption.")
     print_summary(_console(), result.rows)
+    _print_report_notes(console, output_dir)
     for path in result.reports:
         console.print(f"wrote {path}", soft_wrap=True)
     if result.failed:
         names = ", ".join(row["run_id"] for row in result.failed)
         console.print(f"{len(result.failed)} run(s) failed: {names}")
         sys.exit(EXIT_RUN_FAILED)
+
+
+def _print_report_notes(console, output_dir: Path) -> None:
+    """Medians over repeats with their noisy flags, and a warning on mixed reservations."""
+    import pandas as pd
+
+    from mnistbench.display import print_medians
+    from mnistbench.report import COMPARISON_CSV
+    from mnistbench.results import read_runs, reservation_warning
+
+    comparison_csv = output_dir / COMPARISON_CSV
+    if comparison_csv.is_file():
+        print_medians(_console(), pd.read_csv(comparison_csv))
+    warning = reservation_warning(read_runs(output_dir))
+    if warning:
+        console.print(f"[yellow]warning:[/yellow] {warning}", soft_wrap=True)
 
 
 @cli.command(name="plugins")
@@ -482,12 +499,18 @@ def compare(
     baseline: Path, candidate: Path, fail_rules: tuple[str, ...], output: Path | None
 ) -> None:
     """Compare two result directories metric by metric, with significance tests."""
+    import pandas as pd
+
     from mnistbench.compare import FailRule, compare_runs, regressions, write_compare
     from mnistbench.display import print_comparison
-    from mnistbench.results import read_runs
+    from mnistbench.results import read_runs, reservation_warning
 
     rules = [FailRule.parse(text) for text in fail_rules]
-    table = compare_runs(read_runs(baseline), read_runs(candidate), rules)
+    baseline_runs, candidate_runs = read_runs(baseline), read_runs(candidate)
+    table = compare_runs(baseline_runs, candidate_runs, rules)
+    warning = reservation_warning(pd.concat([baseline_runs, candidate_runs]))
+    if warning:
+        click.echo(f"warning: {warning}", err=True)
     output = output or candidate
     output.mkdir(parents=True, exist_ok=True)
     print_comparison(_console(), table)

@@ -223,3 +223,36 @@ def print_plan(console: Console, configs, estimate: tuple[float, int]) -> None:
             f"{unknown} run(s) have no earlier measurement of their architecture "
             "and backend here: not in the estimate."
         )
+
+
+def print_medians(console: Console, comparison) -> None:
+    """Per configuration with repeats: median and range of the headline figures, noisy flags."""
+    repeated = comparison[comparison["runs"] > 1]
+    if repeated.empty:
+        return
+    view = Table(title="medians over repeats", box=box.SIMPLE_HEAD, pad_edge=False)
+    for header in ("config", "runs", "fit s (min-max)", "acc (min-max)", "noisy"):
+        view.add_column(header, no_wrap=header != "noisy")
+    for row in repeated.to_dict("records"):
+        label = row["config_id"] if isinstance(row.get("config_id"), str) else row["architecture"]
+        if isinstance(row.get("backend"), str) and comparison["backend"].nunique() > 1:
+            label += f" ({row['backend']})"
+        fit = (
+            f"{_fmt(row.get('fit_seconds'), '.1f')} ({_fmt(row.get('fit_seconds_min'), '.1f')}"
+            f"-{_fmt(row.get('fit_seconds_max'), '.1f')})"
+        )
+        acc = (
+            f"{_fmt(row.get('test_accuracy'), '.4f')} "
+            f"({_fmt(row.get('test_accuracy_min'), '.4f')}"
+            f"-{_fmt(row.get('test_accuracy_max'), '.4f')})"
+        )
+        noisy = row.get("noisy_metrics") if isinstance(row.get("noisy_metrics"), str) else ""
+        view.add_row(
+            label, str(row["runs"]), fit, acc, f"[yellow]{noisy}[/yellow]" if noisy else "-"
+        )
+    console.print(view)
+    if repeated["noisy_metrics"].fillna("").astype(str).str.len().any():
+        console.print(
+            "noisy: coefficient of variation above 10% over the repeats; "
+            "see comparison.csv for every metric's spread."
+        )

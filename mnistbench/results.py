@@ -212,3 +212,22 @@ def read_runs(output_dir: Path):
     if missing:
         raise MnistbenchError(f"{path}: missing column(s) {', '.join(missing)}")
     return runs
+
+
+def reservation_warning(runs) -> str | None:
+    """A warning when the runs were measured under different executors or CPU reservations.
+
+    Wall times taken with 1 CPU reserved and with a whole machine are not comparable;
+    returns None when every run shares one (executor, cpus_reserved).
+    """
+    columns = [c for c in ("executor", "cpus_reserved") if c in runs.columns]
+    if not columns:
+        return None
+    kinds = runs[columns].dropna().astype(str).drop_duplicates()
+    if len(kinds) <= 1:
+        return None
+    listed = ", ".join("/".join(row) for row in kinds.itertuples(index=False))
+    return (
+        f"these runs were measured under different reservations (executor/CPUs: {listed}): "
+        "their times are not comparable with each other"
+    )

@@ -203,3 +203,69 @@ def test_data_info_names_the_source(mnist_npz):
     result = invoke("data", "info", "--data", str(mnist_npz))
     assert result.exit_code == 0, result.output
     assert "source: path" in result.output
+
+
+# compare: exit codes of the gate, and the reservation warning.
+
+
+def write_runs(directory: Path, fit_seconds: list[float], **columns) -> Path:
+    from mnistbench.results import RunsWriter
+
+    directory.mkdir()
+    rows = [
+        {
+            "run_id": f"dnn-r{i}",
+            "config_id": "dnn",
+            "architecture": "dnn",
+            "backend": "tensorflow",
+            "status": "ok",
+            "fit_seconds": fit,
+            "test_accuracy": 0.97,
+            "peak_memory_mb": 700.0,
+            "executor": "local",
+            "cpus_reserved": 2,
+            **columns,
+        }
+        for i, fit in enumerate(fit_seconds)
+    ]
+    writer = RunsWriter(directory, [row["run_id"] for row in rows])
+    for row in rows:
+        writer.append(row)
+    return directory
+
+
+def test_compare_fails_on_a_significant_regression_naming_it(tmp_path):
+    base = write_runs(tmp_path / "base", [10.0, 10.1, 9.9, 10.2, 10.0])
+    cand = write_runs(tmp_path / "cand", [12.0, 12.1, 11.9, 12.2, 12.0])
+    result = invoke("compare", str(base), str(cand), "--fail", "fit_seconds:10%")
+    assert result.exit_code == 1, result.output
+    assert "regression: dnn fit_seconds: 10.0 s → 12.0 s (+20.0%, p=0.0079) exceeds 10%" in (
+        result.output
+    )
+    assert (cand / "compare.csv").is_file() and (cand / "compare.png").is_file()
+
+
+def test_compare_passes_when_the_change_is_within_the_threshold(tmp_path):
+    base = write_runs(tmp_path / "base", [10.0, 10.1, 9.9, 10.2, 10.0])
+    cand = write_runs(tmp_path / "cand", [10.3, 10.4, 10.2, 10.5, 10.3])
+    result = invoke("compare", str(base), str(cand), "--fail", "fit_seconds:10%")
+    assert result.exit_code == 0, result.output
+    assert "regression:" not in result.output
+
+
+def test_compare_warns_when_reservations_differ(tmp_path):
+    base = write_runs(tmp_path / "base", [10.0, 10.1, 9.9])
+    cand = write_runs(tmp_path / "cand", [10.0, 10.1, 9.9], executor="ray", cpus_reserved=1)
+    result = invoke("compare", str(base), str(cand))
+    assert result.exit_code == 0, result.output
+    assert (
+        "warning: these runs were measured under different reservations "
+        "(executor/CPUs: local/2, ray/1): their times are not comparable with each other"
+    ) in result.output
+
+
+def test_malformed_fail_rule_is_one_line_and_exit_2(tmp_path):
+    base = write_runs(tmp_path / "base", [10.0])
+    result = invoke("compare", str(base), str(base), "--fail", "fit_seconds")
+    assert result.exit_code == 2
+    assert result.output.startswith("Error: ") and "Traceback" not in result.output

@@ -369,3 +369,12 @@ def test_debug_shows_the_traceback_of_a_user_error(tmp_path):
     result = CliRunner().invoke(cli, ["--debug", "report", str(tmp_path)])
     assert result.exit_code == 2
     assert "Traceback" in result.output
+
+
+def test_unwritable_output_directory_is_one_line_and_exit_2(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    result = CliRunner().invoke(cli, ["run", "dnn", "--output", str(blocker / "out")])
+    assert result.exit_code == 2
+    assert result.output.startswith(f"Error: cannot write to output directory {blocker / 'out'}")
+    assert "Traceback" not in result.output

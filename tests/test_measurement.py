@@ -61,6 +61,14 @@ def test_repeats_run_in_workers_with_their_own_seeds(tmp_path, mnist, faulty_plu
     # Each repeat trained from its own seed: the weights differ, so the losses do.
     assert runs["test_loss"].nunique() == 3
     assert not result.failed
+    comparison = pd.read_csv(tmp_path / "comparison.csv").iloc[0]
+    fits = runs["fit_seconds"]
+    assert comparison["runs"] == 3
+    assert comparison["fit_seconds"] == pytest.approx(fits.median())
+    assert comparison["fit_seconds_min"] == pytest.approx(fits.min())
+    assert comparison["fit_seconds_max"] == pytest.approx(fits.max())
+    assert comparison["fit_seconds_stdev"] == pytest.approx(fits.std())
+    assert bool(comparison["fit_seconds_noisy"]) == (fits.std() / fits.mean() > 0.10)
 
 
 def test_first_epoch_is_reported_apart_from_the_steady_state(tmp_path, mnist, faulty_plugin):
