@@ -381,8 +381,9 @@ def _print_report_notes(console, output_dir: Path) -> None:
     from mnistbench.results import read_runs, reservation_warning
 
     comparison_csv = output_dir / COMPARISON_CSV
-    if comparison_csv.is_file():
-        print_medians(_console(), pd.read_csv(comparison_csv))
+    if not comparison_csv.is_file():  # no run finished: nothing to summarise
+        return
+    print_medians(_console(), pd.read_csv(comparison_csv))
     warning = reservation_warning(read_runs(output_dir))
     if warning:
         console.print(f"[yellow]warning:[/yellow] {warning}", soft_wrap=True)

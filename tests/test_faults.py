@@ -43,7 +43,7 @@ def states_of(directory: Path) -> dict[str, str]:
 # Interrupting the parent, then resuming.
 
 
-def start_sweep(output: Path, data: Path, faulty_site: Path) -> subprocess.Popen:
+def start_sweep(output: Path, data: Path, faulty_site: Path, epochs: int = 30) -> subprocess.Popen:
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(faulty_site), os.environ.get("PYTHONPATH", "")]),
@@ -58,7 +58,7 @@ def start_sweep(output: Path, data: Path, faulty_site: Path) -> subprocess.Popen
             "--repeats",
             "3",
             "--epochs",
-            "30",
+            str(epochs),
             "--train-limit",
             "2000",
             "--test-limit",
@@ -114,7 +114,7 @@ def test_resume_completes_an_interrupted_sweep_like_an_uninterrupted_one(
     tmp_path, mnist_npz, faulty_plugin, mnist
 ):
     output = tmp_path / "out"
-    process = start_sweep(output, mnist_npz, faulty_plugin)
+    process = start_sweep(output, mnist_npz, faulty_plugin, epochs=5)
     wait_for_rows(output, 1, process)
     process.send_signal(signal.SIGINT)
     process.communicate(timeout=120)
