@@ -335,7 +335,7 @@ def run(
         raise Interrupted(signal_number)
 
     # SIGTERM stops the sweep the way Ctrl-C does: the run in progress is recorded.
-    signal.signal(signal.SIGTERM, stop)
+    previous_handler = signal.signal(signal.SIGTERM, stop)
     try:
         with RunProgress(console) as progress:
             result = run_sweep(
@@ -360,6 +360,8 @@ def run(
             soft_wrap=True,
         )
         sys.exit(code)
+    finally:
+        signal.signal(signal.SIGTERM, previous_handler)
     if result.skipped:
         console.print(f"Kept {result.skipped} run(s) finished before the interruption.")
     print_summary(_console(), result.rows)
