@@ -195,7 +195,9 @@ def _jit_list(ctx, param, value: str) -> list[bool | None]:
     "--backend",
     "backends",
     default=None,
-    callback=lambda ctx, param, value: value.split(",") if value else [None],
+    callback=lambda ctx, param, value: (
+        [b.strip() for b in (value or "").split(",") if b.strip()] or [None]
+    ),
     metavar="NAME[,NAME...]",
     help="Keras backends: tensorflow, jax, torch; a list makes a grid "
     "[default: $KERAS_BACKEND or Keras' configured one].",
@@ -515,7 +517,10 @@ def compare(
     if warning:
         click.echo(f"warning: {warning}", err=True)
     output = output or candidate
-    output.mkdir(parents=True, exist_ok=True)
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise MnistbenchError(f"cannot write to {output}: {error.strerror or error}") from None
     print_comparison(_console(), table)
     for path in write_compare(table, output):
         click.echo(f"wrote {path}", err=True)

@@ -213,11 +213,12 @@ class FailRule:
 # --- the comparison -------------------------------------------------------------------
 
 
-def _successful(runs: pd.DataFrame) -> pd.DataFrame:
-    """The ``ok`` runs, with the grouping keys as clean strings in ``_config`` and ``_backend``."""
+def _successful(runs: pd.DataFrame, only_ok: bool = True) -> pd.DataFrame:
+    """The ``ok`` runs (or all), grouping keys as clean strings in ``_config``, ``_backend``."""
     import pandas as pd
 
-    ok = runs[runs["status"].astype(str).str.strip().eq("ok")].copy()
+    ok = runs[runs["status"].astype(str).str.strip().eq("ok")] if only_ok else runs
+    ok = ok.copy()
 
     def text(column: str) -> pd.Series:
         if column not in ok.columns:
@@ -292,6 +293,9 @@ def compare_runs(
     import pandas as pd
 
     base, cand = _successful(baseline), _successful(candidate)
+    tried = _successful(candidate, only_ok=False)
+    # Configurations the candidate ran, successfully or not: one that only failed is gated.
+    attempted = set(zip(tried["_config"], tried["_backend"], strict=True))
     metrics = [m for m in METRICS if m in baseline.columns and m in candidate.columns]
     keys = list(
         dict.fromkeys(
@@ -312,7 +316,14 @@ def compare_runs(
                 continue
             rows.append(
                 _compare_metric(
-                    config, architecture, backend, metric, b, c, rules, require_significance
+                    config,
+                    architecture,
+                    backend,
+                    metric,
+                    b,
+                    c,
+                    rules if (config, backend) in attempted else (),
+                    require_significance,
                 )
             )
     table = pd.DataFrame(rows, columns=COMPARE_COLUMNS)
@@ -356,6 +367,10 @@ def _compare_metric(
     }
     if candidate.empty:
         row["verdict"] = ONLY_IN_BASELINE
+        # A configuration that no longer produces a result is the worst regression.
+        failed = [str(r) for r in rules if r.metric == metric]
+        if failed and not baseline.empty:
+            row["regression"], row["failed_rule"] = True, "; ".join(failed)
         return row
     if baseline.empty:
         row["verdict"] = ONLY_IN_CANDIDATE
@@ -430,6 +445,12 @@ def regressions(table: pd.DataFrame) -> list[str]:
     for label, (_, row) in zip(labels, table[failing].iterrows(), strict=True):
         metric = row["metric"]
         b, c = row["baseline_median"], row["candidate_median"]
+        if row["candidate_n"] == 0:
+            lines.append(
+                f"{label} {metric}: {_format(metric, b)} → no successful candidate run; "
+                f"fails {row['failed_rule']}"
+            )
+            continue
         if math.isnan(row["p_value"]):
             evidence = f"n={row['baseline_n']} vs {row['candidate_n']}: significance cannot be told"
         else:

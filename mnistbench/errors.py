@@ -21,5 +21,8 @@ class ConfigError(MnistbenchError):
     """An option or combination of options cannot be run."""
 
 
-class ResultsWriteError(MnistbenchError):
-    """The output directory could not be written (full disk, permissions)."""
+class ResultsWriteError(MnistbenchError, OSError):
+    """A file could not be written (full disk, permissions).
+
+    Also an OSError, so code that handles write failures keeps handling it.
+    """

@@ -142,11 +142,12 @@ def call_in_worker(
     started = time.monotonic()
     try:
         while True:
+            # Checked on every pass: a run that keeps reporting progress can still be too slow.
+            if timeout is not None and time.monotonic() - started > timeout:
+                return None, f"timed out after {timeout:g} s", "failed"
             try:
                 event = queue.get(timeout=POLL_SECONDS)
             except queue_module.Empty:
-                if timeout is not None and time.monotonic() - started > timeout:
-                    return None, f"timed out after {timeout:g} s", "failed"
                 if process.is_alive():
                     continue
                 try:  # it may have sent its result just before exiting

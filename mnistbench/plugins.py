@@ -65,6 +65,10 @@ def make_plugin_manager() -> pluggy.PluginManager:
     return pm
 
 
+class _InvalidName(PluginError):
+    """A plugin registered a name that cannot be used: that plugin fails alone."""
+
+
 class Plugins:
     """The loaded plugins, their architectures, and one typed method per hook.
 
@@ -117,7 +121,7 @@ class Plugins:
                 _version=version,
             ) -> None:
                 if not isinstance(name, str) or not NAME_PATTERN.match(name):
-                    raise PluginError(
+                    raise _InvalidName(
                         f"plugin {_plugin!r} registered an invalid architecture name {name!r}: "
                         "use lower-case letters, digits, '-' and '_'"
                     )
@@ -135,6 +139,8 @@ class Plugins:
 
             try:
                 self._call(impl, {"register": register})
+            except _InvalidName as error:
+                self._fail(str(error))
             except PluginError:
                 raise
             except Exception as error:  # a plugin's bug must not take the others down
@@ -256,6 +262,8 @@ class Plugins:
         """Let every reporter write its files; returns the paths they report."""
         written: list[Path] = []
         for paths in self._call_all("mnistbench_write_report", runs=runs, output_dir=output_dir):
+            if isinstance(paths, str | Path):  # one path rather than a list: accept it
+                paths = [paths]
             written.extend(Path(p) for p in paths or [])
         return written
 
@@ -272,6 +280,14 @@ def _load_entry_points(pm: pluggy.PluginManager, strict: bool) -> None:
         try:
             # One entry point at a time, so one broken plugin cannot hide the rest.
             pm.load_setuptools_entrypoints(GROUP, name=name)
+            plugin = pm.get_plugin(name)
+            if plugin is not None:
+                # A misspelled hook is that plugin's error, not every command's.
+                try:
+                    pm.check_pending()
+                except pluggy.PluginValidationError:
+                    pm.unregister(plugin)
+                    raise
         except Exception as error:
             message = f"plugin {name!r} failed to load: {type(error).__name__}: {error}"
             if strict:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import platform
 import tempfile
@@ -86,7 +87,10 @@ def atomic_writer(path: Path | str, mode: str = "w") -> Iterator[IO]:
     partial write. On error the temporary file is removed and ``path`` is untouched.
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as error:
+        raise ResultsWriteError(f"cannot write {path}: {error.strerror or error}") from None
     try:
         # mkstemp creates 0600; results are meant to be shared like any file the user writes.
         os.fchmod(fd, 0o666 & ~_umask())
@@ -95,11 +99,23 @@ def atomic_writer(path: Path | str, mode: str = "w") -> Iterator[IO]:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+    except OSError as error:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        if isinstance(error, ResultsWriteError):
+            raise
+        # A full disk or a permission problem: one line naming the file; the
+        # previous version of the file, if any, is untouched.
+        raise ResultsWriteError(f"cannot write {path}: {error.strerror or error}") from None
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
 
+
+#: MNIST's split sizes: a run without a limit uses all of them.
+TRAIN_SAMPLES = 60_000
+TEST_SAMPLES = 10_000
 
 RUNS_CSV = "runs.csv"
 SAMPLES_NPZ = "samples.npz"
@@ -140,11 +156,15 @@ def make_row(
         repeat=config.repeat,
         target_accuracy=config.target_accuracy,
         eval_every=config.eval_every,
-        train_samples=config.train_limit,
-        test_samples=config.test_limit,
+        train_samples=config.train_limit or TRAIN_SAMPLES,
+        test_samples=config.test_limit or TEST_SAMPLES,
         started_at=started_at,
     )
     row.update({key: value for key, value in measured.items() if key in row})
+    # "Not measured" is an empty cell, as the README says, not the text "nan".
+    for key, value in row.items():
+        if isinstance(value, float) and math.isnan(value):
+            row[key] = None
     row["status"] = status
     # One line, so the CSV stays one row per run and the summary table stays readable.
     row["error"] = " ".join(error.split())

@@ -22,6 +22,8 @@ from mnistbench.manifest import Manifest
 from mnistbench.results import (
     SAMPLE_COUNT,
     SAMPLES_NPZ,
+    TEST_SAMPLES,
+    TRAIN_SAMPLES,
     RunsWriter,
     atomic_writer,
     read_rows,
@@ -29,8 +31,8 @@ from mnistbench.results import (
 )
 from mnistbench.runner import ProgressCallback, RunConfig, backend_version
 
-TRAIN_SIZE = 60_000
-TEST_SIZE = 10_000
+TRAIN_SIZE = TRAIN_SAMPLES
+TEST_SIZE = TEST_SAMPLES
 LOG_DIR = "logs"
 
 
@@ -251,12 +253,16 @@ def estimate_seconds(
     frames = []
     for path in sorted(Path(results_root).glob("*/runs.csv"), reverse=True)[:newest]:
         try:
-            frames.append(pd.read_csv(path, usecols=lambda c: c in _ESTIMATE_COLUMNS))
+            frame = pd.read_csv(path, usecols=lambda c: c in _ESTIMATE_COLUMNS)
         except (OSError, ValueError, pd.errors.ParserError):
             continue  # an unreadable old directory only costs precision
+        if set(frame.columns) == _ESTIMATE_COLUMNS:  # older or foreign files lack some
+            frames.append(frame)
     rate = {}
     if frames:
         runs = pd.concat(frames)
+        for column in ("fit_seconds", "train_samples", "epochs"):
+            runs[column] = pd.to_numeric(runs[column], errors="coerce")
         runs = runs[(runs["status"] == "ok") & (runs["fit_seconds"] > 0)]
         per_sample_epoch = runs["fit_seconds"] / (runs["train_samples"] * runs["epochs"])
         rate = per_sample_epoch.groupby([runs["architecture"], runs["backend"]]).median().to_dict()

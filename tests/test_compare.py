@@ -551,3 +551,15 @@ def test_importing_compare_stays_light() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert output.strip() == "[]"
+
+
+def test_a_config_whose_candidate_runs_all_failed_fails_its_rules() -> None:
+    table = compare_runs(
+        frame(runs("dnn", fit_seconds=FAST)),
+        frame(runs("dnn", status="failed", fit_seconds=[math.nan] * 5)),
+        rules("fit_seconds:10%"),
+    )
+    assert row(table, "dnn", "fit_seconds")["regression"]
+    assert regressions(table) == [
+        "dnn fit_seconds: 10.0 s → no successful candidate run; fails fit_seconds:10%"
+    ]

@@ -94,9 +94,33 @@ def test_duplicate_architecture_names_both_plugins():
     assert message.count("plugin '") == 2
 
 
-def test_invalid_architecture_name_is_rejected():
+def test_invalid_architecture_name_fails_that_plugin_alone(caplog):
+    with caplog.at_level(logging.WARNING, logger="mnistbench"):
+        plugins = load_plugins(entry_points=False, extra=[Registers("Bad Name"), Registers("ok")])
+    assert list(plugins.architectures) == ["ok"]
+    assert "registered an invalid architecture name 'Bad Name'" in caplog.text
+
+
+def test_invalid_architecture_name_is_fatal_in_strict_mode():
     with pytest.raises(PluginError, match="invalid architecture name 'Bad Name'"):
-        load_plugins(entry_points=False, extra=[Registers("Bad Name")])
+        load_plugins(entry_points=False, extra=[Registers("Bad Name")], strict=True)
+
+
+def test_plugin_with_a_misspelled_hook_fails_alone(tmp_path, monkeypatch, caplog):
+    (tmp_path / "misspelled.py").write_text(
+        "import mnistbench\n\n@mnistbench.hookimpl\ndef mnistbench_buld_model(architecture):\n"
+        "    return None\n"
+    )
+    dist_info = tmp_path / "misspelled-0.1.dist-info"
+    dist_info.mkdir()
+    (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: misspelled\nVersion: 0.1\n")
+    (dist_info / "entry_points.txt").write_text("[mnistbench]\nmisspelled = misspelled\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with caplog.at_level(logging.WARNING, logger="mnistbench"):
+        plugins = load_plugins()
+    assert {"dnn", "rnn", "cnn"} <= set(plugins.architectures)
+    assert "plugin 'misspelled' failed to load: PluginValidationError" in caplog.text
+    assert plugins.pm.get_plugin("misspelled") is None
 
 
 def test_prepare_data_defaults_to_scaled_float32_when_no_plugin_answers():
