@@ -73,6 +73,23 @@ def _default_output() -> Path:
     return Path("results") / datetime.now().strftime("%Y-%m-%dT%H-%M-%S")
 
 
+#: Options that shape the plan; a resumed sweep keeps the plan it saved.
+_PLAN_OPTIONS = (
+    "epochs",
+    "batch_size",
+    "train_limit",
+    "test_limit",
+    "seed",
+    "repeats",
+    "steps_per_execution",
+    "jit_compile",
+    "target_accuracy",
+    "eval_every",
+    "backends",
+    "force",
+)
+
+
 def _int_list(ctx, param, value: str) -> list[int]:
     try:
         numbers = [int(item) for item in value.split(",")]
@@ -298,15 +315,36 @@ def run(
             )
     plugins = load_plugins()
     if resume is not None:
-        if architectures or run_all or output is not None:
+        ctx = click.get_current_context()
+        given = [
+            f"--{name.replace('_', '-')}"
+            for name in _PLAN_OPTIONS
+            if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT
+        ]
+        if architectures or run_all or output is not None or given:
             raise MnistbenchError(
                 "--resume DIR continues the plan saved in DIR: give no architectures, "
-                "--all or --output with it"
+                f"--all, --output or plan options ({', '.join(given) or 'e.g. --epochs'}) with it"
             )
-        configs = Manifest.load(resume).configs
+        manifest = Manifest.load(resume)
+        configs = manifest.configs
         select_architectures(
             sorted({c.architecture for c in configs}), False, list(plugins.architectures)
         )
+        # Execution settings continue as saved, unless given again on this command line.
+        saved = manifest.options
+        if ctx.get_parameter_source("isolation") is click.core.ParameterSource.DEFAULT:
+            isolation = saved.get("isolation", isolation)
+        if ctx.get_parameter_source("timeout") is click.core.ParameterSource.DEFAULT:
+            timeout = saved.get("timeout", timeout)
+        if ctx.get_parameter_source("executor") is click.core.ParameterSource.DEFAULT:
+            executor = saved.get("executor") or executor
+            ray_address = ray_address or saved.get("ray_address")
+            cpus_per_run = cpus_per_run or saved.get("cpus_per_run")
+        if dry_run:
+            unfinished = [c for c in configs if manifest.states.get(c.run_id) != "ok"]
+            print_plan(_console(), unfinished, estimate_seconds(unfinished, Path("results")))
+            return
         output_dir = resume
     else:
         names = select_architectures(architectures, run_all, list(plugins.architectures))
@@ -365,7 +403,7 @@ def run(
     finally:
         signal.signal(signal.SIGTERM, previous_handler)
     if result.skipped:
-        console.print(f"Kept {result.skipped} run(s) finished before the interruption.")
+        console.print(f"Kept {result.skipped} run(s) already finished in {output_dir}.")
     print_summary(_console(), result.rows)
     _print_report_notes(console, output_dir)
     for path in result.reports:

@@ -89,3 +89,11 @@ def write_environment(output_dir: Path, environment: dict) -> Path:
         json.dump(environment, handle, indent=2)
         handle.write("\n")
     return path
+
+
+def read_environment(output_dir: Path) -> dict:
+    """The ``environment.json`` of an output directory, or {} if it is missing or unreadable."""
+    try:
+        return json.loads((Path(output_dir) / ENVIRONMENT_JSON).read_text())
+    except (OSError, ValueError):
+        return {}

@@ -14,7 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
-from mnistbench.environment import configured_backend, describe_environment, write_environment
+from mnistbench.environment import (
+    configured_backend,
+    describe_environment,
+    read_environment,
+    write_environment,
+)
 from mnistbench.errors import ConfigError
 from mnistbench.executor import execute, measure_peak
 from mnistbench.interchange import write_pytest_benchmark
@@ -172,7 +177,14 @@ def run_sweep(
     """
     output_dir = Path(output_dir)
     on_progress = on_progress or (lambda event: None)
-    options = {"isolation": isolation, "timeout": timeout}
+    # Saved so that --resume continues with the same execution settings.
+    options = {
+        "isolation": isolation,
+        "timeout": timeout,
+        "executor": executor,
+        "ray_address": ray_address,
+        "cpus_per_run": cpus_per_run,
+    }
     if resume:
         manifest = Manifest.load(output_dir)
         planned = set(manifest.order)
@@ -189,20 +201,27 @@ def run_sweep(
     done = {row["run_id"] for row in kept}
     to_run = [config for config in manifest.configs if config.run_id not in done]
 
-    write_samples(output_dir, mnist, manifest.configs[0].test_limit if manifest.configs else None)
-    environment = describe_environment(
-        backend=configured_backend(),
-        data={"source": mnist.source, "origin": mnist.origin, "cache_path": str(mnist.cache_path)},
-        plugins=plugins,
-        argv=sys.argv if argv is None else argv,
-    )
     log_dir = output_dir / LOG_DIR
-    backends = sorted({config.backend or environment["backend"] for config in to_run})
-    peak = measure_peak(backends, isolation=isolation, log_dir=log_dir, on_progress=on_progress)
-    environment["peak_flops_per_second"] = peak
-    environment["backends"] = {name: backend_version(name) for name in backends}
-    environment["executor"] = executor
-    write_environment(output_dir, environment)
+    if to_run:
+        write_samples(output_dir, mnist, manifest.configs[0].test_limit)
+        environment = describe_environment(
+            backend=configured_backend(),
+            data={
+                "source": mnist.source,
+                "origin": mnist.origin,
+                "cache_path": str(mnist.cache_path),
+            },
+            plugins=plugins,
+            argv=sys.argv if argv is None else argv,
+        )
+        backends = sorted({config.backend or environment["backend"] for config in to_run})
+        peak = measure_peak(backends, isolation=isolation, log_dir=log_dir, on_progress=on_progress)
+        environment["peak_flops_per_second"] = peak
+        environment["backends"] = {name: backend_version(name) for name in backends}
+        environment["executor"] = executor
+        write_environment(output_dir, environment)
+    else:  # resuming a finished sweep: only the reports are redone
+        environment, peak = read_environment(output_dir), None
     writer = RunsWriter(output_dir, manifest.order, kept)
 
     def record(row: dict) -> None:

@@ -378,3 +378,71 @@ def test_unwritable_output_directory_is_one_line_and_exit_2(tmp_path):
     assert result.exit_code == 2
     assert result.output.startswith(f"Error: cannot write to output directory {blocker / 'out'}")
     assert "Traceback" not in result.output
+
+
+def test_resume_of_a_finished_sweep_only_redoes_the_reports(tmp_path, mnist_npz, faulty_plugin):
+    output = tmp_path / "out"
+    runner = CliRunner()
+    first = runner.invoke(
+        cli,
+        [
+            "run",
+            "tiny",
+            "--epochs",
+            "1",
+            "--train-limit",
+            "300",
+            "--test-limit",
+            "50",
+            "--output",
+            str(output),
+            "--data",
+            str(mnist_npz),
+        ],
+    )
+    assert first.exit_code == 0, first.output
+    environment = (output / "environment.json").read_text()
+    rows = rows_of(output)
+    again = runner.invoke(cli, ["run", "--resume", str(output), "--data", str(mnist_npz)])
+    assert again.exit_code == 0, again.output
+    assert "Kept 1 run(s) already finished" in again.output
+    assert (output / "environment.json").read_text() == environment
+    assert rows_of(output) == rows
+
+
+def test_resume_dry_run_lists_the_unfinished_runs_and_runs_nothing(tmp_path, faulty_plugin):
+    configs = plan(["tiny"], repeats=3)
+    from mnistbench.manifest import Manifest
+
+    manifest = Manifest.create(tmp_path, configs, {"isolation": "process"})
+    manifest.set_state("tiny-r0", "ok")
+    manifest.set_state("tiny-r1", "interrupted")
+    before = (tmp_path / "manifest.json").read_text()
+    result = CliRunner().invoke(cli, ["run", "--resume", str(tmp_path), "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "tiny-r1" in result.output and "tiny-r2" in result.output
+    assert "tiny-r0" not in result.output
+    assert (tmp_path / "manifest.json").read_text() == before
+    assert not (tmp_path / "runs.csv").exists()
+
+
+def test_resume_with_plan_options_is_refused(tmp_path):
+    result = CliRunner().invoke(cli, ["run", "--resume", str(tmp_path), "--epochs", "7"])
+    assert result.exit_code == 2
+    assert "plan options (--epochs)" in result.output
+
+
+def test_timeout_stops_a_run_that_keeps_reporting_progress(tmp_path, mnist, faulty_plugin):
+    configs = plan(["tiny"], epochs=200, train_limit=2000, test_limit=50)
+    started = time.monotonic()
+    run_sweep(
+        configs,
+        mnist=mnist,
+        plugins=load_plugins(),
+        output_dir=tmp_path,
+        timeout=8,
+        argv=["mnistbench"],
+    )
+    row = rows_of(tmp_path)[0]
+    assert (row["status"], row["error"]) == ("failed", "timed out after 8 s")
+    assert time.monotonic() - started < 60
