@@ -18,7 +18,6 @@ from pathlib import Path
 from mnistbench.results import make_row
 from mnistbench.runner import ProgressCallback, RunConfig, run_one, utc_now
 
-ISOLATION_MODES = ("process", "none")
 #: How often the parent checks on a worker that has sent nothing.
 POLL_SECONDS = 0.25
 #: Matrix size of the peak FLOP/s probe.

@@ -18,8 +18,7 @@ from mnistbench.runner import RunConfig, utc_now
 MANIFEST_JSON = "manifest.json"
 #: Bumped when the manifest or runs.csv changes incompatibly; --resume refuses other formats.
 FORMAT = 1
-#: States of a run: planned → running → ok | failed | diverged | interrupted.
-FINISHED_OK = "ok"
+# States of a run: planned → running → ok | failed | diverged | interrupted.
 
 
 @dataclass
