@@ -512,9 +512,12 @@ def report(directory: Path) -> None:
     """Regenerate comparison.csv, the plots and pytest-benchmark.json of DIRECTORY from runs.csv."""
     from mnistbench.interchange import write_pytest_benchmark
     from mnistbench.plugins import load_plugins
-    from mnistbench.results import read_runs
+    from mnistbench.results import read_runs, reservation_warning
 
     runs = read_runs(directory)
+    warning = reservation_warning(runs)
+    if warning:
+        click.echo(f"warning: {warning}", err=True)
     for path in load_plugins().write_report(runs, directory):
         click.echo(f"wrote {path}")
     click.echo(f"wrote {write_pytest_benchmark(runs, directory)}")
