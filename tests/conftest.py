@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -51,3 +54,29 @@ def faulty_plugin(tmp_path_factory, monkeypatch):
     )
     monkeypatch.syspath_prepend(str(site))
     return site
+
+
+def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run the mnistbench command in a fresh process, as a user would."""
+    return subprocess.run(
+        [sys.executable, "-m", "mnistbench.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=600,
+    )
+
+
+def sweep_in_process(output_dir: Path, mnist, plugins, configs, **options):
+    """Run a sweep inside the test process (fast, and test plugins need no installing)."""
+    from mnistbench.sweep import run_sweep
+
+    return run_sweep(
+        configs,
+        mnist=mnist,
+        plugins=plugins,
+        output_dir=output_dir,
+        isolation="none",
+        argv=["mnistbench"],
+        **options,
+    )

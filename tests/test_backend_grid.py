@@ -3,24 +3,12 @@
 from __future__ import annotations
 
 import importlib.util
-import os
-import subprocess
-import sys
 
 import pandas as pd
 import pytest
+from conftest import run_cli
 
 BACKENDS = ["tensorflow", "jax"] + (["torch"] if importlib.util.find_spec("torch") else [])
-
-
-def mnistbench(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "mnistbench.cli", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        timeout=600,
-    )
 
 
 @pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed")
@@ -28,7 +16,7 @@ def test_backend_grid_runs_each_architecture_on_each_backend(tmp_path, mnist_npz
     if "torch" not in BACKENDS:
         print("torch is not installed: the grid covers tensorflow and jax only")
     output = tmp_path / "out"
-    result = mnistbench(
+    result = run_cli(
         "run",
         "dnn",
         "--backend",
@@ -56,7 +44,7 @@ def test_backend_grid_runs_each_architecture_on_each_backend(tmp_path, mnist_npz
 
 
 def test_backend_that_is_not_installed_is_refused_before_any_run(tmp_path):
-    result = mnistbench("run", "dnn", "--backend", "mxnet", "--output", str(tmp_path / "o"))
+    result = run_cli("run", "dnn", "--backend", "mxnet", "--output", str(tmp_path / "o"))
     assert result.returncode == 2
     assert result.stderr.strip() == (
         "Error: unknown backend 'mxnet' (known: tensorflow, jax, torch)"
@@ -67,7 +55,7 @@ def test_backend_that_is_not_installed_is_refused_before_any_run(tmp_path):
 @pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray is not installed")
 def test_ray_executor_through_the_cli_records_executor_and_reserved_cpus(tmp_path, mnist_npz):
     output = tmp_path / "out"
-    result = mnistbench(
+    result = run_cli(
         "run",
         "dnn",
         "cnn",

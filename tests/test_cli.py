@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +11,7 @@ import matplotlib.image
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from conftest import run_cli
 
 from mnistbench.cli import cli
 from mnistbench.results import RUN_COLUMNS
@@ -22,22 +22,11 @@ PARAMS = {"dnn": 118_282, "rnn": 216_426, "cnn": 542_230}
 MIN_ACCURACY = {"dnn": 0.75, "cnn": 0.75, "rnn": 0.3}
 
 
-def mnistbench(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    """Run the installed command as a user would, in a fresh process."""
-    return subprocess.run(
-        [sys.executable, "-m", "mnistbench.cli", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        timeout=600,
-    )
-
-
 @pytest.fixture(scope="module")
 def sweep_dir(tmp_path_factory, mnist_npz) -> Path:
     """One real sweep of the three reference architectures, shared by the tests below."""
     output = tmp_path_factory.mktemp("sweep") / "out"
-    result = mnistbench(
+    result = run_cli(
         "run",
         "--all",
         "--epochs",
@@ -115,7 +104,7 @@ def test_run_all_describes_the_environment(sweep_dir, mnist_npz):
 def test_report_regenerates_plots_and_comparison_without_training(sweep_dir):
     for name in ("comparison.csv", "comparison.png", "curves.png", "predictions.png"):
         (sweep_dir / name).unlink()
-    result = mnistbench("report", str(sweep_dir))
+    result = run_cli("report", str(sweep_dir))
     assert result.returncode == 0, result.stderr
     for name in ("comparison.csv", "comparison.png", "curves.png", "predictions.png"):
         assert (sweep_dir / name).stat().st_size > 0
@@ -132,7 +121,7 @@ def test_help_answers_without_importing_a_backend():
 
 
 def test_plugins_lists_each_architecture_with_its_parameter_count():
-    result = mnistbench("plugins")
+    result = run_cli("plugins")
     assert result.returncode == 0, result.stderr
     for name, params in PARAMS.items():
         line = next(line for line in result.stdout.splitlines() if f" {name} " in line)

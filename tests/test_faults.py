@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from conftest import sweep_in_process
 
 import mnistbench
 from mnistbench import results
@@ -304,14 +305,7 @@ HOSTILE_CASES = [
 def test_hostile_plugin_fails_its_run_alone(tmp_path, mnist, hook, behaviour, error):
     plugins = load_plugins(extra=[Hostile(hook, behaviour)])
     configs = plan(["victim", "dnn"], epochs=1, train_limit=300, test_limit=50)
-    run_sweep(
-        configs,
-        mnist=mnist,
-        plugins=plugins,
-        output_dir=tmp_path,
-        isolation="none",
-        argv=["mnistbench"],
-    )
+    sweep_in_process(tmp_path, mnist, plugins, configs)
     runs = pd.read_csv(tmp_path / "runs.csv")
     assert list(runs["status"]) == ["failed", "ok"]
     assert runs.loc[0, "error"] == error
@@ -321,14 +315,7 @@ def test_hostile_plugin_fails_its_run_alone(tmp_path, mnist, hook, behaviour, er
 def test_prepare_data_returning_none_falls_back_to_the_core_default(tmp_path, mnist):
     plugins = load_plugins(entry_points=False, extra=[Hostile("prepare_data", "returns None")])
     configs = plan(["victim"], epochs=1, train_limit=300, test_limit=50)
-    run_sweep(
-        configs,
-        mnist=mnist,
-        plugins=plugins,
-        output_dir=tmp_path,
-        isolation="none",
-        argv=["mnistbench"],
-    )
+    sweep_in_process(tmp_path, mnist, plugins, configs)
     assert pd.read_csv(tmp_path / "runs.csv").loc[0, "status"] == "ok"
 
 
@@ -340,14 +327,7 @@ def test_reporter_that_raises_leaves_the_other_reports(tmp_path, mnist, caplog):
 
     plugins = load_plugins(extra=[BrokenReporter()])
     configs = plan(["dnn"], epochs=1, train_limit=300, test_limit=50)
-    result = run_sweep(
-        configs,
-        mnist=mnist,
-        plugins=plugins,
-        output_dir=tmp_path,
-        isolation="none",
-        argv=["mnistbench"],
-    )
+    result = sweep_in_process(tmp_path, mnist, plugins, configs)
     assert "plugin 'BrokenReporter' failed in mnistbench_write_report" in caplog.text
     assert {p.name for p in result.reports} >= {"comparison.csv", "comparison.png"}
 

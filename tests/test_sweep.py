@@ -6,13 +6,14 @@ import csv
 
 import pandas as pd
 import pytest
+from conftest import sweep_in_process
 
 import mnistbench
 from mnistbench.data import resolve_mnist
 from mnistbench.errors import ConfigError
 from mnistbench.plugins import load_plugins
 from mnistbench.results import RUN_COLUMNS
-from mnistbench.sweep import plan, prepare_output_dir, run_sweep, select_architectures
+from mnistbench.sweep import plan, prepare_output_dir, select_architectures
 
 
 class Tiny:
@@ -60,14 +61,7 @@ def test_failed_architecture_is_recorded_and_the_others_still_run(tmp_path, mnis
     recorder = Recorder()
     plugins = load_plugins(entry_points=False, extra=[Tiny(), recorder])
     configs = plan(["broken", "tiny"], epochs=1, train_limit=1000, test_limit=100)
-    result = run_sweep(
-        configs,
-        mnist=mnist,
-        plugins=plugins,
-        output_dir=tmp_path,
-        isolation="none",
-        argv=["mnistbench"],
-    )
+    result = sweep_in_process(tmp_path, mnist, plugins, configs)
     runs = pd.read_csv(tmp_path / "runs.csv")
     assert list(runs.columns) == RUN_COLUMNS
     assert list(runs["architecture"]) == ["broken", "tiny"]
