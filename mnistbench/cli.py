@@ -420,7 +420,7 @@ def _print_report_notes(console, output_dir: Path) -> None:
 
     from mnistbench.display import print_medians
     from mnistbench.report import COMPARISON_CSV
-    from mnistbench.results import read_runs, reservation_warning
+    from mnistbench.runs import read_runs, reservation_warning
 
     comparison_csv = output_dir / COMPARISON_CSV
     if not comparison_csv.is_file():  # no run finished: nothing to summarise
@@ -512,7 +512,7 @@ def report(directory: Path) -> None:
     """Regenerate comparison.csv, the plots and pytest-benchmark.json of DIRECTORY from runs.csv."""
     from mnistbench.interchange import write_pytest_benchmark
     from mnistbench.plugins import load_plugins
-    from mnistbench.results import read_runs, reservation_warning
+    from mnistbench.runs import read_runs, reservation_warning
 
     runs = read_runs(directory)
     warning = reservation_warning(runs)
@@ -549,7 +549,7 @@ def compare(
 
     from mnistbench.compare import FailRule, compare_runs, regressions, write_compare
     from mnistbench.display import print_comparison
-    from mnistbench.results import read_runs, reservation_warning
+    from mnistbench.runs import read_runs, reservation_warning
 
     rules = [FailRule.parse(text) for text in fail_rules]
     baseline_runs, candidate_runs = read_runs(baseline), read_runs(candidate)

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mnistbench.atomic import atomic_writer
 from mnistbench.errors import ConfigError
-from mnistbench.results import atomic_writer
 
 if TYPE_CHECKING:
     import pandas as pd

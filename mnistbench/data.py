@@ -35,8 +35,8 @@ from pathlib import Path
 import numpy as np
 from numpy.lib.npyio import NpzFile
 
+from mnistbench.atomic import atomic_writer
 from mnistbench.errors import DataError
-from mnistbench.results import atomic_writer
 
 DATA_ENV = "MNISTBENCH_DATA"
 CACHE_ENV = "MNISTBENCH_CACHE_DIR"

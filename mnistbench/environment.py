@@ -10,7 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from mnistbench.results import ENVIRONMENT_JSON, atomic_writer
+from mnistbench.atomic import atomic_writer
+from mnistbench.results import ENVIRONMENT_JSON
 
 PACKAGES = ("mnistbench", "keras", "tensorflow", "jax", "torch", "numpy", "pandas", "pluggy")
 

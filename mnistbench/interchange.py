@@ -31,8 +31,8 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
+from mnistbench.atomic import atomic_writer
 from mnistbench.errors import MnistbenchError
-from mnistbench.results import atomic_writer
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mnistbench import __version__
+from mnistbench.atomic import atomic_writer
 from mnistbench.errors import MnistbenchError
-from mnistbench.results import atomic_writer
 from mnistbench.runner import RunConfig, utc_now
 
 MANIFEST_JSON = "manifest.json"

@@ -36,7 +36,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import mnistbench
-from mnistbench.results import SAMPLES_NPZ, atomic_writer
+from mnistbench.atomic import atomic_writer
+from mnistbench.results import SAMPLES_NPZ
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -24,16 +24,10 @@ from mnistbench.errors import ConfigError
 from mnistbench.executor import execute, measure_peak
 from mnistbench.interchange import write_pytest_benchmark
 from mnistbench.manifest import Manifest
-from mnistbench.results import (
-    SAMPLE_COUNT,
-    SAMPLES_NPZ,
-    TEST_SAMPLES,
-    TRAIN_SAMPLES,
-    RunsWriter,
-    atomic_writer,
-    read_rows,
-    read_runs,
-)
+from mnistbench.atomic import atomic_writer
+from mnistbench.data import TEST_SAMPLES, TRAIN_SAMPLES
+from mnistbench.results import SAMPLE_COUNT, SAMPLES_NPZ, RunsWriter
+from mnistbench.runs import read_rows, read_runs
 from mnistbench.runner import ProgressCallback, RunConfig, backend_version
 
 TRAIN_SIZE = TRAIN_SAMPLES
