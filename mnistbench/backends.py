@@ -6,10 +6,11 @@ environment before any backend (or Keras) is imported.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from mnistbench.errors import ConfigError
 
@@ -139,3 +140,34 @@ def probe_modules(backend: str, on_progress: Callable[[dict], None] | None = Non
     ones = np.ones((4, 4), dtype="float32")
     keras.ops.convert_to_numpy(keras.ops.matmul(ones, ones))
     return imported_backends()
+
+
+def backend_version(backend: str) -> str:
+    """The installed version of a Keras backend's package, without importing it."""
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version(backend)
+    except importlib.metadata.PackageNotFoundError:
+        return ""
+
+
+def quiet_backend_logs() -> None:
+    """Silence TensorFlow's C++ start-up chatter; must run before keras is imported."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@contextlib.contextmanager
+def native_stderr_to(path: str | os.PathLike) -> Iterator[None]:
+    """Send file descriptor 2 (where TensorFlow's C++ start-up lines go) to a file meanwhile."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        os.dup2(fd, 2)
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(fd)

@@ -88,6 +88,19 @@ _PLAN_OPTIONS = (
     "backends",
     "force",
 )
+#: Options of how a sweep executes; on --resume, given ones replace the saved ones.
+_EXECUTION_OPTIONS = ("executor", "isolation", "timeout", "ray_address", "cpus_per_run")
+
+
+_data_option = click.option(
+    "--data",
+    "data_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    envvar="MNISTBENCH_DATA",
+    show_envvar=True,
+    help="MNIST as mnist.npz or a directory of the four IDX files.",
+)
 
 
 def _int_list(ctx, param, value: str) -> list[int]:
@@ -162,15 +175,7 @@ def _jit_list(ctx, param, value: str) -> list[bool | None]:
     metavar="DIR",
     help="Continue an interrupted sweep in DIR: keep finished runs, rerun the others.",
 )
-@click.option(
-    "--data",
-    "data_path",
-    type=click.Path(path_type=Path),
-    default=None,
-    envvar="MNISTBENCH_DATA",
-    show_envvar=True,
-    help="MNIST as mnist.npz or a directory of the four IDX files.",
-)
+@_data_option
 @click.option(
     "--repeats",
     type=click.IntRange(min=1),
@@ -278,78 +283,33 @@ def run(
     dry_run: bool,
 ) -> None:
     """Train, evaluate and time ARCHITECTURES (or --all); write CSVs and plots."""
-    import signal
-
-    from mnistbench.data import resolve_mnist
-    from mnistbench.display import RunProgress, print_plan, print_summary
-    from mnistbench.environment import configured_backend
-    from mnistbench.executor import Interrupted
-    from mnistbench.manifest import Manifest
+    from mnistbench.plan import Execution, plan, select_architectures
     from mnistbench.plugins import load_plugins
-    from mnistbench.sweep import (
-        estimate_seconds,
-        plan,
-        prepare_output_dir,
-        run_sweep,
-        select_architectures,
-    )
+    from mnistbench.sweep import Sweep, estimate_seconds
 
-    if architectures and run_all:
-        raise MnistbenchError("give architecture names or --all, not both")
-    if timeout is not None and isolation == "none":
-        raise MnistbenchError("--timeout needs --isolation process")
-    if executor != "ray" and (ray_address or cpus_per_run):
-        raise MnistbenchError("--ray-address and --cpus-per-run need --executor ray")
-    if executor == "ray" and isolation == "none":
-        raise MnistbenchError(
-            "--executor ray runs each run in its own worker: drop --isolation none"
-        )
-    named_backends = [name for name in backends if name]
-    if named_backends:
-        from mnistbench.backends import check_backends
-
-        check_backends(named_backends)
-        if isolation == "none" and set(named_backends) != {configured_backend()}:
-            raise MnistbenchError(
-                "--backend other than the configured one needs --isolation process"
-            )
+    ctx = click.get_current_context()
+    given = {
+        name
+        for name in ctx.params
+        if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT
+    }
     plugins = load_plugins()
     if resume is not None:
-        ctx = click.get_current_context()
-        given = [
-            f"--{name.replace('_', '-')}"
-            for name in _PLAN_OPTIONS
-            if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT
-        ]
-        if architectures or run_all or output is not None or given:
+        plan_options = sorted(given & {*_PLAN_OPTIONS, "architectures", "run_all", "output"})
+        if plan_options:
+            flags = ", ".join(_flag(name) for name in plan_options)
             raise MnistbenchError(
                 "--resume DIR continues the plan saved in DIR: give no architectures, "
-                f"--all, --output or plan options ({', '.join(given) or 'e.g. --epochs'}) with it"
+                f"--all, --output or plan options ({flags}) with it"
             )
-        manifest = Manifest.load(resume)
-        configs = manifest.configs
-        select_architectures(
-            sorted({c.architecture for c in configs}), False, list(plugins.architectures)
-        )
-        # Execution settings continue as saved, unless given again on this command line.
-        saved = manifest.options
-        if ctx.get_parameter_source("isolation") is click.core.ParameterSource.DEFAULT:
-            isolation = saved.get("isolation", isolation)
-        if ctx.get_parameter_source("timeout") is click.core.ParameterSource.DEFAULT:
-            timeout = saved.get("timeout", timeout)
-        if ctx.get_parameter_source("executor") is click.core.ParameterSource.DEFAULT:
-            executor = saved.get("executor") or executor
-            ray_address = ray_address or saved.get("ray_address")
-            cpus_per_run = cpus_per_run or saved.get("cpus_per_run")
-        if dry_run:
-            unfinished = [c for c in configs if manifest.states.get(c.run_id) != "ok"]
-            print_plan(_console(), unfinished, estimate_seconds(unfinished, Path("results")))
-            return
-        output_dir = resume
+        overrides = {name: ctx.params[name] for name in _EXECUTION_OPTIONS if name in given}
+        if "executor" in given:  # another executor: the saved one's settings do not carry over
+            overrides.update(ray_address=ray_address, cpus_per_run=cpus_per_run)
+        sweep = Sweep.resume(resume, **overrides)
+        sweep.check_architectures(list(plugins.architectures))
     else:
-        names = select_architectures(architectures, run_all, list(plugins.architectures))
         configs = plan(
-            names,
+            select_architectures(architectures, run_all, list(plugins.architectures)),
             epochs=epochs,
             batch_size=batch_size,
             train_limit=train_limit,
@@ -362,10 +322,34 @@ def run(
             eval_every=eval_every,
             backends=backends,
         )
-        if dry_run:
-            print_plan(_console(), configs, estimate_seconds(configs, Path("results")))
-            return
-        output_dir = prepare_output_dir(output or _default_output(), force=force)
+        execution = Execution(executor, isolation, timeout, ray_address, cpus_per_run)
+        sweep = Sweep.new(configs, execution, output or _default_output())
+    if dry_run:
+        from mnistbench.display import print_plan
+
+        print_plan(_console(), sweep.pending, estimate_seconds(sweep.pending, Path("results")))
+        return
+    _run_sweep(sweep, plugins, data_path, force=force and resume is None)
+
+
+def _flag(name: str) -> str:
+    return {"architectures": "ARCH", "run_all": "--all"}.get(name, f"--{name.replace('_', '-')}")
+
+
+def _run_sweep(sweep, plugins, data_path: Path | None, *, force: bool) -> None:
+    """Run ``sweep`` with live progress; print the summary; exit 1 on failed runs, 130/143
+    on SIGINT/SIGTERM."""
+    import signal
+
+    from mnistbench.data import resolve_mnist
+    from mnistbench.display import RunProgress, print_medians, print_summary
+    from mnistbench.executor import Interrupted
+    from mnistbench.report import comparison_table
+    from mnistbench.sweep import prepare_output_dir, run_sweep
+
+    output_dir = sweep.output_dir
+    if sweep.manifest is None:
+        prepare_output_dir(output_dir, force=force)
     console = _console(stderr=True)
     mnist = resolve_mnist(data_path)
     console.print(f"MNIST from {mnist.source}: {mnist.origin}", soft_wrap=True)
@@ -378,19 +362,7 @@ def run(
     previous_handler = signal.signal(signal.SIGTERM, stop)
     try:
         with RunProgress(console) as progress:
-            result = run_sweep(
-                configs,
-                mnist=mnist,
-                plugins=plugins,
-                output_dir=output_dir,
-                isolation=isolation,
-                timeout=timeout,
-                on_progress=progress.update,
-                resume=resume is not None,
-                executor=executor,
-                ray_address=ray_address,
-                cpus_per_run=cpus_per_run,
-            )
+            result = run_sweep(sweep, mnist=mnist, plugins=plugins, on_progress=progress.update)
     except KeyboardInterrupt as interruption:
         code = getattr(interruption, "exit_code", EXIT_INTERRUPTED)
         # soft_wrap: paths stay on one line, whole, so they can be copied.
@@ -405,7 +377,8 @@ def run(
     if result.skipped:
         console.print(f"Kept {result.skipped} run(s) already finished in {output_dir}.")
     print_summary(_console(), result.rows)
-    _print_report_notes(console, output_dir)
+    print_medians(_console(), comparison_table(result.runs))
+    _warn_reservations(result.runs, console)
     for path in result.reports:
         console.print(f"wrote {path}", soft_wrap=True)
     if result.failed:
@@ -414,20 +387,16 @@ def run(
         sys.exit(EXIT_RUN_FAILED)
 
 
-def _print_report_notes(console, output_dir: Path) -> None:
-    """Medians over repeats with their noisy flags, and a warning on mixed reservations."""
-    import pandas as pd
+def _warn_reservations(runs, console=None) -> None:
+    """Warn when the runs' times were measured under different CPU reservations."""
+    from mnistbench.runs import reservation_warning
 
-    from mnistbench.display import print_medians
-    from mnistbench.report import COMPARISON_CSV
-    from mnistbench.runs import read_runs, reservation_warning
-
-    comparison_csv = output_dir / COMPARISON_CSV
-    if not comparison_csv.is_file():  # no run finished: nothing to summarise
+    warning = reservation_warning(runs)
+    if warning is None:
         return
-    print_medians(_console(), pd.read_csv(comparison_csv))
-    warning = reservation_warning(read_runs(output_dir))
-    if warning:
+    if console is None:
+        click.echo(f"warning: {warning}", err=True)
+    else:
         console.print(f"[yellow]warning:[/yellow] {warning}", soft_wrap=True)
 
 
@@ -452,7 +421,8 @@ def _count_params(plugins) -> dict[str, str]:
 
     import numpy as np
 
-    from mnistbench.runner import NUM_CLASSES, native_stderr_to, quiet_backend_logs
+    from mnistbench.backends import native_stderr_to, quiet_backend_logs
+    from mnistbench.runner import NUM_CLASSES
 
     quiet_backend_logs()
     counts = {}
@@ -472,17 +442,6 @@ def _count_params(plugins) -> dict[str, str]:
 @cli.group()
 def data() -> None:
     """Find, fetch and inspect MNIST."""
-
-
-_data_option = click.option(
-    "--data",
-    "data_path",
-    type=click.Path(path_type=Path),
-    default=None,
-    envvar="MNISTBENCH_DATA",
-    show_envvar=True,
-    help="MNIST as mnist.npz or a directory of the four IDX files.",
-)
 
 
 @data.command()
@@ -510,17 +469,13 @@ def info(data_path: Path | None) -> None:
 @click.argument("directory", type=click.Path(path_type=Path))
 def report(directory: Path) -> None:
     """Regenerate comparison.csv, the plots and pytest-benchmark.json of DIRECTORY from runs.csv."""
-    from mnistbench.interchange import write_pytest_benchmark
     from mnistbench.plugins import load_plugins
-    from mnistbench.runs import read_runs, reservation_warning
+    from mnistbench.runs import read_runs
 
     runs = read_runs(directory)
-    warning = reservation_warning(runs)
-    if warning:
-        click.echo(f"warning: {warning}", err=True)
+    _warn_reservations(runs)
     for path in load_plugins().write_report(runs, directory):
         click.echo(f"wrote {path}")
-    click.echo(f"wrote {write_pytest_benchmark(runs, directory)}")
 
 
 @cli.command()
@@ -541,22 +496,43 @@ def report(directory: Path) -> None:
     default=None,
     help="Directory for compare.csv and compare.png [default: CANDIDATE].",
 )
+@click.option(
+    "--allow-different-work",
+    is_flag=True,
+    help="Test and gate configurations even when their runs did different work "
+    "(epochs, batch size, samples, target accuracy), with a warning.",
+)
 def compare(
-    baseline: Path, candidate: Path, fail_rules: tuple[str, ...], output: Path | None
+    baseline: Path,
+    candidate: Path,
+    fail_rules: tuple[str, ...],
+    output: Path | None,
+    allow_different_work: bool,
 ) -> None:
     """Compare two result directories metric by metric, with significance tests."""
     import pandas as pd
 
-    from mnistbench.compare import FailRule, compare_runs, regressions, write_compare
+    from mnistbench.compare import (
+        FailRule,
+        compare_runs,
+        regressions,
+        work_differences,
+        write_compare,
+    )
     from mnistbench.display import print_comparison
     from mnistbench.runs import read_runs, reservation_warning
 
     rules = [FailRule.parse(text) for text in fail_rules]
     baseline_runs, candidate_runs = read_runs(baseline), read_runs(candidate)
-    table = compare_runs(baseline_runs, candidate_runs, rules)
+    table = compare_runs(
+        baseline_runs, candidate_runs, rules, allow_different_work=allow_different_work
+    )
     warning = reservation_warning(pd.concat([baseline_runs, candidate_runs]))
     if warning:
         click.echo(f"warning: {warning}", err=True)
+    outcome = "compared anyway" if allow_different_work else "no verdict"
+    for line in work_differences(table):
+        click.echo(f"warning: {line}: {outcome}", err=True)
     output = output or candidate
     try:
         output.mkdir(parents=True, exist_ok=True)

@@ -17,6 +17,9 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from mnistbench.runs import label, several_backends
+from mnistbench.stats import NOISY_CV
+
 
 class RunProgress:
     """Two bars: runs done out of planned, and steps of the current epoch with its ETA.
@@ -104,19 +107,14 @@ def _fmt(value, spec: str) -> str:
 
 def print_summary(console: Console, rows: list[dict]) -> None:
     """One line per run with the headline figures; failed runs show their error."""
+    from mnistbench.metrics import COLUMNS
+
     # A compact box so the table fits an 80-column terminal.
     table = Table(title="mnistbench results", box=box.SIMPLE_HEAD, pad_edge=False)
-    columns = {
-        "run": ("run_id", None),
-        "status": ("status", None),
-        "fit s": ("fit_seconds", ".1f"),
-        "ep1 s": ("first_epoch_seconds", ".2f"),
-        "ep2+ s": ("steady_epoch_seconds", ".2f"),
-        "acc": ("test_accuracy", ".4f"),
-        "infer/s": ("inference_samples_per_second", ",.0f"),
-        "p50 ms": ("latency_ms", ".2f"),
-        "peak MB": ("peak_memory_mb", ",.0f"),
-    }
+    # The columns the metric registry puts in the summary, with their headers and formats.
+    # Identity first (run, status), then the figures, in runs.csv order.
+    shown = sorted((c for c in COLUMNS if c.summary), key=lambda c: bool(c.spec))
+    columns = {c.summary: (c.name, c.spec or None) for c in shown}
     run_width = max([3, *(len(str(row["run_id"])) for row in rows)])
     for header, (_, spec) in columns.items():
         table.add_column(
@@ -166,6 +164,8 @@ def print_plugins(console: Console, plugins, params: dict[str, str]) -> None:
 
 def print_comparison(console: Console, table) -> None:
     """Baseline against candidate, one line per configuration and metric."""
+    from mnistbench.compare import DIFFERENT_WORK, IMPROVED, REGRESSED, row_labels
+
     view = Table(title="mnistbench compare", box=box.SIMPLE_HEAD, pad_edge=False)
     for header in ("config", "metric", "baseline", "candidate", "ratio", "p", "verdict"):
         view.add_column(
@@ -173,14 +173,16 @@ def print_comparison(console: Console, table) -> None:
             justify="right" if header in ("baseline", "candidate", "ratio", "p") else "left",
             no_wrap=header != "verdict",
         )
-    colors = {"improved": "green", "regressed": "red"}
-    for row in table.itertuples(index=False):
+    colors = {IMPROVED: "green", REGRESSED: "red", DIFFERENT_WORK: "yellow"}
+    for name, row in zip(row_labels(table), table.itertuples(index=False), strict=True):
         color = colors.get(row.verdict)
         verdict = f"[{color}]{row.verdict}[/{color}]" if color else row.verdict
+        if row.different_work and row.verdict != DIFFERENT_WORK:  # compared anyway
+            verdict += f" [yellow]({DIFFERENT_WORK})[/yellow]"
         if row.regression:
             verdict += f" [red bold]✗ {row.failed_rule}[/red bold]"
         view.add_row(
-            row.config_id,
+            name,
             row.metric,
             _fmt(row.baseline_median, ".4g"),
             _fmt(row.candidate_median, ".4g"),
@@ -205,7 +207,7 @@ def print_plan(console: Console, configs, estimate: tuple[float, int]) -> None:
             c.backend or "default",
             str(c.epochs),
             str(c.batch_size),
-            str(c.train_limit or 60000),
+            str(c.train_samples),
             str(c.steps_per_execution),
             jit,
             "-" if c.target_accuracy is None else f"{c.target_accuracy:g}",
@@ -233,10 +235,11 @@ def print_medians(console: Console, comparison) -> None:
     view = Table(title="medians over repeats", box=box.SIMPLE_HEAD, pad_edge=False)
     for header in ("config", "runs", "fit s (min-max)", "acc (min-max)", "noisy"):
         view.add_column(header, no_wrap=header != "noisy")
+    several = several_backends(comparison["backend"])
     for row in repeated.to_dict("records"):
-        label = row["config_id"] if isinstance(row.get("config_id"), str) else row["architecture"]
-        if isinstance(row.get("backend"), str) and comparison["backend"].nunique() > 1:
-            label += f" ({row['backend']})"
+        key = row["config_id"] if isinstance(row.get("config_id"), str) else row["architecture"]
+        backend = row["backend"] if isinstance(row.get("backend"), str) else ""
+        label_ = label(key, backend, several)
         fit = (
             f"{_fmt(row.get('fit_seconds'), '.1f')} ({_fmt(row.get('fit_seconds_min'), '.1f')}"
             f"-{_fmt(row.get('fit_seconds_max'), '.1f')})"
@@ -248,11 +251,11 @@ def print_medians(console: Console, comparison) -> None:
         )
         noisy = row.get("noisy_metrics") if isinstance(row.get("noisy_metrics"), str) else ""
         view.add_row(
-            label, str(row["runs"]), fit, acc, f"[yellow]{noisy}[/yellow]" if noisy else "-"
+            label_, str(row["runs"]), fit, acc, f"[yellow]{noisy}[/yellow]" if noisy else "-"
         )
     console.print(view)
     if repeated["noisy_metrics"].fillna("").astype(str).str.len().any():
         console.print(
-            "noisy: coefficient of variation above 10% over the repeats; "
+            f"noisy: coefficient of variation above {NOISY_CV:.0%} over the repeats; "
             "see comparison.csv for every metric's spread."
         )

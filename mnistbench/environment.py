@@ -56,12 +56,28 @@ def git_commit(cwd: Path | None = None) -> str | None:
     return result.stdout.strip() or None if result.returncode == 0 else None
 
 
-def describe_environment(*, backend: str, data: dict, plugins, argv: list[str]) -> dict:
-    """Versions, hardware, data source, plugins and command line of this run, as plain values.
+def describe_environment(
+    *,
+    backend: str,
+    data: dict,
+    plugins,
+    argv: list[str],
+    backends: list[str] = (),
+    executor: str = "local",
+) -> dict:
+    """Versions, hardware, data source, plugins and command line of a sweep, as plain values.
 
-    Versions come from package metadata, so describing the environment never
-    imports a backend.
+    Versions come from package metadata, so describing the environment never imports a
+    backend. ``machine_info`` and ``commit_info`` are pytest-benchmark's own description
+    of the machine and of the git repository the command runs in, taken now, so that
+    ``pytest-benchmark.json`` written later (``mnistbench report``) still says where and
+    at which commit the runs were measured.
     """
+    from pytest_benchmark.plugin import pytest_benchmark_generate_machine_info
+    from pytest_benchmark.utils import get_commit_info
+
+    from mnistbench.backends import backend_version
+
     return {
         "python": platform.python_version(),
         "packages": {name: _version(name) for name in PACKAGES},
@@ -74,6 +90,8 @@ def describe_environment(*, backend: str, data: dict, plugins, argv: list[str]) 
             for arch in plugins.architectures.values()
         },
         "backend": backend,
+        "backends": {name: backend_version(name) for name in backends},
+        "executor": executor,
         "platform": platform.platform(),
         "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
@@ -81,6 +99,8 @@ def describe_environment(*, backend: str, data: dict, plugins, argv: list[str]) 
         "command": " ".join([Path(argv[0]).name, *argv[1:]]) if argv else "",
         "git_commit": git_commit(),
         "executable": sys.executable,
+        "machine_info": pytest_benchmark_generate_machine_info(),
+        "commit_info": get_commit_info(),
     }
 
 

@@ -31,8 +31,12 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
+import mnistbench
 from mnistbench.atomic import atomic_writer
+from mnistbench.environment import read_environment
 from mnistbench.errors import MnistbenchError
+from mnistbench.metrics import EXTRA_INFO, in_view
+from mnistbench.runs import config_keys, in_order, is_ok, labels
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -49,7 +53,7 @@ PARAM_COLUMNS = (
     "jit_compile",
 )
 #: Run columns summarized by their median across repeats in ``extra_info``.
-MEDIAN_COLUMNS = ("test_accuracy", "test_loss", "peak_memory_mb")
+MEDIAN_COLUMNS = tuple(column.name for column in in_view(EXTRA_INFO))
 #: Configuration columns copied into ``extra_info``.
 SHARED_COLUMNS = ("params", "train_samples", "test_samples")
 INTEGER_COLUMNS = frozenset(
@@ -142,22 +146,16 @@ def _benchmarks(runs: pd.DataFrame) -> list:
     """One pytest-benchmark ``Metadata`` per configuration and group, stats filled in."""
     from pytest_benchmark.stats import Metadata
 
-    if "status" in runs.columns:
-        runs = runs[runs["status"] == "ok"]
-    key = "config_id" if "config_id" in runs.columns else "architecture"
-    if key not in runs.columns:
+    if "config_id" not in runs.columns and "architecture" not in runs.columns:
         raise MnistbenchError("runs have neither a config_id nor an architecture column")
-    runs = runs[runs[key].notna()]
-    by = [key, "backend"] if "backend" in runs.columns else [key]
-    # A config_id measured on several backends needs the backend in its name to stay unique.
-    backends = runs.groupby(key, sort=False)["backend"].nunique() if len(by) == 2 else None
+    # Labels over every run, as the other reports make them; then only the ok runs count.
+    names = labels(runs)
+    ok = is_ok(runs) & config_keys(runs).ne("")
+    runs, names = runs[ok], names[ok]
 
     benchmarks = []
-    for group_key, rows in runs.groupby(by, sort=False, dropna=False):
-        config_id, backend = (group_key + (None,))[:2]
-        param = str(config_id)
-        if backends is not None and backends[config_id] > 1:
-            param = f"{config_id}-{backend}"
+    for param in in_order(names):
+        rows = runs[names == param]
         params = {c: _shared(rows, c) for c in PARAM_COLUMNS if c in rows.columns}
         extra_info = _extra_info(rows)
         for group, data in _rounds(rows).items():
@@ -202,52 +200,71 @@ def _measured_at(runs: pd.DataFrame) -> str | None:
     return started.min().isoformat() if len(started) else None
 
 
-def to_pytest_benchmark(runs: pd.DataFrame, *, environment: dict | None = None) -> dict:
+def _recorded_machine_info(environment: dict) -> dict:
+    """pytest-benchmark's ``machine_info`` as the sweep recorded it, with the whole
+    ``environment.json`` under ``"mnistbench"``.
+
+    Older directories recorded no ``machine_info``: what ``environment.json`` says stands
+    in (never the machine the report is written on, which may not be the one that ran).
+    """
+    info = dict(environment.get("machine_info") or {})
+    if not info and environment:
+        info = {
+            "python_version": environment.get("python"),
+            "cpu": {"brand_raw": environment.get("cpu"), "count": environment.get("cpu_count")},
+            "platform": environment.get("platform"),
+        }
+    info["mnistbench"] = environment
+    return info
+
+
+def _recorded_commit_info(environment: dict) -> dict:
+    """pytest-benchmark's ``commit_info`` as the sweep recorded it (older directories: the
+    ``git_commit`` they recorded), never the working directory's at report time."""
+    if environment.get("commit_info"):
+        return dict(environment["commit_info"])
+    commit = environment.get("git_commit")
+    return {"id": commit} if commit else {}
+
+
+def to_pytest_benchmark(runs: pd.DataFrame, *, environment: dict) -> dict:
     """The ok runs of ``runs`` as the document ``pytest --benchmark-json`` writes.
 
     Each configuration's repeats are the rounds (one iteration each) of its ``fit``,
     ``steady_epoch``, ``inference`` and ``latency`` benchmarks, with all the data kept,
-    as ``--benchmark-json`` keeps it. ``machine_info`` and ``commit_info`` describe this
-    machine and the git repository of the working directory, as pytest-benchmark records
-    them when it saves; ``environment`` (the ``environment.json`` of the runs) is added to
-    ``machine_info`` under ``"mnistbench"`` so the record of where they were measured
-    travels with them. ``datetime`` is when the earliest run started, or now.
+    as ``--benchmark-json`` keeps it. ``machine_info`` and ``commit_info`` come from
+    ``environment`` (the ``environment.json`` of the runs): the machine and commit the
+    runs were measured on, recorded when the sweep ran, so that writing the file again
+    later gives the same document; the whole environment is under
+    ``machine_info["mnistbench"]``. ``datetime`` is when the earliest run started, or now.
 
     Every value is plain JSON: ``json.dumps(result, allow_nan=False)`` succeeds.
     """
-    from pytest_benchmark.plugin import (
-        pytest_benchmark_generate_json,
-        pytest_benchmark_generate_machine_info,
-    )
-    from pytest_benchmark.utils import get_commit_info
+    from pytest_benchmark.plugin import pytest_benchmark_generate_json
 
-    machine_info = pytest_benchmark_generate_machine_info()
-    if environment is not None:
-        machine_info["mnistbench"] = environment
     document = pytest_benchmark_generate_json(
         config=None,
         benchmarks=_benchmarks(runs),
         include_data=True,
-        machine_info=machine_info,
-        commit_info=get_commit_info(),
+        machine_info=_recorded_machine_info(environment),
+        commit_info=_recorded_commit_info(environment),
     )
     document["datetime"] = _measured_at(runs) or document["datetime"]
     return _plain(document)
 
 
-def write_pytest_benchmark(
-    runs: pd.DataFrame, output_dir: Path, environment: dict | None = None
-) -> Path:
+def write_pytest_benchmark(runs: pd.DataFrame, output_dir: Path) -> Path:
     """Write :func:`to_pytest_benchmark` of ``runs`` to ``output_dir/pytest-benchmark.json``.
 
-    The file is written atomically and formatted as pytest-benchmark formats its own.
-    Compare two with ``pytest-benchmark compare BASELINE.json CANDIDATE.json``.
+    The environment comes from ``output_dir/environment.json``. The file is written
+    atomically and formatted as pytest-benchmark formats its own. Compare two with
+    ``pytest-benchmark compare BASELINE.json CANDIDATE.json``.
     """
     from pytest_benchmark.utils import safe_dumps
 
     path = Path(output_dir) / PYTEST_BENCHMARK_JSON
     text = safe_dumps(
-        to_pytest_benchmark(runs, environment=environment),
+        to_pytest_benchmark(runs, environment=read_environment(output_dir)),
         ensure_ascii=True,
         indent=4,
         allow_nan=False,
@@ -256,3 +273,10 @@ def write_pytest_benchmark(
         handle.write(text)
         handle.write("\n")
     return path
+
+
+@mnistbench.hookimpl
+def mnistbench_write_report(runs: pd.DataFrame, output_dir: Path) -> list[Path]:
+    """The core reporter of ``pytest-benchmark.json``: the same file after ``mnistbench run``
+    and ``mnistbench report``."""
+    return [write_pytest_benchmark(runs, output_dir)]

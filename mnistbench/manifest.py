@@ -13,7 +13,8 @@ from pathlib import Path
 from mnistbench import __version__
 from mnistbench.atomic import atomic_writer
 from mnistbench.errors import MnistbenchError
-from mnistbench.runner import RunConfig, utc_now
+from mnistbench.plan import RunConfig
+from mnistbench.results import utc_now
 
 MANIFEST_JSON = "manifest.json"
 #: Bumped when the manifest or runs.csv changes incompatibly; --resume refuses other formats.

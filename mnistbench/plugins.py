@@ -304,12 +304,14 @@ def load_plugins(
     :param extra: plugin objects to register as well (tests use this).
     :param entry_points: load installed entry points; tests turn it off for isolation.
     """
-    from mnistbench import report
+    from mnistbench import interchange, report
 
     strict = strict_from_env() if strict is None else strict
     pm = make_plugin_manager()
     # The core's own reporters are not architectures: they are always on, so
     # that restricting plugins never loses the comparison CSV and plots.
+    # pluggy calls the last registered first: comparison.csv and the plots come first.
+    pm.register(interchange, name="mnistbench.interchange")
     pm.register(report, name="mnistbench.report")
     if entry_points:
         _load_entry_points(pm, strict)

@@ -1,15 +1,19 @@
 """Run a sweep's configurations as tasks on a Ray cluster: ``mnistbench run --executor ray``.
 
-The contract is :func:`mnistbench.executor.execute`'s: one row per run, handed to
-``on_result`` as soon as the run ends (the driver alone writes files), failures are
-rows, Ctrl-C records the runs in flight as "interrupted". What differs:
+An :class:`~mnistbench.executor.Executor` like the local one: the driver's
+:class:`~mnistbench.executor.Recorder` makes every row and event, and each task runs
+:mod:`mnistbench.worker`'s phases. What differs:
 
 - Runs go in parallel, as many as the cluster has room for at ``cpus_per_run`` CPUs each.
 - Each run is a task in a fresh Ray worker process (``max_calls=1``): it imports only its
   own backend, and its peak memory is its own (plus the Ray worker's ~100 MB).
 - Each worker's thread pools are sized to its reservation (see
-  :func:`mnistbench.backends.thread_limit_env`), so parallel runs do not oversubscribe.
+  :func:`mnistbench.backends.thread_limit_env`), so parallel runs do not oversubscribe,
+  and its machine measurement is taken under that limit on its own node.
 - MNIST goes into the object store once; workers read it from there, never from disk.
+- Workers send their events (started, progress, warnings) to an actor beside the driver,
+  :class:`EventBox`, which also holds the machine measurements, so each (node, backend,
+  CPU reservation) is measured once.
 """
 
 from __future__ import annotations
@@ -19,19 +23,16 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from mnistbench.backends import (
-    apply_torch_threads,
-    select_backend,
-    thread_limit_env,
-)
+from mnistbench.backends import thread_limit_env
 from mnistbench.errors import ConfigError, MnistbenchError
-from mnistbench.executor import POLL_SECONDS, status_of
-from mnistbench.results import make_row
-from mnistbench.runner import ProgressCallback, RunConfig, run_one, utc_now
+from mnistbench.executor import POLL_SECONDS, Executor, Recorder
+from mnistbench.plan import Execution, RunConfig
+from mnistbench.results import Placement, utc_now
+from mnistbench.runs import FAILED
+from mnistbench.worker import MachineKey, Outcome
 
 #: The plugin-selection variables a worker must see as the driver does.
 PLUGIN_VARIABLES = ("MNISTBENCH_PLUGINS", "MNISTBENCH_BLOCK_PLUGINS", "MNISTBENCH_STRICT_PLUGINS")
@@ -54,14 +55,16 @@ def _import_ray():
 
 
 class EventBox:
-    """A Ray actor that holds the workers' events until the driver collects them.
+    """A Ray actor beside the driver: the workers' events until the driver collects them,
+    and the machine measurements the runs share.
 
     Workers send "started" (so timeouts count from the run's start, not from its wait
-    in the queue), progress and warnings; the driver drains it between waits.
+    in the queue), progress and warnings; the driver drains them between waits.
     """
 
     def __init__(self) -> None:
         self._events: list[dict] = []
+        self._peaks: dict[MachineKey, float] = {}
 
     def put(self, event: dict) -> None:
         self._events.append(event)
@@ -70,16 +73,11 @@ class EventBox:
         events, self._events = self._events, []
         return events
 
+    def peak(self, key: MachineKey) -> float | None:
+        return self._peaks.get(key)
 
-class _ForwardToBox(logging.Handler):
-    """Sends a worker's mnistbench warnings to the driver, which shows them."""
-
-    def __init__(self, send: Callable[[dict], None]) -> None:
-        super().__init__(logging.WARNING)
-        self.send = send
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.send({"event": "warning", "message": record.getMessage()})
+    def record_peak(self, key: MachineKey, peak: float) -> None:
+        self._peaks.setdefault(key, peak)
 
 
 def _read_tail(path: str) -> str:
@@ -96,26 +94,23 @@ def run_task(
     x_test,
     y_test,
     provenance: dict,
-    peak_flops_per_second: float | None,
     cpus: int,
     index: int,
     events,
 ) -> dict:
     """A Ray task: one run in its own worker process; returns its outcome, never raises for it.
 
-    Returns ``measured`` (the columns :func:`run_one` measured, plus ``executor``, ``node``
-    and ``cpus_reserved``), ``status``, ``error`` and ``log`` (the worker's output).
-    The thread limits and KERAS_BACKEND are already in the environment (the driver set
-    them as the task's ``runtime_env``), so they are in place before anything imports.
+    Returns ``outcome`` (a :class:`~mnistbench.worker.Outcome`), ``node`` and ``log`` (the
+    worker's output). The thread limits and KERAS_BACKEND are already in the environment
+    (the driver set them as the task's ``runtime_env``), so they are in place before
+    anything imports.
     """
     import tempfile
 
     import ray
 
+    from mnistbench import worker
     from mnistbench.data import Mnist
-    from mnistbench.executor import _redirect_output
-    from mnistbench.plugins import load_plugins
-    from mnistbench.runner import quiet_backend_logs
 
     node = platform.node()
     fd, log_path = tempfile.mkstemp(prefix=f"mnistbench-{config.run_id}-", suffix=".log")
@@ -128,19 +123,13 @@ def run_task(
     def send(event: dict) -> None:
         events.put.remote({**event, "index": index})
 
-    _redirect_output(log_path)
-    quiet_backend_logs()
-    logger = logging.getLogger("mnistbench")
-    logger.addHandler(_ForwardToBox(send))
-    logger.propagate = False
-    outcome = {"status": "ok", "error": ""}
-    try:
-        select_backend(config.backend)
-        import keras  # noqa: F401  (imports the backend, so torch's threads can be set)
+    # Ray stops its workers itself on Ctrl-C: leave SIGINT as Ray set it.
+    worker.start(log_path, send, ignore_sigint=False)
+    key = MachineKey.here(config.backend, cpus)
+    known = ray.get(events.peak.remote(key))
 
-        apply_torch_threads(cpus)
-        plugins = load_plugins()
-        mnist = Mnist(
+    def load_mnist() -> Mnist:
+        return Mnist(
             x_train,
             y_train,
             x_test,
@@ -149,16 +138,17 @@ def run_task(
             origin=provenance["origin"],
             cache_path=Path(provenance["cache_path"]),
         )
-        measured = run_one(config, mnist, plugins, send, peak_flops_per_second)
-    except Exception as error:
-        measured = {}
-        outcome = {"status": status_of(error), "error": f"{type(error).__name__}: {error}"}
-    measured.update(executor="ray", node=node, cpus_reserved=cpus)
+
+    outcome = worker.run_in_fresh_worker(
+        config, load_mnist, cpus=cpus, known_peak=known, on_progress=send, limit_threads=True
+    )
+    if known is None and outcome.machine is not None and outcome.peak_flops_per_second:
+        ray.get(events.record_peak.remote(outcome.machine, outcome.peak_flops_per_second))
     sys.stdout.flush()
     sys.stderr.flush()
     output = _read_tail(log_path)
     os.unlink(log_path)
-    return {**outcome, "measured": measured, "log": output}
+    return {"outcome": outcome, "node": node, "log": output}
 
 
 # --- the driver ------------------------------------------------------------------------
@@ -239,25 +229,10 @@ def describe_failure(ray, error: BaseException) -> tuple[str, str]:
         raise error
     if isinstance(error, ray.exceptions.RayTaskError):
         cause = getattr(error, "cause", None) or error
-        return status_of(cause), f"{type(cause).__name__}: {_first_line(cause)}"
+        return Outcome.of_error(cause).status, f"{type(cause).__name__}: {_first_line(cause)}"
     if isinstance(error, _worker_died_errors(ray)):
         return "failed", f"ray worker died: {_first_line(error).rstrip('.')}"
     return "failed", f"{type(error).__name__}: {_first_line(error)}"
-
-
-@dataclass
-class _Run:
-    """A submitted run, until its row is made."""
-
-    index: int
-    config: RunConfig
-    ref: object
-    submitted_at: str
-    started: float | None = None  # driver's monotonic clock at the "started" event
-    started_at: str | None = None
-    node: str = ""
-    pid: int | None = None
-    log_path: str = ""
 
 
 def _connect(ray, address: str | None, ray_init_kwargs: dict | None) -> bool:
@@ -286,61 +261,6 @@ def node_cpus(ray) -> list[int]:
     ]
 
 
-def execute_on_ray(
-    configs: Sequence[RunConfig],
-    *,
-    mnist,
-    plugins,
-    log_dir: Path,
-    address: str | None = None,
-    cpus_per_run: int | None = None,
-    timeout: float | None = None,
-    peak_flops_per_second: float | None = None,
-    on_progress: ProgressCallback | None = None,
-    on_start: Callable[[RunConfig], None] | None = None,
-    on_result: Callable[[dict], None] | None = None,
-    ray_init_kwargs: dict | None = None,
-) -> list[dict]:
-    """Run every configuration as a Ray task; returns the rows of ``runs.csv`` in plan order.
-
-    ``address`` joins a running cluster (``ray start --head`` prints it; "auto" finds a
-    local one); without it a local Ray instance is started with ``ray_init_kwargs`` and
-    shut down at the end. If Ray is already initialized in this process, it is used and
-    left running. Each run reserves ``cpus_per_run`` CPUs (default: all of the largest
-    node's, so one run per node) and its backend is limited to that many threads.
-
-    ``on_start`` and a "run" progress event come when a run's worker starts, ``on_result``
-    and "run_end" when it ends; progress inside a run is shown for the latest started.
-    ``timeout`` counts from the worker's start. A run that raises, times out, or whose
-    worker dies is a "failed" (or "diverged") row and the rest go on. Each run's output
-    goes to ``log_dir/<run_id>.log``. A lost cluster raises :class:`MnistbenchError`
-    (finished rows were already handed to ``on_result``); Ctrl-C cancels the tasks,
-    records the started ones as "interrupted" and re-raises.
-    """
-    ray = _import_ray()
-    connected = _connect(ray, address, ray_init_kwargs)
-    try:
-        cpus = _cpus_per_run(ray, cpus_per_run)
-        sweep = _RaySweep(
-            ray,
-            configs,
-            mnist=mnist,
-            plugins=plugins,
-            log_dir=Path(log_dir),
-            cpus=cpus,
-            timeout=timeout,
-            peak=peak_flops_per_second,
-            on_progress=on_progress or (lambda event: None),
-            on_start=on_start,
-            on_result=on_result,
-            where=address or _cluster_address(ray),
-        )
-        return sweep.run()
-    finally:
-        if connected:
-            ray.shutdown()
-
-
 def _cluster_address(ray) -> str:
     try:
         return ray.get_runtime_context().gcs_address
@@ -362,47 +282,68 @@ def _cpus_per_run(ray, requested: int | None) -> int:
     return requested
 
 
-class _RaySweep:
-    """One sweep's submitted runs and the driver's loop over them."""
+@dataclass
+class _Run:
+    """A submitted run, until it ends."""
+
+    index: int
+    config: RunConfig
+    ref: object
+    submitted_at: str
+    started: float | None = None  # driver's monotonic clock at the "started" event
+    started_at: str | None = None
+    node: str = ""
+    pid: int | None = None
+    log_path: str = ""
+
+
+class RayExecutor(Executor):
+    """Runs as Ray tasks, in parallel, ``cpus_per_run`` CPUs each.
+
+    ``execution.ray_address`` joins a running cluster (``ray start --head`` prints it;
+    "auto" finds a local one); without it a local Ray instance is started with
+    ``ray_init_kwargs`` and shut down at the end. If Ray is already initialized in this
+    process, it is used and left running. Each run reserves ``cpus_per_run`` CPUs
+    (default: all of the largest node's, so one run per node) and its backend is
+    limited to that many threads. ``timeout`` counts from the worker's start. A worker
+    that dies is a "failed" row and the rest go on; a lost cluster raises
+    :class:`MnistbenchError` (finished rows were already recorded); Ctrl-C cancels the
+    tasks, records the started ones "interrupted" and re-raises. Each run's output goes
+    to ``log_dir/<run_id>.log``.
+    """
 
     def __init__(
-        self,
-        ray,
-        configs: Sequence[RunConfig],
-        *,
-        mnist,
-        plugins,
-        log_dir: Path,
-        cpus: int,
-        timeout: float | None,
-        peak: float | None,
-        on_progress: ProgressCallback,
-        on_start: Callable[[RunConfig], None] | None,
-        on_result: Callable[[dict], None] | None,
-        where: str,
+        self, execution: Execution, *, mnist, log_dir: Path, ray_init_kwargs: dict | None = None
     ) -> None:
-        self.ray = ray
-        self.configs = list(configs)
+        self.address = execution.ray_address
+        self.requested_cpus = execution.cpus_per_run
+        self.timeout = execution.timeout
         self.mnist = mnist
-        self.plugins = plugins
-        self.log_dir = log_dir
-        self.cpus = cpus
-        self.timeout = timeout
-        self.peak = peak
-        self.on_progress = on_progress
-        self.on_start = on_start
-        self.on_result = on_result
-        self.where = where
-        self.rows: list[dict | None] = [None] * len(self.configs)
+        self.log_dir = Path(log_dir)
+        self.ray_init_kwargs = ray_init_kwargs
+
+    def run(self, recorder: Recorder) -> None:
+        ray = _import_ray()
+        connected = _connect(ray, self.address, self.ray_init_kwargs)
+        try:
+            self.cpus = _cpus_per_run(ray, self.requested_cpus)
+            self._sweep(ray, recorder)
+        finally:
+            if connected:
+                ray.shutdown()
+
+    def _placement(self, run: _Run) -> Placement:
+        return Placement("ray", "process", run.node, self.cpus)
+
+    def _sweep(self, ray, recorder: Recorder) -> None:
+        if not recorder.configs:
+            return
+        self.ray, self.recorder = ray, recorder
         self.pending: dict[object, _Run] = {}
         self.by_index: dict[int, _Run] = {}
         self.focus: int | None = None  # the run whose progress events are shown
-
-    def run(self) -> list[dict]:
-        ray = self.ray
-        if not self.configs:
-            return []
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        where = self.address or _cluster_address(ray)
         self.events = self._make_event_box()
         try:
             try:
@@ -412,7 +353,7 @@ class _RaySweep:
             except _lost_cluster_errors(ray) as error:
                 self._cancel_pending()  # what is left of the cluster stops them
                 raise MnistbenchError(
-                    f"lost the Ray cluster at {self.where}: {_first_line(error)}; finished "
+                    f"lost the Ray cluster at {where}: {_first_line(error)}; finished "
                     f"runs are saved; resume with: mnistbench run --resume {self.log_dir.parent}"
                 ) from error
         except KeyboardInterrupt as interruption:
@@ -423,7 +364,6 @@ class _RaySweep:
                 ray.kill(self.events)
             except Exception:  # the cluster may be gone; nothing to clean up then
                 pass
-        return [row for row in self.rows if row is not None]
 
     def _make_event_box(self):
         ray = self.ray
@@ -438,8 +378,7 @@ class _RaySweep:
         return ray.remote(EventBox).options(**options).remote()
 
     def _submit_all(self) -> None:
-        ray = self.ray
-        mnist = self.mnist
+        ray, mnist = self.ray, self.mnist
         arrays = [ray.put(a) for a in (mnist.x_train, mnist.y_train, mnist.x_test, mnist.y_test)]
         provenance = {
             "source": mnist.source,
@@ -449,12 +388,12 @@ class _RaySweep:
         # A fresh worker per run (max_calls=1): no backend import leaks from one run to the
         # next. No retries: a run that crashed its worker is reported, not silently rerun.
         task = ray.remote(max_calls=1, max_retries=0)(run_task)
-        for index, config in enumerate(self.configs):
+        for index, config in enumerate(self.recorder.configs):
             ref = task.options(
                 num_cpus=self.cpus,
                 runtime_env={"env_vars": worker_env(config, self.cpus)},
                 name=f"mnistbench:{config.run_id}",
-            ).remote(config, *arrays, provenance, self.peak, self.cpus, index, self.events)
+            ).remote(config, *arrays, provenance, self.cpus, index, self.events)
             run = _Run(index, config, ref, submitted_at=utc_now())
             self.pending[ref] = run
             self.by_index[index] = run
@@ -467,21 +406,21 @@ class _RaySweep:
         for ref in ready:
             run = self.pending.pop(ref)
             try:
-                outcome = ray.get(ref)
+                result = ray.get(ref)
             except (ray.exceptions.RayError, ConnectionError) as error:
                 status, message = describe_failure(ray, error)
-                if status == "failed" and message.startswith("ray worker died") and run.node:
+                if status == FAILED and message.startswith("ray worker died") and run.node:
                     message += f"; its output is on {run.node} in {run.log_path}"
-                outcome = {"status": status, "error": message, "measured": {}, "log": None}
-            self._finish(run, outcome)
+                result = {"outcome": Outcome(status, message), "node": run.node, "log": None}
+            self._finish(run, result)
         if self.timeout is not None:
             now = time.monotonic()
             for run in list(self.pending.values()):
                 if run.started is not None and now - run.started > self.timeout:
                     ray.cancel(run.ref, force=True)
                     del self.pending[run.ref]
-                    error = f"timed out after {self.timeout:g} s"
-                    self._finish(run, {"status": "failed", "error": error, "measured": {}})
+                    outcome = Outcome(FAILED, f"timed out after {self.timeout:g} s")
+                    self._finish(run, {"outcome": outcome, "node": run.node, "log": None})
 
     def _handle_event(self, event: dict) -> None:
         run = self.by_index.get(event.pop("index", None))
@@ -496,47 +435,27 @@ class _RaySweep:
         elif kind == "warning":
             log.warning(f"{run.config.run_id}: {event['message']}")
         elif run.index == self.focus:
-            self.on_progress(event)
+            self.recorder.on_progress(event)
 
     def _announce(self, run: _Run) -> None:
-        """The run has started: tell the caller (once)."""
-        if self.on_start is not None:
-            self.on_start(run.config)
+        """The run has started: tell the recorder (once), and show its progress."""
         self.focus = run.index
-        event = {"event": "run", "index": run.index, "total": len(self.configs)}
-        event.update(config=run.config, node=run.node, pid=run.pid)
-        self.on_progress(event)
+        self.recorder.started(run.index, node=run.node, pid=run.pid)
 
-    def _row(self, run: _Run, status: str, error: str, measured: dict) -> dict:
-        row = make_row(
-            run.config,
-            self.plugins.architectures[run.config.architecture],
-            measured,
-            status=status,
-            error=error,
-            started_at=run.started_at or run.submitted_at,
-            isolation="process",
-        )
-        # Where it ran, also for a run whose worker never reported back.
-        row["executor"] = "ray"
-        row["node"] = measured.get("node") or run.node
-        row["cpus_reserved"] = self.cpus
-        return row
-
-    def _finish(self, run: _Run, outcome: dict) -> None:
+    def _finish(self, run: _Run, result: dict) -> None:
         if run.started is None:  # ended before its worker could report (runtime_env failed)
             run.started = time.monotonic()
             self._announce(run)
-        row = self._row(run, outcome["status"], outcome["error"], outcome["measured"])
-        self._write_log(run, outcome.get("log"))
-        self.rows[run.index] = row
+        run.node = result.get("node") or run.node
+        self._write_log(run, result.get("log"))
         if self.focus == run.index:
             self.focus = None
-        event = {"event": "run_end", "index": run.index, "status": row["status"]}
-        event.update(total=len(self.configs), config=run.config)
-        self.on_progress(event)
-        if self.on_result is not None:
-            self.on_result(row)
+        self.recorder.finished(
+            run.index,
+            result["outcome"],
+            started_at=run.started_at or run.submitted_at,
+            placement=self._placement(run),
+        )
 
     def _write_log(self, run: _Run, output: str | None) -> None:
         path = self.log_dir / f"{run.config.run_id}.log"
@@ -557,12 +476,14 @@ class _RaySweep:
                 pass
 
     def _interrupt(self, interruption: KeyboardInterrupt) -> None:
-        name = interruption.args[0] if interruption.args else "SIGINT"
         self._cancel_pending()
         for run in sorted(self.pending.values(), key=lambda r: r.index):
             if run.started is None:
                 continue  # never started: nothing to record, it runs on resume
-            row = self._row(run, "interrupted", f"interrupted by {name}", {})
-            if self.on_result is not None:
-                self.on_result(row)
+            self.recorder.interrupted(
+                run.index,
+                interruption,
+                started_at=run.started_at or run.submitted_at,
+                placement=self._placement(run),
+            )
         self.pending.clear()

@@ -1,24 +1,24 @@
-"""Train and measure one run: prepare data, build the model, fit, evaluate, time inference.
+"""One run, phase by phase: prepare data, build the model, fit, evaluate, time inference.
 
-:func:`run_one` is a plain function of plain values so that it runs the same
-in-process (``--isolation none``) or in a fresh worker process (the default,
-see :mod:`mnistbench.executor`).
+The phases return raw timings and counts (:class:`RawRun`); :func:`derive_metrics`, a
+pure function, turns them into the measured columns of ``runs.csv``. :func:`run_one`
+strings them together; it is a plain function of plain values, so it runs the same
+in-process (``--isolation none``) or in a worker (see :mod:`mnistbench.worker`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
-import os
 import sys
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
+from mnistbench.backends import backend_version, quiet_backend_logs
+from mnistbench.plan import RunConfig, Target
 from mnistbench.results import SAMPLE_COUNT
 
 NUM_CLASSES = 10
@@ -29,44 +29,8 @@ LATENCY_TIMED_CALLS = 100
 ProgressCallback = Callable[[dict], None]
 
 
-@dataclass(frozen=True)
-class RunConfig:
-    """What to run: one architecture with one set of training options, one repeat."""
-
-    architecture: str
-    epochs: int = 5
-    batch_size: int = 32
-    train_limit: int | None = None  # first N training images; None = all 60000
-    test_limit: int | None = None  # first N test images; None = all 10000
-    seed: int = 0  # base seed; the run uses seed + repeat
-    repeat: int = 0
-    steps_per_execution: int = 1
-    jit_compile: bool | None = None  # None keeps Keras' "auto"
-    target_accuracy: float | None = None  # stop once test accuracy reaches it
-    eval_every: int | None = None  # steps between target evaluations; None = each epoch
-    backend: str | None = None  # Keras backend; None = the configured one (KERAS_BACKEND)
-
-    @property
-    def config_id(self) -> str:
-        """The architecture plus its non-default options: repeats of one configuration share it."""
-        parts = [self.architecture]
-        if self.steps_per_execution != 1:
-            parts.append(f"spe{self.steps_per_execution}")
-        if self.jit_compile is not None:
-            parts.append("jiton" if self.jit_compile else "jitoff")
-        return "-".join(parts)
-
-    @property
-    def run_id(self) -> str:
-        backend = f"-{self.backend}" if self.backend else ""
-        return f"{self.config_id}{backend}-r{self.repeat}"
-
-    @property
-    def run_seed(self) -> int:
-        return self.seed + self.repeat
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+def _ignore(event: dict) -> None:
+    pass
 
 
 def peak_memory_mb() -> float:
@@ -80,56 +44,153 @@ def peak_memory_mb() -> float:
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
 
-def backend_version(backend: str) -> str:
-    """The installed version of a Keras backend's package, without importing it."""
-    import importlib.metadata
+@dataclass(frozen=True)
+class RawRun:
+    """What one run measured, before anything is derived from it. Times in seconds."""
 
+    backend: str
+    jit_compile: bool
+    params: int
+    train_samples: int
+    test_samples: int
+    seed: int
+    fit_seconds: float
+    epoch_seconds: list[float]
+    epoch_accuracy: list[float]
+    epoch_loss: list[float]
+    target_set: bool
+    time_to_accuracy_seconds: float | None  # None when no target was set or reached
+    test_accuracy: float
+    test_loss: float
+    predict_seconds: float  # one predict call over the test set
+    latency_seconds: list[float]  # single-sample calls, after warm-up
+    sample_predictions: list[int]
+    inference_flops_per_sample: float  # NaN when unknown
+    train_flops_per_sample: float
+    peak_flops_per_second: float | None  # the peak available to this run, None if unknown
+    peak_memory_mb: float
+
+
+def derive_metrics(raw: RawRun) -> dict:
+    """The measured columns of ``runs.csv`` from one run's raw timings; pure, no Keras."""
+    epochs = len(raw.epoch_seconds)
+    steady = raw.epoch_seconds[1:]
+    steady_epoch_seconds = float(np.mean(steady)) if steady else math.nan
+    # Achieved training FLOP/s from steady-state epochs when there are any: the first
+    # epoch pays for tracing and would understate the hardware's use.
+    epoch_seconds_for_rate = steady_epoch_seconds if steady else raw.epoch_seconds[0]
+    train_flops_per_second = raw.train_flops_per_sample * raw.train_samples / epoch_seconds_for_rate
+    inference_samples_per_second = raw.test_samples / raw.predict_seconds
+    inference_flops_per_second = raw.inference_flops_per_sample * inference_samples_per_second
+    peak = raw.peak_flops_per_second or math.nan
+
+    def latency_ms(q: float) -> float:
+        return float(np.percentile(raw.latency_seconds, q) * 1000)
+
+    return {
+        "backend": raw.backend,
+        "backend_version": backend_version(raw.backend),
+        "epochs": epochs,
+        "jit_compile": raw.jit_compile,
+        "train_samples": raw.train_samples,
+        "test_samples": raw.test_samples,
+        "seed": raw.seed,
+        "fit_seconds": raw.fit_seconds,
+        "first_epoch_seconds": raw.epoch_seconds[0],
+        "steady_epoch_seconds": steady_epoch_seconds,
+        "seconds_per_epoch": float(np.mean(raw.epoch_seconds)),
+        "epoch_seconds": json.dumps([round(s, 4) for s in raw.epoch_seconds]),
+        "epoch_accuracy": json.dumps([round(a, 6) for a in raw.epoch_accuracy]),
+        "epoch_loss": json.dumps([round(v, 6) for v in raw.epoch_loss]),
+        "time_to_accuracy_seconds": raw.time_to_accuracy_seconds,
+        "converged": (raw.time_to_accuracy_seconds is not None) if raw.target_set else None,
+        "train_samples_per_second": raw.train_samples * epochs / raw.fit_seconds,
+        "test_accuracy": raw.test_accuracy,
+        "test_loss": raw.test_loss,
+        "inference_samples_per_second": inference_samples_per_second,
+        "latency_ms": latency_ms(50),
+        "latency_p95_ms": latency_ms(95),
+        "latency_p99_ms": latency_ms(99),
+        "sample_predictions": json.dumps(raw.sample_predictions),
+        "params": raw.params,
+        "inference_flops_per_sample": raw.inference_flops_per_sample,
+        "train_flops_per_sample": raw.train_flops_per_sample,
+        "train_flops_per_second": train_flops_per_second,
+        "inference_flops_per_second": inference_flops_per_second,
+        "peak_flops_per_second": peak,
+        "train_peak_fraction": train_flops_per_second / peak,
+        "inference_peak_fraction": inference_flops_per_second / peak,
+        "peak_memory_mb": raw.peak_memory_mb,
+    }
+
+
+# --- the phases --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Data:
+    train: np.ndarray
+    y_train: np.ndarray
+    test: np.ndarray
+    y_test: np.ndarray
+
+
+def _prepare(config: RunConfig, mnist, plugins) -> _Data:
+    return _Data(
+        plugins.prepare_data(config.architecture, mnist.x_train[: config.train_limit], "train"),
+        mnist.y_train[: config.train_limit],
+        plugins.prepare_data(config.architecture, mnist.x_test[: config.test_limit], "test"),
+        mnist.y_test[: config.test_limit],
+    )
+
+
+def _build(config: RunConfig, plugins, input_shape: tuple[int, ...]):
+    import keras
+
+    keras.utils.set_random_seed(config.run_seed)
+    model = plugins.build_model(config.architecture, input_shape, NUM_CLASSES)
+    # Execution options apply to whatever the plugin compiled; Keras reads them
+    # when fit builds its train function.
+    model.steps_per_execution = config.steps_per_execution
+    if config.jit_compile is not None:
+        model.jit_compile = config.jit_compile
+    return model
+
+
+def _flops(plugins, architecture: str, model) -> tuple[float, float]:
+    """(inference, train) FLOPs per sample: the plugin's figure, else the core's count."""
+    from mnistbench.flops import count_flops
+
+    given = plugins.model_flops(architecture, model)
+    if given is not None:
+        return float(given[0]), float(given[1])
     try:
-        return importlib.metadata.version(backend)
-    except importlib.metadata.PackageNotFoundError:
-        return ""
-
-
-def quiet_backend_logs() -> None:
-    """Silence TensorFlow's C++ start-up chatter; must run before keras is imported."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-
-@contextlib.contextmanager
-def native_stderr_to(path: str | os.PathLike) -> Iterator[None]:
-    """Send file descriptor 2 (where TensorFlow's C++ start-up lines go) to a file meanwhile."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    try:
-        os.dup2(fd, 2)
-        yield
-    finally:
-        sys.stderr.flush()
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(fd)
+        inference, train = count_flops(model)
+    except ValueError:  # a layer the core cannot count and no plugin counted
+        return math.nan, math.nan
+    return float(inference), float(train)
 
 
 def _training_callback(
     on_progress: ProgressCallback,
     epochs: int,
     steps: int,
-    target: tuple[float, int | None, object, np.ndarray, int] | None,
+    target: Target | None,
+    test: _Data,
+    batch_size: int,
 ):
     """A Keras callback timing each epoch, forwarding progress (~10 updates/s at most), and
-    stopping training once the test accuracy reaches the target, if one is set.
-
-    ``target`` is ``(accuracy, eval_every_steps or None, test_x, test_y, batch_size)``.
-    """
+    stopping training once the test accuracy reaches the target, if one is set."""
     import keras
+
+    eval_every = target.eval_every if target is not None else None
 
     class Training(keras.callbacks.Callback):
         # A callback with a batch hook makes Keras wait for every step's logs (measured
         # here: about 15% slower epochs for the DNN). Progress only reads the step
         # number, so Keras may call it asynchronously, except when a target
         # evaluation must run between steps.
-        async_safe = target is None or not target[1]
+        async_safe = not eval_every
 
         def __init__(self) -> None:
             super().__init__()
@@ -153,7 +214,7 @@ def _training_callback(
             if now - self._last_update >= 0.1:
                 self._last_update = now
                 on_progress({"event": "step", "step": batch + 1, "steps": steps})
-            if target is not None and target[1] and self._step % target[1] == 0:
+            if eval_every and self._step % eval_every == 0:
                 self._check_target()
 
         def on_epoch_end(self, epoch, logs=None):
@@ -162,110 +223,53 @@ def _training_callback(
             self.epoch_accuracy.append(float(logs.get("accuracy", math.nan)))
             self.epoch_loss.append(float(logs.get("loss", math.nan)))
             on_progress({"event": "step", "step": steps, "steps": steps})
-            if target is not None and not target[1] and self.time_to_accuracy is None:
+            if target is not None and not eval_every and self.time_to_accuracy is None:
                 self._check_target()
 
         def _check_target(self) -> None:
             # Evaluation runs inside the clock, as MLPerf times to a target.
-            accuracy_goal, _, test_x, test_y, batch_size = target
-            predicted = np.argmax(self.model.predict(test_x, batch_size=batch_size, verbose=0), -1)
-            accuracy = float(np.mean(predicted == test_y))
+            probabilities = self.model.predict(test.test, batch_size=batch_size, verbose=0)
+            accuracy = float(np.mean(np.argmax(probabilities, -1) == test.y_test))
             on_progress({"event": "phase", "phase": f"test accuracy {accuracy:.4f}"})
-            if accuracy >= accuracy_goal:
+            if accuracy >= target.accuracy:
                 self.time_to_accuracy = time.perf_counter() - self._fit_start
                 self.model.stop_training = True
 
     return Training()
 
 
-def _percentile_ms(seconds: list[float], q: float) -> float:
-    return float(np.percentile(seconds, q) * 1000)
-
-
-def _flops(plugins, architecture: str, model) -> tuple[float, float]:
-    """(inference, train) FLOPs per sample: the plugin's figure, else the core's count."""
-    from mnistbench.flops import count_flops
-
-    given = plugins.model_flops(architecture, model)
-    if given is not None:
-        return float(given[0]), float(given[1])
-    try:
-        inference, train = count_flops(model)
-    except ValueError:  # a layer the core cannot count and no plugin counted
-        return math.nan, math.nan
-    return float(inference), float(train)
-
-
-def run_one(
-    config: RunConfig,
-    mnist,
-    plugins,
-    on_progress: ProgressCallback | None = None,
-    peak_flops_per_second: float | dict[str, float] | None = None,
-) -> dict:
-    """Train and measure one configuration; returns the measured columns of ``runs.csv``.
-
-    ``peak_flops_per_second`` is the machine's peak, or a dict of peaks by backend.
-
-    Raises whatever the plugin or Keras raises; the executor records it as a failed run.
-    """
-    quiet_backend_logs()
-    on_progress = on_progress or (lambda event: None)
-    x_train = mnist.x_train[: config.train_limit]
-    y_train = mnist.y_train[: config.train_limit]
-    x_test = mnist.x_test[: config.test_limit]
-    y_test = mnist.y_test[: config.test_limit]
-
-    on_progress({"event": "phase", "phase": "preparing data"})
-    train = plugins.prepare_data(config.architecture, x_train, "train")
-    test = plugins.prepare_data(config.architecture, x_test, "test")
-
-    import keras
-
-    keras.utils.set_random_seed(config.run_seed)
-    on_progress({"event": "phase", "phase": "building model"})
-    model = plugins.build_model(config.architecture, train.shape[1:], NUM_CLASSES)
-    # Execution options apply to whatever the plugin compiled; Keras reads them
-    # when fit builds its train function.
-    model.steps_per_execution = config.steps_per_execution
-    if config.jit_compile is not None:
-        model.jit_compile = config.jit_compile
-    inference_flops, train_flops = _flops(plugins, config.architecture, model)
-
-    steps = math.ceil(len(train) / config.batch_size)
-    target = None
-    if config.target_accuracy is not None:
-        target = (config.target_accuracy, config.eval_every, test, y_test, config.batch_size)
-    training = _training_callback(on_progress, config.epochs, steps, target)
+def _fit(model, config: RunConfig, data: _Data, on_progress: ProgressCallback):
+    """Train; returns the callback holding the epoch timings, and fit's wall time."""
+    steps = math.ceil(len(data.train) / config.batch_size)
+    training = _training_callback(
+        on_progress, config.epochs, steps, config.target, data, config.batch_size
+    )
     start = time.perf_counter()
     model.fit(
-        train,
-        y_train,
+        data.train,
+        data.y_train,
         epochs=config.epochs,
         batch_size=config.batch_size,
         verbose=0,
         callbacks=[training],
     )
     fit_seconds = time.perf_counter() - start
-    epochs_trained = len(training.epoch_seconds)
     if not all(map(math.isfinite, training.epoch_loss)):
         raise FloatingPointError(f"training loss became {training.epoch_loss[-1]} (diverged)")
+    return training, fit_seconds
 
-    on_progress({"event": "phase", "phase": "evaluating"})
-    test_loss = float(model.evaluate(test, y_test, batch_size=config.batch_size, verbose=0)[0])
 
-    on_progress({"event": "phase", "phase": "timing inference"})
+def _time_inference(model, test: np.ndarray, batch_size: int):
+    """``(probabilities, seconds of one predict over test, single-sample latencies)``."""
     # Warm up the predict function (tracing, allocation) before timing it.
-    model.predict(test[: config.batch_size], batch_size=config.batch_size, verbose=0)
+    model.predict(test[:batch_size], batch_size=batch_size, verbose=0)
     start = time.perf_counter()
-    probabilities = model.predict(test, batch_size=config.batch_size, verbose=0)
+    probabilities = model.predict(test, batch_size=batch_size, verbose=0)
     predict_seconds = time.perf_counter() - start
     if probabilities.shape != (len(test), NUM_CLASSES):
         raise ValueError(
             f"model output has shape {probabilities.shape}, expected ({len(test)}, {NUM_CLASSES})"
         )
-    predicted = np.argmax(probabilities, axis=-1)
-
     # The tutorial's sample_prediction: one image at a time.
     single = test[:1]
     for _ in range(LATENCY_WARMUP_CALLS):
@@ -275,58 +279,67 @@ def run_one(
         start = time.perf_counter()
         model.predict_on_batch(single)
         latencies.append(time.perf_counter() - start)
-
-    steady = training.epoch_seconds[1:]
-    steady_epoch_seconds = float(np.mean(steady)) if steady else math.nan
-    # Achieved training FLOP/s from steady-state epochs when there are any: the
-    # first epoch pays for tracing and would understate the hardware's use.
-    epoch_seconds_for_rate = steady_epoch_seconds if steady else training.epoch_seconds[0]
-    train_flops_per_second = train_flops * len(train) / epoch_seconds_for_rate
-    inference_samples_per_second = len(test) / predict_seconds
-    inference_flops_per_second = inference_flops * inference_samples_per_second
-    if isinstance(peak_flops_per_second, dict):  # measured per backend
-        peak_flops_per_second = peak_flops_per_second.get(keras.backend.backend())
-    peak = peak_flops_per_second or math.nan
-    converged = None
-    if config.target_accuracy is not None:
-        converged = training.time_to_accuracy is not None
-
-    return {
-        "backend": keras.backend.backend(),
-        "backend_version": backend_version(keras.backend.backend()),
-        "epochs": epochs_trained,
-        "jit_compile": bool(model.jit_compile),
-        "train_samples": len(train),
-        "test_samples": len(test),
-        "seed": config.run_seed,
-        "fit_seconds": fit_seconds,
-        "first_epoch_seconds": training.epoch_seconds[0],
-        "steady_epoch_seconds": steady_epoch_seconds,
-        "seconds_per_epoch": float(np.mean(training.epoch_seconds)),
-        "epoch_seconds": json.dumps([round(s, 4) for s in training.epoch_seconds]),
-        "epoch_accuracy": json.dumps([round(a, 6) for a in training.epoch_accuracy]),
-        "epoch_loss": json.dumps([round(v, 6) for v in training.epoch_loss]),
-        "time_to_accuracy_seconds": training.time_to_accuracy,
-        "converged": converged,
-        "train_samples_per_second": len(train) * epochs_trained / fit_seconds,
-        "test_accuracy": float(np.mean(predicted == y_test)),
-        "test_loss": test_loss,
-        "inference_samples_per_second": inference_samples_per_second,
-        "latency_ms": _percentile_ms(latencies, 50),
-        "latency_p95_ms": _percentile_ms(latencies, 95),
-        "latency_p99_ms": _percentile_ms(latencies, 99),
-        "sample_predictions": json.dumps([int(p) for p in predicted[:SAMPLE_COUNT]]),
-        "params": int(model.count_params()),
-        "inference_flops_per_sample": inference_flops,
-        "train_flops_per_sample": train_flops,
-        "train_flops_per_second": train_flops_per_second,
-        "inference_flops_per_second": inference_flops_per_second,
-        "peak_flops_per_second": peak,
-        "train_peak_fraction": train_flops_per_second / peak,
-        "inference_peak_fraction": inference_flops_per_second / peak,
-        "peak_memory_mb": peak_memory_mb(),
-    }
+    return probabilities, predict_seconds, latencies
 
 
-def utc_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+def run_one(
+    config: RunConfig,
+    mnist,
+    plugins,
+    on_progress: ProgressCallback | None = None,
+    peak_flops_per_second: float | None = None,
+) -> dict:
+    """Train and measure one configuration; returns the measured columns of ``runs.csv``.
+
+    ``peak_flops_per_second`` is the peak available to this run (see
+    :func:`mnistbench.worker.measure_machine`), None when unknown.
+
+    Raises whatever the plugin or Keras raises; the executor records it as a failed run.
+    """
+    quiet_backend_logs()
+    on_progress = on_progress or _ignore
+    on_progress({"event": "phase", "phase": "preparing data"})
+    data = _prepare(config, mnist, plugins)
+
+    import keras
+
+    on_progress({"event": "phase", "phase": "building model"})
+    model = _build(config, plugins, data.train.shape[1:])
+    inference_flops, train_flops = _flops(plugins, config.architecture, model)
+
+    training, fit_seconds = _fit(model, config, data, on_progress)
+
+    on_progress({"event": "phase", "phase": "evaluating"})
+    test_loss = float(
+        model.evaluate(data.test, data.y_test, batch_size=config.batch_size, verbose=0)[0]
+    )
+
+    on_progress({"event": "phase", "phase": "timing inference"})
+    probabilities, predict_seconds, latencies = _time_inference(model, data.test, config.batch_size)
+    predicted = np.argmax(probabilities, axis=-1)
+
+    return derive_metrics(
+        RawRun(
+            backend=keras.backend.backend(),
+            jit_compile=bool(model.jit_compile),
+            params=int(model.count_params()),
+            train_samples=len(data.train),
+            test_samples=len(data.test),
+            seed=config.run_seed,
+            fit_seconds=fit_seconds,
+            epoch_seconds=training.epoch_seconds,
+            epoch_accuracy=training.epoch_accuracy,
+            epoch_loss=training.epoch_loss,
+            target_set=config.target is not None,
+            time_to_accuracy_seconds=training.time_to_accuracy,
+            test_accuracy=float(np.mean(predicted == data.y_test)),
+            test_loss=test_loss,
+            predict_seconds=predict_seconds,
+            latency_seconds=latencies,
+            sample_predictions=[int(p) for p in predicted[:SAMPLE_COUNT]],
+            inference_flops_per_sample=inference_flops,
+            train_flops_per_sample=train_flops,
+            peak_flops_per_second=peak_flops_per_second,
+            peak_memory_mb=peak_memory_mb(),
+        )
+    )

@@ -1,109 +1,88 @@
 """One benchmark sweep, end to end: plan → run each configuration → record → report.
 
-This is the library function behind ``mnistbench run``; the CLI only parses,
-validates and shows progress.
+This is the library behind ``mnistbench run``; the CLI only parses and prints. A
+:class:`Sweep` is a plan and where it writes, new or resumed from a directory's
+manifest (loaded once, keeping the saved plan and execution settings);
+:func:`run_sweep` runs it through an executor, writing each row as it finishes, then
+the reports.
 """
 
 from __future__ import annotations
 
-import difflib
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
+from mnistbench.atomic import atomic_writer
 from mnistbench.environment import (
     configured_backend,
     describe_environment,
-    read_environment,
     write_environment,
 )
 from mnistbench.errors import ConfigError
-from mnistbench.executor import execute, measure_peak
-from mnistbench.interchange import write_pytest_benchmark
+from mnistbench.executor import Recorder, make_executor
 from mnistbench.manifest import Manifest
-from mnistbench.atomic import atomic_writer
-from mnistbench.data import TEST_SAMPLES, TRAIN_SAMPLES
+from mnistbench.plan import Execution, RunConfig, select_architectures
 from mnistbench.results import SAMPLE_COUNT, SAMPLES_NPZ, RunsWriter
-from mnistbench.runs import read_rows, read_runs
-from mnistbench.runner import ProgressCallback, RunConfig, backend_version
+from mnistbench.runner import ProgressCallback
+from mnistbench.runs import OK, read_rows, read_runs
 
-TRAIN_SIZE = TRAIN_SAMPLES
-TEST_SIZE = TEST_SAMPLES
 LOG_DIR = "logs"
 
 
-def select_architectures(
-    requested: Sequence[str], run_all: bool, known: Sequence[str]
-) -> list[str]:
-    """The architectures to run, in the order given (``--all``: every registered one, sorted)."""
-    if run_all:
-        if not known:
-            raise ConfigError("no architectures are registered; see `mnistbench plugins`")
-        return sorted(known)
-    if not requested:
-        raise ConfigError("name at least one architecture, or use --all")
-    for name in requested:
-        if name not in known:
-            hint = difflib.get_close_matches(name, known, n=1)
-            suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
-            listing = ", ".join(sorted(known)) or "none"
-            raise ConfigError(f"unknown architecture {name!r} (known: {listing}){suggestion}")
-    return list(dict.fromkeys(requested))
+@dataclass
+class Sweep:
+    """A sweep's plan, how it executes and where it writes.
 
-
-def plan(
-    architectures: Sequence[str],
-    *,
-    epochs: int = 5,
-    batch_size: int = 32,
-    train_limit: int | None = None,
-    test_limit: int | None = None,
-    seed: int = 0,
-    repeats: int = 1,
-    steps_per_execution: Sequence[int] = (1,),
-    jit_compile: Sequence[bool | None] = (None,),
-    target_accuracy: float | None = None,
-    eval_every: int | None = None,
-    backends: Sequence[str | None] = (None,),
-) -> list[RunConfig]:
-    """Every run of a sweep: architectures × backends × steps-per-execution × jit × repeats.
-
-    Checks the limits against the dataset's size and the option combinations.
+    ``kept`` are the rows of runs a resumed sweep already finished: they are kept and
+    not run again. A new sweep's manifest is written when it starts.
     """
-    if train_limit is not None and not 1 <= train_limit <= TRAIN_SIZE:
-        raise ConfigError(f"--train-limit must be between 1 and {TRAIN_SIZE}, got {train_limit}")
-    if test_limit is not None and not 1 <= test_limit <= TEST_SIZE:
-        raise ConfigError(f"--test-limit must be between 1 and {TEST_SIZE}, got {test_limit}")
-    if repeats < 1:
-        raise ConfigError(f"--repeats must be at least 1, got {repeats}")
-    if target_accuracy is not None and not 0 < target_accuracy <= 1:
-        raise ConfigError(f"--target-accuracy must be in (0, 1], got {target_accuracy}")
-    if eval_every is not None and target_accuracy is None:
-        raise ConfigError("--eval-every needs --target-accuracy")
-    return [
-        RunConfig(
-            architecture=name,
-            epochs=epochs,
-            batch_size=batch_size,
-            train_limit=train_limit,
-            test_limit=test_limit,
-            seed=seed,
-            repeat=repeat,
-            steps_per_execution=spe,
-            jit_compile=jit,
-            target_accuracy=target_accuracy,
-            eval_every=eval_every,
-            backend=backend,
-        )
-        for name in architectures
-        for backend in dict.fromkeys(backends)
-        for spe in dict.fromkeys(steps_per_execution)
-        for jit in dict.fromkeys(jit_compile)
-        for repeat in range(repeats)
-    ]
+
+    output_dir: Path
+    configs: list[RunConfig]
+    execution: Execution = field(default_factory=Execution)
+    manifest: Manifest | None = None
+    kept: list[dict] = field(default_factory=list)
+
+    @property
+    def pending(self) -> list[RunConfig]:
+        """The runs still to run, in plan order."""
+        done = {row["run_id"] for row in self.kept}
+        return [config for config in self.configs if config.run_id not in done]
+
+    @classmethod
+    def new(cls, configs: Sequence[RunConfig], execution: Execution, output_dir: Path) -> Sweep:
+        """A sweep of ``configs`` into ``output_dir``; checks the execution settings."""
+        execution.check([config.backend for config in configs])
+        return cls(Path(output_dir), list(configs), execution)
+
+    @classmethod
+    def resume(cls, output_dir: Path, **execution_options) -> Sweep:
+        """The sweep saved in ``output_dir``: its plan and execution settings, with each
+        ``execution_options`` given (a :class:`Execution` field) replacing the saved one.
+
+        Runs finished with status "ok" are kept; failed, interrupted and missing ones run
+        again.
+        """
+        manifest = Manifest.load(output_dir)
+        execution = replace(Execution.from_dict(manifest.options), **execution_options)
+        execution.check([config.backend for config in manifest.configs])
+        planned = set(manifest.order)
+        kept = [
+            row
+            for row in read_rows(output_dir)
+            if row["run_id"] in planned
+            and row["status"] == OK
+            and manifest.states.get(row["run_id"]) == OK
+        ]
+        return cls(Path(output_dir), manifest.configs, execution, manifest, kept)
+
+    def check_architectures(self, known: Sequence[str]) -> None:
+        """ConfigError when an architecture of the plan is not registered (any more)."""
+        select_architectures(sorted({c.architecture for c in self.configs}), False, known)
 
 
 def prepare_output_dir(output_dir: Path, *, force: bool = False) -> Path:
@@ -133,15 +112,16 @@ class SweepResult:
     rows: list[dict]
     reports: list[Path] = field(default_factory=list)
     skipped: int = 0  # runs kept from an earlier, interrupted sweep
+    runs: object = None  # every run of the directory, as the reporters read them
 
     @property
     def failed(self) -> list[dict]:
-        return [row for row in self.rows if row["status"] != "ok"]
+        return [row for row in self.rows if row["status"] != OK]
 
 
-def write_samples(output_dir: Path, mnist, test_limit: int | None) -> Path:
+def write_samples(output_dir: Path, mnist, test_samples: int) -> Path:
     """Save the test digits every run predicts, so reports can redraw them without the dataset."""
-    count = min(SAMPLE_COUNT, test_limit or TEST_SIZE)
+    count = min(SAMPLE_COUNT, test_samples)
     path = output_dir / SAMPLES_NPZ
     with atomic_writer(path, "wb") as handle:
         np.savez(handle, x=mnist.x_test[:count], y=mnist.y_test[:count])
@@ -149,55 +129,25 @@ def write_samples(output_dir: Path, mnist, test_limit: int | None) -> Path:
 
 
 def run_sweep(
-    configs: Sequence[RunConfig],
+    sweep: Sweep,
     *,
     mnist,
     plugins,
-    output_dir: Path,
-    isolation: str = "process",
-    timeout: float | None = None,
     on_progress: ProgressCallback | None = None,
     argv: list[str] | None = None,
-    resume: bool = False,
-    executor: str = "local",
-    ray_address: str | None = None,
-    cpus_per_run: int | None = None,
 ) -> SweepResult:
-    """Run every configuration, writing each row as it finishes, then the reports.
+    """Run the sweep's pending runs, writing each row as it finishes, then the reports.
 
-    ``output_dir`` must exist (see :func:`prepare_output_dir`). With ``resume``,
-    ``configs`` come from the directory's manifest (:func:`resumable`); runs already
-    finished with status "ok" are kept and skipped, the others run again.
+    ``sweep.output_dir`` must exist (see :func:`prepare_output_dir`). Each run's row is
+    written to ``runs.csv`` and its state to the manifest the moment it ends.
     """
-    output_dir = Path(output_dir)
-    on_progress = on_progress or (lambda event: None)
-    # Saved so that --resume continues with the same execution settings.
-    options = {
-        "isolation": isolation,
-        "timeout": timeout,
-        "executor": executor,
-        "ray_address": ray_address,
-        "cpus_per_run": cpus_per_run,
-    }
-    if resume:
-        manifest = Manifest.load(output_dir)
-        planned = set(manifest.order)
-        kept = [
-            row
-            for row in read_rows(output_dir)
-            if row["run_id"] in planned
-            and row["status"] == "ok"
-            and manifest.states.get(row["run_id"]) == "ok"
-        ]
-    else:
-        manifest = Manifest.create(output_dir, list(configs), options)
-        kept = []
-    done = {row["run_id"] for row in kept}
-    to_run = [config for config in manifest.configs if config.run_id not in done]
-
-    log_dir = output_dir / LOG_DIR
+    output_dir = sweep.output_dir
+    sweep.check_architectures(list(plugins.architectures))
+    if sweep.manifest is None:
+        sweep.manifest = Manifest.create(output_dir, sweep.configs, sweep.execution.to_dict())
+    manifest, to_run = sweep.manifest, sweep.pending
     if to_run:
-        write_samples(output_dir, mnist, manifest.configs[0].test_limit)
+        write_samples(output_dir, mnist, manifest.configs[0].test_samples)
         environment = describe_environment(
             backend=configured_backend(),
             data={
@@ -207,42 +157,31 @@ def run_sweep(
             },
             plugins=plugins,
             argv=sys.argv if argv is None else argv,
+            backends=sorted({config.backend or configured_backend() for config in to_run}),
+            executor=sweep.execution.executor,
         )
-        backends = sorted({config.backend or environment["backend"] for config in to_run})
-        peak = measure_peak(backends, isolation=isolation, log_dir=log_dir, on_progress=on_progress)
-        environment["peak_flops_per_second"] = peak
-        environment["backends"] = {name: backend_version(name) for name in backends}
-        environment["executor"] = executor
         write_environment(output_dir, environment)
-    else:  # resuming a finished sweep: only the reports are redone
-        environment, peak = read_environment(output_dir), None
-    writer = RunsWriter(output_dir, manifest.order, kept)
+    writer = RunsWriter(output_dir, manifest.order, sweep.kept)
 
     def record(row: dict) -> None:
         writer.append(row)
         manifest.set_state(row["run_id"], row["status"])
         plugins.record_run(row, output_dir)
 
-    common = dict(
-        mnist=mnist,
-        plugins=plugins,
-        log_dir=log_dir,
-        timeout=timeout,
-        peak_flops_per_second=peak,
+    recorder = Recorder(
+        to_run,
+        plugins,
         on_progress=on_progress,
         on_start=lambda config: manifest.set_state(config.run_id, "running"),
         on_result=record,
     )
-    if executor == "ray":
-        from mnistbench.ray_executor import execute_on_ray
-
-        rows = execute_on_ray(to_run, address=ray_address, cpus_per_run=cpus_per_run, **common)
-    else:
-        rows = execute(to_run, isolation=isolation, **common)
+    executor = make_executor(
+        sweep.execution, mnist=mnist, plugins=plugins, log_dir=output_dir / LOG_DIR
+    )
+    executor.run(recorder)
     runs = read_runs(output_dir)
     reports = plugins.write_report(runs, output_dir)
-    reports.append(write_pytest_benchmark(runs, output_dir, environment))
-    return SweepResult(output_dir, rows, reports, skipped=len(kept))
+    return SweepResult(output_dir, recorder.results(), reports, len(sweep.kept), runs)
 
 
 #: A worker's start-up (interpreter, backend import, data load), added to each estimate.
@@ -286,8 +225,7 @@ def estimate_seconds(
         if key not in rate:
             unknown += 1
             continue
-        samples = config.train_limit or TRAIN_SIZE
-        seconds += rate[key] * samples * config.epochs + WORKER_START_SECONDS
+        seconds += rate[key] * config.train_samples * config.epochs + WORKER_START_SECONDS
     return seconds, unknown
 
 

@@ -1,0 +1,222 @@
+"""What to run: one run's configuration, the plan of a sweep, how it executes, and every check
+of the options that shape them.
+
+Everything here is plain values and checks; nothing trains, nothing imports Keras. The
+CLI parses options into these types and the library raises :class:`ConfigError` with one
+line for the user when a value or a combination cannot be run.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from mnistbench.data import TEST_SAMPLES, TRAIN_SAMPLES
+from mnistbench.errors import ConfigError
+
+EXECUTORS = ("local", "ray")
+ISOLATIONS = ("process", "none")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """What to run: one architecture with one set of training options, one repeat."""
+
+    architecture: str
+    epochs: int = 5
+    batch_size: int = 32
+    train_limit: int | None = None  # first N training images; None = all of them
+    test_limit: int | None = None  # first N test images; None = all of them
+    seed: int = 0  # base seed; the run uses seed + repeat
+    repeat: int = 0
+    steps_per_execution: int = 1
+    jit_compile: bool | None = None  # None keeps Keras' "auto"
+    target_accuracy: float | None = None  # stop once test accuracy reaches it
+    eval_every: int | None = None  # steps between target evaluations; None = each epoch
+    backend: str | None = None  # Keras backend; None = the configured one (KERAS_BACKEND)
+
+    @property
+    def config_id(self) -> str:
+        """The architecture plus its non-default options: repeats of one configuration share it."""
+        parts = [self.architecture]
+        if self.steps_per_execution != 1:
+            parts.append(f"spe{self.steps_per_execution}")
+        if self.jit_compile is not None:
+            parts.append("jiton" if self.jit_compile else "jitoff")
+        return "-".join(parts)
+
+    @property
+    def run_id(self) -> str:
+        backend = f"-{self.backend}" if self.backend else ""
+        return f"{self.config_id}{backend}-r{self.repeat}"
+
+    @property
+    def run_seed(self) -> int:
+        return self.seed + self.repeat
+
+    @property
+    def train_samples(self) -> int:
+        return self.train_limit or TRAIN_SAMPLES
+
+    @property
+    def test_samples(self) -> int:
+        return self.test_limit or TEST_SAMPLES
+
+    @property
+    def target(self) -> Target | None:
+        """The time-to-accuracy target, None when the run has none."""
+        if self.target_accuracy is None:
+            return None
+        return Target(self.target_accuracy, self.eval_every)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Target:
+    """A time-to-accuracy target: stop training once test accuracy reaches ``accuracy``.
+
+    ``eval_every`` is the number of training steps between evaluations; None evaluates at
+    the end of each epoch.
+    """
+
+    accuracy: float
+    eval_every: int | None = None
+
+
+@dataclass(frozen=True)
+class Execution:
+    """How a sweep's runs execute: where, isolated how, for how long at most.
+
+    Saved in the manifest, so that ``--resume`` continues with the same settings.
+    """
+
+    executor: str = "local"  # "local" (one after another here) or "ray"
+    isolation: str = "process"  # "process" (a fresh worker per run) or "none" (in-process)
+    timeout: float | None = None  # seconds after which a run's worker is stopped
+    ray_address: str | None = None  # with "ray": the cluster to join; None starts one
+    cpus_per_run: int | None = None  # with "ray": CPUs each run reserves; None = a node's
+
+    def check(self, backends: Sequence[str | None] = (None,)) -> None:
+        """Raise :class:`ConfigError` for a combination that cannot run."""
+        from mnistbench.backends import check_backends
+        from mnistbench.environment import configured_backend
+
+        if self.executor not in EXECUTORS:
+            raise ConfigError(f"unknown executor {self.executor!r} (known: {', '.join(EXECUTORS)})")
+        if self.isolation not in ISOLATIONS:
+            raise ConfigError(f"unknown isolation {self.isolation!r} (known: process, none)")
+        if self.timeout is not None and self.timeout <= 0:
+            raise ConfigError(f"--timeout must be above 0 seconds, got {self.timeout:g}")
+        if self.timeout is not None and self.isolation == "none":
+            raise ConfigError("--timeout needs --isolation process")
+        if self.executor != "ray" and (self.ray_address or self.cpus_per_run):
+            raise ConfigError("--ray-address and --cpus-per-run need --executor ray")
+        if self.executor == "ray" and self.isolation == "none":
+            raise ConfigError(
+                "--executor ray runs each run in its own worker: drop --isolation none"
+            )
+        if self.cpus_per_run is not None and self.cpus_per_run < 1:
+            raise ConfigError(f"--cpus-per-run must be at least 1, got {self.cpus_per_run}")
+        named = [name for name in backends if name]
+        if named:
+            check_backends(named)
+            if self.isolation == "none" and set(named) != {configured_backend()}:
+                raise ConfigError(
+                    "--backend other than the configured one needs --isolation process"
+                )
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, saved: dict[str, Any]) -> Execution:
+        """Settings saved by :meth:`to_dict`; unknown keys (a newer manifest) are ignored."""
+        known = {field.name for field in fields(cls)}
+        return cls(**{key: value for key, value in saved.items() if key in known})
+
+
+def select_architectures(
+    requested: Sequence[str], run_all: bool, known: Sequence[str]
+) -> list[str]:
+    """The architectures to run, in the order given (``--all``: every registered one, sorted)."""
+    if requested and run_all:
+        raise ConfigError("give architecture names or --all, not both")
+    if run_all:
+        if not known:
+            raise ConfigError("no architectures are registered; see `mnistbench plugins`")
+        return sorted(known)
+    if not requested:
+        raise ConfigError("name at least one architecture, or use --all")
+    for name in requested:
+        if name not in known:
+            hint = difflib.get_close_matches(name, known, n=1)
+            suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
+            listing = ", ".join(sorted(known)) or "none"
+            raise ConfigError(f"unknown architecture {name!r} (known: {listing}){suggestion}")
+    return list(dict.fromkeys(requested))
+
+
+def plan(
+    architectures: Sequence[str],
+    *,
+    epochs: int = 5,
+    batch_size: int = 32,
+    train_limit: int | None = None,
+    test_limit: int | None = None,
+    seed: int = 0,
+    repeats: int = 1,
+    steps_per_execution: Sequence[int] = (1,),
+    jit_compile: Sequence[bool | None] = (None,),
+    target_accuracy: float | None = None,
+    eval_every: int | None = None,
+    backends: Sequence[str | None] = (None,),
+) -> list[RunConfig]:
+    """Every run of a sweep: architectures × backends × steps-per-execution × jit × repeats.
+
+    Checks each option's range, the limits against the dataset's size and the option
+    combinations; raises :class:`ConfigError` naming the option.
+    """
+    for option, value in (("--epochs", epochs), ("--batch-size", batch_size)):
+        if value < 1:
+            raise ConfigError(f"{option} must be at least 1, got {value}")
+    if seed < 0:
+        raise ConfigError(f"--seed must be at least 0, got {seed}")
+    if train_limit is not None and not 1 <= train_limit <= TRAIN_SAMPLES:
+        raise ConfigError(f"--train-limit must be between 1 and {TRAIN_SAMPLES}, got {train_limit}")
+    if test_limit is not None and not 1 <= test_limit <= TEST_SAMPLES:
+        raise ConfigError(f"--test-limit must be between 1 and {TEST_SAMPLES}, got {test_limit}")
+    if repeats < 1:
+        raise ConfigError(f"--repeats must be at least 1, got {repeats}")
+    if any(value < 1 for value in steps_per_execution):
+        raise ConfigError("--steps-per-execution: every value must be at least 1")
+    if target_accuracy is not None and not 0 < target_accuracy <= 1:
+        raise ConfigError(f"--target-accuracy must be in (0, 1], got {target_accuracy}")
+    if eval_every is not None and eval_every < 1:
+        raise ConfigError(f"--eval-every must be at least 1, got {eval_every}")
+    if eval_every is not None and target_accuracy is None:
+        raise ConfigError("--eval-every needs --target-accuracy")
+    return [
+        RunConfig(
+            architecture=name,
+            epochs=epochs,
+            batch_size=batch_size,
+            train_limit=train_limit,
+            test_limit=test_limit,
+            seed=seed,
+            repeat=repeat,
+            steps_per_execution=spe,
+            jit_compile=jit,
+            target_accuracy=target_accuracy,
+            eval_every=eval_every,
+            backend=backend,
+        )
+        for name in architectures
+        for backend in dict.fromkeys(backends)
+        for spe in dict.fromkeys(steps_per_execution)
+        for jit in dict.fromkeys(jit_compile)
+        for repeat in range(repeats)
+    ]

@@ -1,0 +1,176 @@
+"""A worker's life: start-up, the machine measurement, one run, and its outcome.
+
+Every executor runs a run through these functions, whatever starts the worker: a
+local process (:mod:`mnistbench.executor`), a Ray task (:mod:`mnistbench.ray_executor`)
+or the ``mnistbench`` process itself (``--isolation none``). What differs between them
+is only how the worker is started and how its events reach the driver (``send``).
+
+A run's worker goes through these phases:
+
+1. start-up (:func:`start`): its output to the run's log, warnings forwarded to the
+   driver, the backend chosen before Keras is imported (:func:`run_in_fresh_worker`);
+2. the machine measurement (:func:`measure_machine`): the peak FLOP/s available to
+   the run, measured under the run's own thread limit on the run's backend, once per
+   :class:`MachineKey` (node, backend, CPU reservation);
+3. the run itself (:func:`mnistbench.runner.run_one`), seeded after the measurement;
+4. its :class:`Outcome`, which never raises for the run's own errors.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import signal
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from mnistbench.runs import DIVERGED, FAILED, OK
+
+#: Matrix size of the peak FLOP/s measurement.
+PEAK_MATMUL_SIZE = 2048
+
+Send = Callable[[dict], None]
+
+log = logging.getLogger("mnistbench")
+
+
+@dataclass(frozen=True)
+class MachineKey:
+    """What a machine measurement holds for: one node, one backend, one CPU reservation."""
+
+    node: str
+    backend: str
+    cpus: int
+
+    @classmethod
+    def here(cls, backend: str | None, cpus: int) -> MachineKey:
+        """This process's node, with ``backend`` (None: the configured one)."""
+        from mnistbench.environment import configured_backend
+
+        return cls(platform.node(), backend or configured_backend(), cpus)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a run ended: ``status`` ("ok", "failed" or "diverged"), a one-line ``error``, the
+    measured columns (empty unless ok), and the machine measurement it used."""
+
+    status: str
+    error: str = ""
+    measured: dict = field(default_factory=dict)
+    machine: MachineKey | None = None
+    peak_flops_per_second: float | None = None
+
+    @classmethod
+    def of_error(cls, error: BaseException, **machine) -> Outcome:
+        """The outcome of a run that raised ``error``: a NaN/inf loss is "diverged"."""
+        status = DIVERGED if isinstance(error, FloatingPointError) else FAILED
+        return cls(status, f"{type(error).__name__}: {error}", **machine)
+
+
+class ForwardWarnings(logging.Handler):
+    """Sends a worker's mnistbench warnings to the driver, which shows them."""
+
+    def __init__(self, send: Send) -> None:
+        super().__init__(logging.WARNING)
+        self.send = send
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.send({"event": "warning", "message": record.getMessage()})
+
+
+def start(log_path: str, send: Send, *, ignore_sigint: bool = True) -> None:
+    """Start-up of a worker process: output to ``log_path``, warnings to the driver.
+
+    TensorFlow prints start-up lines that no environment variable silences; in the log
+    file they stay available for diagnosis without burying the driver's progress display.
+    ``ignore_sigint``: Ctrl-C reaches the whole process group; the driver decides what
+    stops and records it.
+    """
+    from mnistbench.backends import quiet_backend_logs
+
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    if ignore_sigint:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    quiet_backend_logs()
+    logger = logging.getLogger("mnistbench")
+    logger.addHandler(ForwardWarnings(send))
+    logger.propagate = False
+
+
+def measure_machine(backend: str, known_peak: float | None, on_progress: Send) -> float | None:
+    """The machine measurement phase: the peak float32 matmul FLOP/s available to this run.
+
+    Runs in the run's own process, under its thread limit, on its backend, before the
+    run's seed is set. ``known_peak``, when given, is this machine key's earlier
+    measurement and is used as is. None (and a warning) when it cannot be measured.
+    """
+    if known_peak is not None:
+        return known_peak
+    from mnistbench.flops import measure_peak_flops
+
+    on_progress({"event": "phase", "phase": f"measuring peak FLOP/s ({backend})"})
+    try:
+        return measure_peak_flops(PEAK_MATMUL_SIZE)
+    except Exception as error:  # a run without a peak still measures everything else
+        log.warning(f"could not measure peak FLOP/s on {backend}: {type(error).__name__}: {error}")
+        return None
+
+
+def perform(
+    config, mnist, plugins, *, cpus: int, known_peak: float | None, on_progress: Send
+) -> Outcome:
+    """The machine measurement, then the run; the run's own errors become the outcome."""
+    from mnistbench.runner import run_one
+
+    key, peak = None, None
+    try:
+        import keras
+
+        key = MachineKey.here(keras.backend.backend(), cpus)
+        peak = measure_machine(key.backend, known_peak, on_progress)
+        measured = run_one(config, mnist, plugins, on_progress, peak_flops_per_second=peak)
+    except Exception as error:
+        return Outcome.of_error(error, machine=key, peak_flops_per_second=peak)
+    return Outcome(OK, "", measured, key, peak)
+
+
+def run_in_fresh_worker(
+    config,
+    load_mnist: Callable,
+    *,
+    cpus: int,
+    known_peak: float | None,
+    on_progress: Send,
+    limit_threads: bool = False,
+) -> Outcome:
+    """A run in a new worker process: choose its backend before Keras is imported (each
+    worker imports only its own), load the plugins and the data, then :func:`perform`.
+
+    ``limit_threads``: the run reserved ``cpus`` of a larger machine, and the thread-limit
+    variables are already in its environment; torch's pool is set here too.
+    """
+    from mnistbench.backends import apply_torch_threads, select_backend
+
+    try:
+        select_backend(config.backend)
+        import keras  # noqa: F401  (imports the backend, so torch's threads can be set)
+
+        if limit_threads:
+            apply_torch_threads(cpus)
+        from mnistbench.plugins import load_plugins
+
+        plugins = load_plugins()
+        mnist = load_mnist()
+    except Exception as error:
+        return Outcome.of_error(error)
+    return perform(
+        config, mnist, plugins, cpus=cpus, known_peak=known_peak, on_progress=on_progress
+    )
