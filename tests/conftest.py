@@ -1,4 +1,9 @@
-"""Fixtures shared by the test modules."""
+"""Fixtures shared by the test modules: real MNIST, test plugins, the CLI, and sweeps.
+
+Test modules use these as fixtures, never by importing this file. Tests that only read
+a sweep's outputs share one (``cli_sweep``, once per session); tests that check how
+runs execute run their own, in-process where isolation is not what they test.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,15 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from mnistbench.data import resolve_mnist
+
+TESTS = Path(__file__).resolve().parent
+FAULTY = TESTS / "plugins" / "mnistbench_faulty.py"
 
 
 @pytest.fixture(scope="session")
@@ -23,14 +32,13 @@ def mnist_npz() -> Path:
     return resolve_mnist().cache_path
 
 
-def install_as_distribution(
-    site: Path, module: Path, distribution: str, entry_points: dict
-) -> Path:
-    """Lay ``module`` out in ``site`` as pip would install it: the module plus a *.dist-info.
+@pytest.fixture(scope="session")
+def mnist(mnist_npz):
+    """Real MNIST, loaded once per session from the validated cache."""
+    return resolve_mnist(mnist_npz, offline=True)
 
-    importlib.metadata finds the entry points on sys.path, in this process (with
-    ``site`` prepended to sys.path) and in worker processes (which inherit sys.path).
-    """
+
+def _install_distribution(site: Path, module: Path, distribution: str, entry_points: dict) -> Path:
     shutil.copy(module, site)
     dist_info = site / f"{distribution.replace('-', '_')}-0.1.0.dist-info"
     dist_info.mkdir()
@@ -42,41 +50,83 @@ def install_as_distribution(
     return site
 
 
-@pytest.fixture
-def faulty_plugin(tmp_path_factory, monkeypatch):
-    """The misbehaving test plugin (tests/plugins/mnistbench_faulty.py), installed and loaded."""
+@pytest.fixture(scope="session")
+def install_distribution() -> Callable[..., Path]:
+    """``install(site, module, distribution, entry_points)``: lay ``module`` out in ``site`` as
+    pip would install it, the module plus a ``*.dist-info``; returns ``site``.
+
+    importlib.metadata finds the entry points on sys.path, in this process (with ``site``
+    prepended to sys.path) and in worker processes (which inherit sys.path).
+    """
+    return _install_distribution
+
+
+@pytest.fixture(scope="session")
+def faulty_site(tmp_path_factory) -> Path:
+    """A site directory holding the misbehaving test plugin (tests/plugins/mnistbench_faulty.py)
+    as an installed distribution; not on sys.path (see ``faulty_plugin``)."""
     site = tmp_path_factory.mktemp("faulty-site")
-    install_as_distribution(
-        site,
-        Path(__file__).parent / "plugins" / "mnistbench_faulty.py",
-        "mnistbench-faulty",
-        {"faulty": "mnistbench_faulty"},
-    )
-    monkeypatch.syspath_prepend(str(site))
-    return site
+    return _install_distribution(site, FAULTY, "mnistbench-faulty", {"faulty": "mnistbench_faulty"})
 
 
-def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    """Run the mnistbench command in a fresh process, as a user would."""
-    return subprocess.run(
-        [sys.executable, "-m", "mnistbench.cli", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        timeout=600,
-    )
+@pytest.fixture
+def faulty_plugin(faulty_site, monkeypatch) -> Path:
+    """The faulty test plugin on sys.path for one test: its architectures tiny, sleepy, nan."""
+    monkeypatch.syspath_prepend(str(faulty_site))
+    return faulty_site
 
 
-def sweep_in_process(output_dir: Path, mnist, plugins, configs, **options):
-    """Run a sweep inside the test process (fast, and test plugins need no installing)."""
-    from mnistbench.sweep import run_sweep
+@pytest.fixture(scope="session")
+def cli() -> Callable[..., subprocess.CompletedProcess]:
+    """``cli(*args, env=None)``: run the mnistbench command in a fresh process, as a user would."""
 
-    return run_sweep(
-        configs,
-        mnist=mnist,
-        plugins=plugins,
-        output_dir=output_dir,
-        isolation="none",
-        argv=["mnistbench"],
-        **options,
-    )
+    def run(*args: str, env: dict | None = None, timeout: float = 600):
+        return subprocess.run(
+            [sys.executable, "-m", "mnistbench.cli", *args],
+            capture_output=True,
+            text=True,
+            env={**os.environ, **(env or {})},
+            timeout=timeout,
+        )
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def sweep_in_process(mnist) -> Callable:
+    """``sweep(output_dir, configs, plugins=None, **execution)``: run a sweep inside the test
+    process (fast, and test plugins need no installing); returns its SweepResult.
+
+    ``execution`` are :class:`mnistbench.plan.Execution` fields; isolation defaults to
+    "none". ``plugins`` defaults to the installed ones.
+    """
+    from mnistbench.plan import Execution
+    from mnistbench.plugins import load_plugins
+    from mnistbench.sweep import Sweep, prepare_output_dir, run_sweep
+
+    def sweep(output_dir: Path, configs, plugins=None, **execution):
+        execution.setdefault("isolation", "none")
+        prepare_output_dir(output_dir, force=True)
+        return run_sweep(
+            Sweep.new(configs, Execution(**execution), output_dir),
+            mnist=mnist,
+            plugins=plugins or load_plugins(),
+            argv=["mnistbench"],
+        )
+
+    return sweep
+
+
+#: The shared sweep of the three reference architectures: small, but enough to learn.
+CLI_SWEEP_ARGS = ("--epochs", "2", "--train-limit", "2000", "--test-limit", "300")
+
+
+@pytest.fixture(scope="session")
+def cli_sweep(tmp_path_factory, cli, mnist_npz) -> Path:
+    """One real ``mnistbench run --all`` through the command line, shared by every test that
+    only reads its outputs (``CLI_SWEEP_ARGS``); returns its output directory. Tests must not
+    modify it: copy it first (``shutil.copytree``) to change anything."""
+    output = tmp_path_factory.mktemp("cli-sweep") / "out"
+    result = cli("run", "--all", *CLI_SWEEP_ARGS, "--output", str(output), "--data", str(mnist_npz))
+    assert result.returncode == 0, result.stderr
+    return output
