@@ -1,34 +1,50 @@
 # Two commands: `make run` (benchmark every architecture) and `make test`.
-# Both create .venv and install mnistbench into it on first use.
+# Both create .venv on first use. `make run` installs mnistbench with its runtime
+# dependencies only; `make test` (and lint, benchmark) add the development extra.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# One stamp per install, so a later `make test` adds the development extra to a
+# venv that `make run` created, and editing pyproject.toml reinstalls both.
+RUNTIME := $(VENV)/.installed-runtime
+DEV := $(VENV)/.installed-dev
 # Extra arguments for `make run`, e.g. make run ARGS="--epochs 1 --train-limit 2000"
 ARGS ?=
 
-.PHONY: install run test lint benchmark clean
+.PHONY: install install-dev run test lint benchmark docs clean
 
-install: $(STAMP)
+install: $(RUNTIME)
 
-$(STAMP): pyproject.toml
+install-dev: $(DEV)
+
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
 
-run: $(STAMP)
+$(RUNTIME): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(RUNTIME)
+
+$(DEV): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(DEV) $(RUNTIME)
+
+run: $(RUNTIME)
 	$(BIN)/mnistbench run --all $(ARGS)
 
-test: $(STAMP)
+test: $(DEV)
 	$(BIN)/python -m pytest
 
-lint: $(STAMP)
+lint: $(DEV)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-benchmark: $(STAMP)
+benchmark: $(DEV)
 	$(BIN)/python -m pytest benchmarks $(ARGS)
+
+# Regenerate docs/columns.md from the metric registry (a test checks it is current).
+docs: $(RUNTIME)
+	$(BIN)/python -m mnistbench.metrics > docs/columns.md
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
