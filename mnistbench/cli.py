@@ -486,8 +486,9 @@ def report(directory: Path) -> None:
     "fail_rules",
     multiple=True,
     metavar="METRIC:THRESHOLD",
-    help="Exit 1 on a significant regression beyond THRESHOLD, e.g. fit_seconds:10% "
-    "or test_accuracy:-0.005. Repeatable.",
+    help="Exit 1 when METRIC gets worse by more than THRESHOLD, e.g. fit_seconds:10% "
+    "or test_accuracy:-0.005: significantly so when there are repeats enough to test "
+    "(4 a side), else on the threshold alone. Repeatable.",
 )
 @click.option(
     "--output",

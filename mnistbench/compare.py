@@ -3,14 +3,19 @@
 The library behind ``mnistbench compare BASELINE_DIR CANDIDATE_DIR [--fail RULE ...]``.
 :func:`compare_runs` takes the two ``runs.csv`` DataFrames and returns one row per
 configuration, backend and metric; :func:`regressions` names the rows that fail a
-``--fail`` rule; :func:`write_compare` writes ``compare.csv`` and ``compare.png``.
+``--fail`` rule; :func:`work_differences` names the configurations whose two sides
+did different work; :func:`write_compare` writes ``compare.csv`` and, through
+:mod:`mnistbench.plots.compare`, ``compare.png``.
 
 Only runs with status ``ok`` count. A configuration is a ``config_id`` (an
-architecture plus its non-default options) on one ``backend``; its rows are
-repeats with different seeds. Each side is summarized by its median, and the two
-sides are compared by their ratio and, when both have at least three repeats, by a
-two-sided Mann-Whitney U test at :data:`ALPHA`. With fewer repeats the comparison
-says it cannot tell: two numbers are not a distribution.
+architecture plus its non-default execution options) on one ``backend``; its rows
+are repeats with different seeds. The ``config_id`` does not name the work (epochs,
+batch size, samples, target), so the two sides are compared only when their runs did
+the same work (:data:`WORK_OPTIONS`). Each side is summarized by its median, and the
+two sides are compared by their ratio and by a two-sided Mann-Whitney U test at
+:data:`~mnistbench.stats.ALPHA`, run only when the repeats are enough for it to
+find a change (:func:`mnistbench.stats.can_be_significant`). With fewer the
+comparison says it cannot tell and how many repeats a side it needs.
 
 Nothing heavy is imported at module level (pandas, scipy and matplotlib are imported
 by the functions that use them), so that ``mnistbench --help`` stays fast.
@@ -26,39 +31,40 @@ from typing import TYPE_CHECKING, Any
 
 from mnistbench.atomic import atomic_writer
 from mnistbench.errors import ConfigError
+from mnistbench.metrics import COMPARED, in_view, metric
+from mnistbench.runs import config_keys, in_order, is_ok, label, numeric, several_backends, text
+from mnistbench.stats import ALPHA, can_be_significant, mann_whitney_p, repeats_needed
 
 if TYPE_CHECKING:
     import pandas as pd
-    from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
 
-#: The compared ``runs.csv`` columns and the direction that is better.
-METRICS: dict[str, str] = {
-    "fit_seconds": "lower",
-    "steady_epoch_seconds": "lower",
-    "first_epoch_seconds": "lower",
-    "time_to_accuracy_seconds": "lower",
-    "train_samples_per_second": "higher",
-    "inference_samples_per_second": "higher",
-    "latency_ms": "lower",
-    "latency_p95_ms": "lower",
-    "test_accuracy": "higher",
-    "test_loss": "lower",
-    "peak_memory_mb": "lower",
-}
-
-#: Significance level of the Mann-Whitney U test.
-ALPHA = 0.05
-#: Repeats needed on each side before the test is run.
-MIN_REPEATS = 3
+#: Repeats a side with which a change can be significant at :data:`ALPHA`.
+REPEATS_NEEDED = repeats_needed(ALPHA)
 
 # The verdicts, one per row of the table.
 IMPROVED = "improved"
 REGRESSED = "regressed"
 NO_CHANGE = "no significant change"
-CANNOT_TELL = "cannot tell (n<3)"
+CANNOT_TELL = f"cannot tell (needs {REPEATS_NEEDED} repeats a side)"
+DIFFERENT_WORK = "different work"
 ONLY_IN_BASELINE = "only in baseline"
 ONLY_IN_CANDIDATE = "only in candidate"
+
+#: The ``runs.csv`` columns that say how much work a run did. Two runs of one
+#: configuration are compared only when these agree. With a target accuracy, the
+#: ``epochs`` column holds the epochs trained, which the target may cut short: that
+#: is an outcome (a faster-converging candidate trains fewer), not the work asked
+#: for, so runs with a target compare the target and ``eval_every`` instead of
+#: ``epochs``. The ``--epochs`` cap of such runs is not in ``runs.csv``; a cap that
+#: matters shows as a target not reached (``converged``).
+WORK_OPTIONS = (
+    "epochs",
+    "batch_size",
+    "train_samples",
+    "test_samples",
+    "target_accuracy",
+    "eval_every",
+)
 
 COMPARE_CSV = "compare.csv"
 COMPARE_PNG = "compare.png"
@@ -78,24 +84,15 @@ COMPARE_COLUMNS: list[str] = [
     "p_value",
     "significant",
     "verdict",
+    "different_work",
     "regression",
     "failed_rule",
 ]
 
-# The unit each metric's column is in, for human-readable lines.
-_UNITS: dict[str, str] = {
-    "fit_seconds": "s",
-    "steady_epoch_seconds": "s",
-    "first_epoch_seconds": "s",
-    "time_to_accuracy_seconds": "s",
-    "train_samples_per_second": "samples/s",
-    "inference_samples_per_second": "samples/s",
-    "latency_ms": "ms",
-    "latency_p95_ms": "ms",
-    "test_accuracy": "",
-    "test_loss": "",
-    "peak_memory_mb": "MB",
-}
+
+def compared_metrics() -> list[str]:
+    """The names of the metrics compare tests and gates, in ``runs.csv`` order."""
+    return [column.name for column in in_view(COMPARED)]
 
 
 def _number(value: float) -> str:
@@ -111,7 +108,7 @@ def _number(value: float) -> str:
 class FailRule:
     """One ``--fail METRIC:THRESHOLD`` rule: how much worse a metric may get.
 
-    The threshold is a magnitude in the metric's bad direction (see :data:`METRICS`);
+    The threshold is a magnitude in the metric's bad direction (``Column.better``);
     its sign is ignored, so ``test_accuracy:-0.005`` and ``test_accuracy:0.005``
     are the same rule. With ``b`` and ``c`` the baseline and candidate medians:
 
@@ -126,7 +123,7 @@ class FailRule:
     An improvement never exceeds a rule. Whether an exceeded rule fails depends on
     significance; see :func:`compare_runs`.
 
-    :param metric: a key of :data:`METRICS`.
+    :param metric: one of :func:`compared_metrics`.
     :param threshold: the allowed worsening, positive: a fraction of the baseline
         median (0.10 for "10%") when ``relative``, else in the metric's unit.
     :param relative: True for a percentage, False for an absolute amount.
@@ -145,18 +142,19 @@ class FailRule:
             not a finite number or percentage, a zero threshold, a negative percentage.
         """
         quoted = f'--fail "{text}"'
-        metric, colon, threshold_text = text.partition(":")
-        metric, threshold_text = metric.strip(), threshold_text.strip()
+        name, colon, threshold_text = text.partition(":")
+        name, threshold_text = name.strip(), threshold_text.strip()
         if not colon:
             raise ConfigError(
                 f"{quoted}: expected METRIC:THRESHOLD, e.g. fit_seconds:10% or test_accuracy:-0.005"
             )
-        if not metric:
+        if not name:
             raise ConfigError(f"{quoted}: missing metric before the colon, e.g. fit_seconds:10%")
-        if metric not in METRICS:
-            raise ConfigError(f'{quoted}: unknown metric "{metric}"; known: {", ".join(METRICS)}')
+        known = compared_metrics()
+        if name not in known:
+            raise ConfigError(f'{quoted}: unknown metric "{name}"; known: {", ".join(known)}')
         if not threshold_text:
-            raise ConfigError(f"{quoted}: missing threshold after the colon, e.g. {metric}:10%")
+            raise ConfigError(f"{quoted}: missing threshold after the colon, e.g. {name}:10%")
         relative = threshold_text.endswith("%")
         number_text = threshold_text.removesuffix("%").strip() if relative else threshold_text
         try:
@@ -171,13 +169,13 @@ class FailRule:
         if relative and number <= 0:
             raise ConfigError(
                 f"{quoted}: a percentage must be above 0%: it is how much worse "
-                f"{metric} may get, e.g. {metric}:10%"
+                f"{name} may get, e.g. {name}:10%"
             )
         if number == 0:
             raise ConfigError(
-                f"{quoted}: the threshold must not be 0: it is how much worse {metric} may get"
+                f"{quoted}: the threshold must not be 0: it is how much worse {name} may get"
             )
-        return cls(metric, number / 100 if relative else abs(number), relative)
+        return cls(name, number / 100 if relative else abs(number), relative)
 
     def __str__(self) -> str:
         """The rule as ``--fail`` text, signed in the bad direction when absolute.
@@ -187,21 +185,21 @@ class FailRule:
         """
         if self.relative:
             return f"{self.metric}:{_number(self.threshold * 100)}%"
-        sign = "-" if METRICS[self.metric] == "higher" else "+"
+        sign = "-" if metric(self.metric).better == "higher" else "+"
         return f"{self.metric}:{sign}{_number(abs(self.threshold))}"
 
     def limit(self) -> str:
         """The allowed worsening for messages: ``10%``, ``0.005``, ``0.5 ms``."""
         if self.relative:
             return f"{_number(self.threshold * 100)}%"
-        unit = _UNITS.get(self.metric, "")
+        unit = metric(self.metric).unit
         return _number(abs(self.threshold)) + (f" {unit}" if unit else "")
 
     def exceeded(self, baseline_median: float, candidate_median: float) -> bool:
         """Whether the candidate median is worse than the baseline by more than allowed."""
         if math.isnan(baseline_median) or math.isnan(candidate_median):
             return False
-        if METRICS[self.metric] == "lower":
+        if metric(self.metric).better == "lower":
             worsening = candidate_median - baseline_median
         else:
             worsening = baseline_median - candidate_median
@@ -210,35 +208,64 @@ class FailRule:
         return worsening > allowed
 
 
+# --- the work a configuration's runs did ----------------------------------------------
+
+
+def _value_text(value: float) -> str:
+    """``5``, ``60,000``, ``0.97``: a work option's value as the user would read it."""
+    return f"{int(value):,}" if float(value).is_integer() else f"{value:g}"
+
+
+def _work(runs: pd.DataFrame) -> dict[str, pd.Series]:
+    """Per work option present in ``runs``, one text value per run; "" where not compared."""
+
+    def values(column: str, absent: str = "") -> pd.Series:
+        return numeric(runs, column).map(lambda v: absent if math.isnan(v) else _value_text(v))
+
+    work = {}
+    for option in ("batch_size", "train_samples", "test_samples"):
+        if option in runs.columns:
+            work[option] = values(option)
+    with_target = numeric(runs, "target_accuracy").notna()
+    if "target_accuracy" in runs.columns:
+        work["target_accuracy"] = values("target_accuracy", "none")
+    if "epochs" in runs.columns:
+        # With a target the epochs trained are an outcome, not the work asked for.
+        work["epochs"] = values("epochs").where(~with_target, "")
+    if "eval_every" in runs.columns:
+        work["eval_every"] = values("eval_every", "each epoch").where(with_target, "")
+    return {option: work[option] for option in WORK_OPTIONS if option in work}
+
+
+def _distinct(values: pd.Series) -> list[str]:
+    """The non-empty values, numbers first in numeric order, then words ("none")."""
+
+    def order(value: str) -> tuple[int, float, str]:
+        try:
+            return (0, float(value.replace(",", "")), "")
+        except ValueError:
+            return (1, 0.0, value)
+
+    return sorted({value for value in values if value}, key=order)
+
+
+def _differences(base_work: dict[str, pd.Series], cand_work: dict[str, pd.Series]) -> list[str]:
+    """``["epochs 1 vs 5", "train_samples 3,000 vs 60,000"]``: the options the sides disagree on.
+
+    An option is compared when both sides recorded it; several values on one side
+    (a directory merged from two sweeps) are listed as ``1/5``.
+    """
+    differences = []
+    for option in WORK_OPTIONS:
+        if option not in base_work or option not in cand_work:
+            continue
+        b, c = _distinct(base_work[option]), _distinct(cand_work[option])
+        if b and c and b != c:
+            differences.append(f"{option} {'/'.join(b)} vs {'/'.join(c)}")
+    return differences
+
+
 # --- the comparison -------------------------------------------------------------------
-
-
-def _successful(runs: pd.DataFrame, only_ok: bool = True) -> pd.DataFrame:
-    """The ``ok`` runs (or all), grouping keys as clean strings in ``_config``, ``_backend``."""
-    import pandas as pd
-
-    ok = runs[runs["status"].astype(str).str.strip().eq("ok")] if only_ok else runs
-    ok = ok.copy()
-
-    def text(column: str) -> pd.Series:
-        if column not in ok.columns:
-            return pd.Series("", index=ok.index, dtype=object)
-        values = ok[column]
-        return values.astype(object).where(values.notna(), "").astype(str).str.strip()
-
-    architecture = text("architecture")
-    config = text("config_id")
-    # Older runs.csv files have no config_id: the architecture is the best key they offer.
-    ok["_config"] = config.where(config != "", architecture)
-    ok["_architecture"] = architecture
-    ok["_backend"] = text("backend")
-    return ok
-
-
-def _values(runs: pd.DataFrame, metric: str) -> pd.Series:
-    import pandas as pd
-
-    return pd.to_numeric(runs[metric], errors="coerce").astype(float).dropna()
 
 
 def _median(values: pd.Series) -> float:
@@ -251,14 +278,15 @@ def compare_runs(
     rules: Sequence[FailRule] = (),
     *,
     require_significance: bool = True,
+    allow_different_work: bool = False,
 ) -> pd.DataFrame:
     """Compare two sets of runs: one row per (config_id, backend, metric).
 
     Rows come in the baseline's order of configurations, then the candidate's new
-    ones, each with the metrics in :data:`METRICS` order. A metric is compared only
-    when both DataFrames have its column (older ``runs.csv`` files lack some), and
-    gets a row only when one side has values for it; failed runs and empty cells
-    are left out.
+    ones, each with the metrics in :func:`compared_metrics` order. A metric is
+    compared only when both DataFrames have its column (older ``runs.csv`` files
+    lack some), and gets a row only when one side has values for it; failed runs
+    and empty cells are left out.
 
     Columns (:data:`COMPARE_COLUMNS`):
 
@@ -267,65 +295,103 @@ def compare_runs(
     - ``baseline_median``, ``candidate_median``: in the unit of the metric's column;
       ``ratio``: candidate / baseline (NaN when either is missing or the baseline is 0);
     - ``baseline_n``, ``candidate_n``: the number of values behind each median;
-    - ``p_value``: two-sided Mann-Whitney U (scipy's default method: exact without
-      ties, else the normal approximation) when both sides have at least
-      :data:`MIN_REPEATS` values, else NaN; ``significant``: ``p_value < ALPHA``,
-      missing (``<NA>``) when not tested;
+    - ``p_value``: two-sided Mann-Whitney U (:func:`mnistbench.stats.mann_whitney_p`)
+      when the sizes let it go below :data:`ALPHA`
+      (:func:`mnistbench.stats.can_be_significant`: at least
+      :data:`REPEATS_NEEDED` a side, or 3 against 5 or more), else NaN;
+      ``significant``: ``p_value < ALPHA``, missing (``<NA>``) when not tested;
     - ``verdict``: "improved" or "regressed" (significant, by the direction of the
-      medians), "no significant change", "cannot tell (n<3)", "only in baseline"
-      or "only in candidate" (the other side has no value: the configuration is
-      missing there, all its runs failed, or the metric was not measured);
+      medians), "no significant change", :data:`CANNOT_TELL` (too few repeats to
+      test), "different work" (see below), "only in baseline" or "only in
+      candidate" (the other side has no value: the configuration is missing there,
+      all its runs failed, or the metric was not measured);
+    - ``different_work``: the :data:`WORK_OPTIONS` the two sides' successful runs
+      disagree on, ``"epochs 1 vs 5, train_samples 3,000 vs 60,000"``; "" when
+      they did the same work;
     - ``regression``: True when a rule fails; ``failed_rule``: the failing rules as
       ``--fail`` text, "; "-separated, "" when none.
 
+    Runs that did different work measure different things: their rows get the
+    verdict "different work", no test and no gate, unless ``allow_different_work``,
+    which compares and gates them as usual (``different_work`` still names the
+    options). Rules with a different-work pair and without ``allow_different_work``
+    are an error: a gate that silently skips a configuration is no gate.
+
     A rule on the row's metric fails when :meth:`FailRule.exceeded` and:
 
-    - when tested (n >= 3 on both sides) and ``require_significance``: the change
-      is also significant. Noise that happens to move a median never fails;
-    - when not tested (n < 3 on either side): on the threshold alone, so that
-      single-repeat sweeps are still gated; :func:`regressions` says that
-      significance could not be told. More repeats make the gate stricter about
-      noise, never looser about real slowdowns;
+    - when tested and ``require_significance``: the change is also significant.
+      Noise that happens to move a median never fails;
+    - when not tested (too few repeats): on the threshold alone, so that sweeps
+      with few repeats are still gated; :func:`regressions` says how many repeats
+      significance needs. More repeats make the gate stricter about noise, never
+      looser about real slowdowns;
     - with ``require_significance=False``: on the threshold alone, always.
 
-    Rows present on one side only never fail a rule.
+    Rows present on one side only never fail a rule, except a configuration the
+    candidate ran whose runs all failed: no result is the worst regression.
+
+    :raises ConfigError: ``rules`` are given and a configuration's two sides did
+        different work, without ``allow_different_work``; one line naming them.
     """
     import pandas as pd
 
-    base, cand = _successful(baseline), _successful(candidate)
-    tried = _successful(candidate, only_ok=False)
+    base, cand = _keyed(baseline), _keyed(candidate)
+    tried = _keyed(candidate, only_ok=False)
     # Configurations the candidate ran, successfully or not: one that only failed is gated.
     attempted = set(zip(tried["_config"], tried["_backend"], strict=True))
-    metrics = [m for m in METRICS if m in baseline.columns and m in candidate.columns]
-    keys = list(
-        dict.fromkeys(
-            [
-                *zip(base["_config"], base["_backend"], strict=True),
-                *zip(cand["_config"], cand["_backend"], strict=True),
-            ]
-        )
+    metrics = [m for m in compared_metrics() if m in baseline.columns and m in candidate.columns]
+    keys = in_order(
+        [
+            *zip(base["_config"], base["_backend"], strict=True),
+            *zip(cand["_config"], cand["_backend"], strict=True),
+        ]
     )
-    rows: list[dict[str, Any]] = []
+    several = several_backends(backend for _, backend in keys)
+    base_work, cand_work = _work(base), _work(cand)
+    pairs = []
     for config, backend in keys:
-        base_runs = base[(base["_config"] == config) & (base["_backend"] == backend)]
-        cand_runs = cand[(cand["_config"] == config) & (cand["_backend"] == backend)]
+        in_base = (base["_config"] == config) & (base["_backend"] == backend)
+        in_cand = (cand["_config"] == config) & (cand["_backend"] == backend)
+        differences = _differences(
+            {option: values[in_base] for option, values in base_work.items()},
+            {option: values[in_cand] for option, values in cand_work.items()},
+        )
+        pairs.append((config, backend, base[in_base], cand[in_cand], ", ".join(differences)))
+
+    differing = [
+        f"{label(config, backend, several)}: {differences}"
+        for config, backend, _, _, differences in pairs
+        if differences
+    ]
+    if rules and differing and not allow_different_work:
+        raise ConfigError(
+            "--fail cannot gate runs that did different work ("
+            + "; ".join(differing)
+            + "); rerun with the same options, or pass --allow-different-work"
+        )
+
+    rows: list[dict[str, Any]] = []
+    for config, backend, base_runs, cand_runs, differences in pairs:
         architecture = pd.concat([base_runs["_architecture"], cand_runs["_architecture"]]).iloc[0]
-        for metric in metrics:
-            b, c = _values(base_runs, metric), _values(cand_runs, metric)
+        for name in metrics:
+            b, c = numeric(base_runs, name).dropna(), numeric(cand_runs, name).dropna()
             if b.empty and c.empty:
                 continue
-            rows.append(
-                _compare_metric(
-                    config,
-                    architecture,
-                    backend,
-                    metric,
-                    b,
-                    c,
-                    rules if (config, backend) in attempted else (),
-                    require_significance,
-                )
+            row = _compare_metric(
+                name,
+                b,
+                c,
+                rules if (config, backend) in attempted else (),
+                require_significance,
+                differences if not allow_different_work else "",
             )
+            row.update(
+                config_id=config,
+                architecture=architecture,
+                backend=backend,
+                different_work=differences,
+            )
+            rows.append(row)
     table = pd.DataFrame(rows, columns=COMPARE_COLUMNS)
     table["significant"] = table["significant"].astype("boolean")
     table["regression"] = table["regression"].astype(bool)
@@ -336,23 +402,29 @@ def compare_runs(
     return table
 
 
+def _keyed(runs: pd.DataFrame, only_ok: bool = True) -> pd.DataFrame:
+    """The ``ok`` runs (or all), with their keys as clean strings in ``_config``, ``_backend``."""
+    keyed = (runs[is_ok(runs)] if only_ok else runs).copy()
+    keyed["_config"] = config_keys(keyed)
+    keyed["_architecture"] = text(keyed, "architecture")
+    keyed["_backend"] = text(keyed, "backend")
+    return keyed
+
+
 def _compare_metric(
-    config: str,
-    architecture: str,
-    backend: str,
-    metric: str,
+    name: str,
     baseline: pd.Series,
     candidate: pd.Series,
     rules: Sequence[FailRule],
     require_significance: bool,
+    different_work: str,
 ) -> dict[str, Any]:
+    """One row of the table, keys of the configuration aside; ``different_work`` withholds
+    the verdict."""
     b_median, c_median = _median(baseline), _median(candidate)
-    better = METRICS[metric]
+    better = metric(name).better
     row: dict[str, Any] = {
-        "config_id": config,
-        "architecture": architecture,
-        "backend": backend,
-        "metric": metric,
+        "metric": name,
         "better": better,
         "baseline_median": b_median,
         "candidate_median": c_median,
@@ -368,19 +440,20 @@ def _compare_metric(
     if candidate.empty:
         row["verdict"] = ONLY_IN_BASELINE
         # A configuration that no longer produces a result is the worst regression.
-        failed = [str(r) for r in rules if r.metric == metric]
+        failed = [str(r) for r in rules if r.metric == name]
         if failed and not baseline.empty:
             row["regression"], row["failed_rule"] = True, "; ".join(failed)
         return row
     if baseline.empty:
         row["verdict"] = ONLY_IN_CANDIDATE
         return row
+    if different_work:
+        row["verdict"] = DIFFERENT_WORK
+        return row
 
-    tested = len(baseline) >= MIN_REPEATS and len(candidate) >= MIN_REPEATS
+    tested = can_be_significant(len(baseline), len(candidate), ALPHA)
     if tested:
-        from scipy.stats import mannwhitneyu
-
-        p_value = float(mannwhitneyu(baseline, candidate, alternative="two-sided").pvalue)
+        p_value = mann_whitney_p(baseline, candidate)
         # Identical samples can give NaN; that is no evidence of a change.
         significant = not math.isnan(p_value) and p_value < ALPHA
         row["p_value"], row["significant"] = p_value, significant
@@ -393,7 +466,7 @@ def _compare_metric(
         row["verdict"] = CANNOT_TELL
 
     gate = not (tested and require_significance) or row["verdict"] == REGRESSED
-    failed = [str(r) for r in rules if r.metric == metric and r.exceeded(b_median, c_median)]
+    failed = [str(r) for r in rules if r.metric == name and r.exceeded(b_median, c_median)]
     if gate and failed:
         row["regression"], row["failed_rule"] = True, "; ".join(failed)
     return row
@@ -402,31 +475,21 @@ def _compare_metric(
 # --- human-readable lines -------------------------------------------------------------
 
 
-def _format(metric: str, value: float, signed: bool = False) -> str:
-    """A value of ``metric`` with its unit: ``12.3 s``, ``41,200 samples/s``, ``0.9812``."""
-    sign = "+" if signed else ""
-    unit = _UNITS.get(metric, "")
-    if unit == "s":
-        digits = 2 if abs(value) < 10 else (1 if abs(value) < 100 else 0)
-        return f"{value:{sign}.{digits}f} s"
-    if unit == "samples/s":
-        return f"{value:{sign},.0f} samples/s"
-    if unit == "ms":
-        return f"{value:{sign}.3g} ms"
-    if unit == "MB":
-        return f"{value:{sign},.1f} MB"
-    return f"{value:{sign}.4f}"
-
-
-def _p_text(p_value: float) -> str:
+def p_text(p_value: float) -> str:
+    """``p=0.0079``, ``p<0.001``: a p-value for messages and figures."""
     return "p<0.001" if p_value < 0.001 else f"p={p_value:.2g}"
 
 
-def _labels(table: pd.DataFrame) -> list[str]:
-    """``dnn-spe32`` per row, with `` (jax)`` when the table holds several backends."""
-    backends = {b for b in table["backend"] if b}
+def untested_text(baseline_n: int, candidate_n: int) -> str:
+    """Why a row has no p-value: ``n=3 vs 3: significance needs 4 repeats a side``."""
+    return f"n={baseline_n} vs {candidate_n}: significance needs {REPEATS_NEEDED} repeats a side"
+
+
+def row_labels(table: pd.DataFrame) -> list[str]:
+    """Each row's configuration label (:func:`mnistbench.runs.label`)."""
+    several = several_backends(table["backend"])
     return [
-        f"{config} ({backend})" if len(backends) > 1 and backend else str(config)
+        label(config, backend, several)
         for config, backend in zip(table["config_id"], table["backend"], strict=True)
     ]
 
@@ -437,176 +500,65 @@ def regressions(table: pd.DataFrame) -> list[str]:
     ``dnn fit_seconds: 10.0 s → 12.0 s (+20.0%, p=0.0079) exceeds 10%``.
     The change is relative for a percentage rule and absolute otherwise; when the
     rule failed without a test, the p-value is replaced by
-    ``n=2 vs 2: significance cannot be told``. Empty when nothing failed.
+    ``n=3 vs 3: significance needs 4 repeats a side``. Empty when nothing failed.
     """
     lines = []
     failing = table["regression"].astype(bool)
-    labels = [label for label, fails in zip(_labels(table), failing, strict=True) if fails]
-    for label, (_, row) in zip(labels, table[failing].iterrows(), strict=True):
-        metric = row["metric"]
+    labels = [name for name, fails in zip(row_labels(table), failing, strict=True) if fails]
+    for name, (_, row) in zip(labels, table[failing].iterrows(), strict=True):
+        column = metric(row["metric"])
         b, c = row["baseline_median"], row["candidate_median"]
         if row["candidate_n"] == 0:
             lines.append(
-                f"{label} {metric}: {_format(metric, b)} → no successful candidate run; "
+                f"{name} {column.name}: {column.format(b)} → no successful candidate run; "
                 f"fails {row['failed_rule']}"
             )
             continue
         if math.isnan(row["p_value"]):
-            evidence = f"n={row['baseline_n']} vs {row['candidate_n']}: significance cannot be told"
+            evidence = untested_text(row["baseline_n"], row["candidate_n"])
         else:
-            evidence = _p_text(row["p_value"])
-        for text in str(row["failed_rule"]).split("; "):
-            rule = FailRule.parse(text)
+            evidence = p_text(row["p_value"])
+        for rule_text in str(row["failed_rule"]).split("; "):
+            rule = FailRule.parse(rule_text)
             if rule.relative:
                 change = f"{(c - b) / abs(b) * 100:+.1f}%" if b else "from 0"
             else:
-                change = _format(metric, c - b, signed=True)
+                change = column.format(c - b, signed=True)
             lines.append(
-                f"{label} {metric}: {_format(metric, b)} → {_format(metric, c)} "
+                f"{name} {column.name}: {column.format(b)} → {column.format(c)} "
                 f"({change}, {evidence}) exceeds {rule.limit()}"
             )
     return lines
 
 
+def work_differences(table: pd.DataFrame) -> list[str]:
+    """One line per configuration whose sides did different work, in table order.
+
+    ``dnn: different work: epochs 1 vs 5, train_samples 3,000 vs 60,000``.
+    """
+    lines = [
+        f"{name}: different work: {differences}"
+        for name, differences in zip(row_labels(table), table["different_work"], strict=True)
+        if differences
+    ]
+    return in_order(lines)
+
+
 # --- compare.csv and compare.png ------------------------------------------------------
-
-#: The metrics plotted in ``compare.png``, one panel each, with their panel titles.
-PLOTTED_METRICS: dict[str, str] = {
-    "fit_seconds": "Training time",
-    "inference_samples_per_second": "Inference throughput",
-    "test_accuracy": "Test accuracy",
-    "peak_memory_mb": "Peak memory",
-}
-
-_VERDICT_COLORS: dict[str, str] = {
-    IMPROVED: "#2e7d32",
-    REGRESSED: "#c62828",
-    NO_CHANGE: "#9e9e9e",
-    CANNOT_TELL: "#cfcfcf",
-}
-# Layout of compare.png in inches: two rows of two panels; each panel is a bar
-# axes plus a column of notes beside it, so labels never collide with bars.
-_DPI = 120
-_BARS_WIDTH_IN = 4.2
-_NOTES_WIDTH_IN = 2.0
-_ROW_IN = 0.38  # per configuration
-_PANEL_EXTRA_IN = 1.1  # title and x axis of one panel
-_HEADER_IN = 1.3  # figure title and legend
-_CHAR_IN = 0.085  # rough width of one character of a y label at 10 pt
 
 
 def write_compare(table: pd.DataFrame, output_dir: Path) -> list[Path]:
     """Write ``compare.csv`` (the table as is) and ``compare.png`` into ``output_dir``.
 
-    Each file is replaced atomically. ``compare.png`` has one panel per
-    :data:`PLOTTED_METRICS` key with a horizontal bar per configuration: the
-    candidate / baseline ratio of medians, drawn from the line at 1.0 and coloured
-    by verdict (green improved, red regressed, grey no significant change, light
-    grey cannot tell). Each bar is labelled with its change and p-value, or with
-    ``n<3``; a failing ``--fail`` rule adds ``FAILS <rule>``.
+    Each file is replaced atomically; the figure is
+    :func:`mnistbench.plots.compare.plot_compare`.
 
     :returns: the paths written, CSV first.
     """
+    from mnistbench.plots.compare import plot_compare
+
     output_dir = Path(output_dir)
     csv_path = output_dir / COMPARE_CSV
     with atomic_writer(csv_path, "w") as handle:
         table.to_csv(handle, index=False, lineterminator="\n")
-    png_path = output_dir / COMPARE_PNG
-    _plot(table, png_path)
-    return [csv_path, png_path]
-
-
-def _plot(table: pd.DataFrame, path: Path) -> None:
-    # A bare Figure renders through Agg on savefig without pyplot, so no global
-    # backend is switched under a caller who uses pyplot (see report.py).
-    from matplotlib.figure import Figure
-    from matplotlib.patches import Patch
-
-    configs = list(dict.fromkeys(zip(table["config_id"], table["backend"], strict=True)))
-    if not configs:
-        # A notice rather than no file: a stale compare.png would contradict compare.csv.
-        fig = Figure(figsize=(9.0, 3.0), dpi=_DPI)
-        fig.text(
-            0.5,
-            0.5,
-            "Nothing to compare: neither side has a successful run\nwith a compared metric.",
-            ha="center",
-            va="center",
-            fontsize=12,
-        )
-        _save(fig, path)
-        return
-    labels = _config_labels(configs)
-    longest = max((len(label) for label in labels), default=10)
-    width = longest * _CHAR_IN + 0.4 + 2 * (_BARS_WIDTH_IN + _NOTES_WIDTH_IN)
-    height = _HEADER_IN + 2 * (_PANEL_EXTRA_IN + max(2, len(configs)) * _ROW_IN)
-    fig = Figure(figsize=(width, height), dpi=_DPI, layout="constrained")
-    grid = fig.add_gridspec(2, 4, width_ratios=[_BARS_WIDTH_IN, _NOTES_WIDTH_IN] * 2)
-    first = None
-    for i, (metric, title) in enumerate(PLOTTED_METRICS.items()):
-        row, column = divmod(i, 2)
-        bars = fig.add_subplot(grid[row, 2 * column], sharey=first)
-        notes = fig.add_subplot(grid[row, 2 * column + 1], sharey=bars)
-        first = first or bars
-        _plot_panel(bars, notes, table[table["metric"] == metric], configs)
-        bars.set_title(f"{title}: {metric}\n({METRICS[metric]} is better)", fontsize=10)
-        # One set of configuration names per row of panels: the left one.
-        bars.set_yticks(range(len(configs)), labels)
-        bars.tick_params(axis="y", labelleft=column == 0, length=0)
-
-    handles = [Patch(color=color, label=verdict) for verdict, color in _VERDICT_COLORS.items()]
-    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), frameon=False)
-    fig.suptitle(
-        "Candidate vs baseline: ratio of medians per configuration\n"
-        f"p: two-sided Mann-Whitney U, significant below {ALPHA:g}; "
-        f"n<3: fewer than {MIN_REPEATS} repeats on a side, significance cannot be told",
-        fontsize=11,
-    )
-    _save(fig, path)
-
-
-def _save(fig: Figure, path: Path) -> None:
-    with atomic_writer(path, "wb") as handle:
-        fig.savefig(handle, format="png", dpi=_DPI)
-
-
-def _config_labels(configs: list[tuple[str, str]]) -> list[str]:
-    import pandas as pd
-
-    return _labels(pd.DataFrame(configs, columns=["config_id", "backend"]))
-
-
-def _plot_panel(
-    bars: Axes, notes: Axes, rows: pd.DataFrame, configs: list[tuple[str, str]]
-) -> None:
-    """Bars from 1.0 to each configuration's ratio, top to bottom; the change beside them."""
-    by_config = {(r.config_id, r.backend): r for r in rows.itertuples(index=False)}
-    ratios = [by_config[key].ratio for key in configs if key in by_config]
-    deviations = [abs(r - 1) for r in ratios if math.isfinite(r)]
-    span = max(0.05, 1.15 * max(deviations, default=0.0))
-    for y, key in enumerate(configs):
-        row = by_config.get(key)
-        if row is None:
-            note, color, weight = "not measured", "dimgray", "normal"
-        elif not math.isfinite(row.ratio):
-            note = row.verdict if row.verdict.startswith("only") else "baseline median is 0"
-            color, weight = "dimgray", "normal"
-        else:
-            bars.barh(y, row.ratio - 1, left=1.0, height=0.6, color=_VERDICT_COLORS[row.verdict])
-            evidence = "n<3" if math.isnan(row.p_value) else _p_text(row.p_value)
-            note = f"{(row.ratio - 1) * 100:+.1f}%, {evidence}"
-            color, weight = "black", "normal"
-            if row.regression:
-                limits = [FailRule.parse(t).limit() for t in row.failed_rule.split("; ")]
-                note += f"\nFAILS: worse by > {' and '.join(limits)}"
-                color, weight = _VERDICT_COLORS[REGRESSED], "bold"
-        notes.text(0.02, y, note, va="center", fontsize=8.5, color=color, fontweight=weight)
-    bars.axvline(1.0, color="black", linewidth=1)
-    bars.set_xlim(1 - span, 1 + span)
-    bars.set_ylim(len(configs) - 0.5, -0.5)  # first configuration on top
-    bars.set_xlabel("candidate / baseline")
-    bars.spines[["top", "right"]].set_visible(False)
-    bars.grid(axis="x", alpha=0.3)
-    bars.set_axisbelow(True)
-    notes.set_xlim(0, 1)
-    notes.set_axis_off()
+    return [csv_path, plot_compare(table, output_dir / COMPARE_PNG)]

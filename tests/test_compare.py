@@ -2,7 +2,8 @@
 
 The runs are written by hand: each test states the numbers it is about. Five
 distinct values per side that do not overlap give the smallest exact two-sided
-Mann-Whitney U p-value for 5 vs 5 repeats, 2 / C(10, 5) = 2 / 252.
+Mann-Whitney U p-value for 5 vs 5 repeats, 2 / C(10, 5) = 2 / 252. Unless a test
+says otherwise, both sides did the same work: 5 epochs of 60,000 images.
 """
 
 from __future__ import annotations
@@ -17,33 +18,59 @@ import pytest
 
 from mnistbench.compare import (
     COMPARE_COLUMNS,
-    METRICS,
     FailRule,
     compare_runs,
+    compared_metrics,
     regressions,
+    work_differences,
     write_compare,
 )
 from mnistbench.errors import ConfigError
+from mnistbench.metrics import metric
 
 EXACT_P_5_VS_5_SEPARATED = 2 / 252  # 0.0079365...
+CANNOT_TELL = "cannot tell (needs 4 repeats a side)"
+
+#: The work of a full sweep: ``mnistbench run`` with its defaults.
+FULL = {
+    "epochs": 5,
+    "batch_size": 32,
+    "train_samples": 60000,
+    "test_samples": 10000,
+    "target_accuracy": math.nan,
+    "eval_every": math.nan,
+}
+#: A smoke sweep: ``--epochs 1 --train-limit 3000``.
+SMOKE = {**FULL, "epochs": 1, "train_samples": 3000}
 
 FAST = [9.8, 9.9, 10.0, 10.1, 10.2]  # median 10.0
 SLOW = [11.8, 11.9, 12.0, 12.1, 12.2]  # median 12.0: 20 % slower, no overlap
 
 
-def runs(config_id: str, backend: str = "tensorflow", status: str = "ok", **metrics) -> list[dict]:
-    """One row per repeat, shaped like runs.csv: as many repeats as the metric lists are long."""
+def runs(
+    config_id: str,
+    backend: str = "tensorflow",
+    status: str = "ok",
+    work: dict | None = None,
+    **metrics,
+) -> list[dict]:
+    """One row per repeat, shaped like runs.csv: as many repeats as the metric lists are long.
+
+    ``work`` replaces the :data:`FULL` work columns; a list value gives one per repeat.
+    """
     count = len(next(iter(metrics.values())))
     architecture = config_id.split("-")[0]
+    work = {**FULL, **(work or {})}
     return [
         {
             "run_id": f"{config_id}-r{repeat}",
             "config_id": config_id,
             "architecture": architecture,
             "backend": backend,
+            **{k: v[repeat] if isinstance(v, list) else v for k, v in work.items()},
             "seed": 42 + repeat,
             "repeat": repeat,
-            **{metric: values[repeat] for metric, values in metrics.items()},
+            **{name: values[repeat] for name, values in metrics.items()},
             "status": status,
             "error": "" if status == "ok" else "RuntimeError: out of memory",
         }
@@ -131,7 +158,7 @@ def test_two_repeats_cannot_tell_but_a_breached_threshold_still_fails() -> None:
     assert (result["baseline_n"], result["candidate_n"]) == (2, 2)
     assert math.isnan(result["p_value"])
     assert pd.isna(result["significant"])
-    assert result["verdict"] == "cannot tell (n<3)"
+    assert result["verdict"] == CANNOT_TELL
     assert result["regression"]
     assert result["failed_rule"] == "fit_seconds:10%"
 
@@ -143,7 +170,7 @@ def test_two_repeats_within_the_threshold_pass() -> None:
         rules("fit_seconds:10%"),
     )
     result = row(table, "dnn", "fit_seconds")
-    assert result["verdict"] == "cannot tell (n<3)"
+    assert result["verdict"] == CANNOT_TELL
     assert not result["regression"]
 
 
@@ -152,7 +179,7 @@ def test_three_repeats_on_one_side_and_two_on_the_other_cannot_tell() -> None:
         frame(runs("dnn", fit_seconds=[10.0, 10.1, 10.2])),
         frame(runs("dnn", fit_seconds=[12.0, 12.1])),
     )
-    assert row(table, "dnn", "fit_seconds")["verdict"] == "cannot tell (n<3)"
+    assert row(table, "dnn", "fit_seconds")["verdict"] == CANNOT_TELL
 
 
 def test_accuracy_drop_beyond_an_absolute_threshold_fails() -> None:
@@ -307,14 +334,17 @@ def test_empty_cells_are_dropped_per_metric() -> None:
     assert row(table, "dnn", "fit_seconds")["candidate_n"] == 4
 
 
-def test_rows_follow_config_order_then_metrics_order() -> None:
-    metrics = {metric: [1.0, 2.0, 3.0] for metric in METRICS}
+def test_rows_follow_config_order_then_runs_csv_metric_order() -> None:
+    names = compared_metrics()
+    metrics = {name: [1.0, 2.0, 3.0] for name in names}
     table = compare_runs(
         frame(runs("b", **metrics), runs("a", **metrics)), frame(runs("a", **metrics))
     )
-    assert list(table["config_id"]) == ["b"] * len(METRICS) + ["a"] * len(METRICS)
-    assert list(table["metric"]) == list(METRICS) * 2
-    assert list(table["better"]) == list(METRICS.values()) * 2
+    assert names[:3] == ["fit_seconds", "first_epoch_seconds", "steady_epoch_seconds"]
+    assert len(names) == 11
+    assert list(table["config_id"]) == ["b"] * len(names) + ["a"] * len(names)
+    assert list(table["metric"]) == names * 2
+    assert list(table["better"]) == [metric(name).better for name in names] * 2
     assert list(table.columns) == COMPARE_COLUMNS
 
 
@@ -357,7 +387,11 @@ def test_fail_rule_prints_as_fail_text_signed_in_the_bad_direction(
     assert FailRule.parse(str(rule)) == rule
 
 
-KNOWN = ", ".join(METRICS)
+KNOWN = (
+    "fit_seconds, first_epoch_seconds, steady_epoch_seconds, time_to_accuracy_seconds, "
+    "train_samples_per_second, test_accuracy, test_loss, inference_samples_per_second, "
+    "latency_ms, latency_p95_ms, peak_memory_mb"
+)
 
 
 @pytest.mark.parametrize(
@@ -440,8 +474,8 @@ def test_regressions_name_each_failing_rule_in_one_line() -> None:
         "dnn fit_seconds: 10.0 s → 12.0 s (+20.0%, p=0.0079) exceeds 10%",
         "dnn test_accuracy: 0.9800 → 0.9700 (-0.0100, p=0.0079) exceeds 0.005",
         "cnn-spe32 peak_memory_mb: 500.0 MB → 650.0 MB (+30.0%, p=0.0079) exceeds 20%",
-        "rnn fit_seconds: 40.5 s → 50.5 s (+24.7%, n=2 vs 2: significance cannot be told) "
-        "exceeds 10%",
+        "rnn fit_seconds: 40.5 s → 50.5 s (+24.7%, n=2 vs 2: significance needs 4 repeats "
+        "a side) exceeds 10%",
     ]
 
 
@@ -518,9 +552,9 @@ def test_write_compare_draws_a_readable_png(tmp_path: Path) -> None:
     write_compare(_example_table(), tmp_path)
     image = imread(tmp_path / "compare.png")
     # At 120 dpi. Wide: 2 x (4.2 + 2.0) in of panels and notes, 0.4 in, and 0.085 in per
-    # character of the longest label ("cnn-spe32", 9). High: 1.3 in of title and legend,
+    # character of the longest label ("cnn-spe32", 9). High: 1.5 in of title and legend,
     # and 2 rows of panels, each 1.1 in plus 0.38 in for each of the 4 configurations.
-    assert image.shape[:2] == (784, 1627)
+    assert image.shape[:2] == (808, 1627)
     rgb = image[..., :3]
     assert (rgb.reshape(-1, 3).std(axis=0) > 0.05).all()  # not blank
 
@@ -563,3 +597,321 @@ def test_a_config_whose_candidate_runs_all_failed_fails_its_rules() -> None:
     assert regressions(table) == [
         "dnn fit_seconds: 10.0 s → no successful candidate run; fails fit_seconds:10%"
     ]
+
+
+# --- too few repeats to test: the threshold decides -----------------------------------
+
+
+def test_three_repeats_a_side_cannot_tell_however_large_the_change() -> None:
+    # Exact two-sided Mann-Whitney U of 3 vs 3 cannot go below 2 / C(6, 3) = 0.1.
+    table = compare_runs(
+        frame(runs("dnn", fit_seconds=[10.0, 10.1, 10.2])),
+        frame(runs("dnn", fit_seconds=[20.0, 20.1, 20.2])),
+    )
+    result = row(table, "dnn", "fit_seconds")
+    assert result["ratio"] == pytest.approx(20.1 / 10.1)
+    assert math.isnan(result["p_value"])
+    assert pd.isna(result["significant"])
+    assert result["verdict"] == CANNOT_TELL
+
+
+def test_three_repeats_a_side_beyond_the_threshold_fails_saying_what_significance_needs() -> None:
+    table = compare_runs(
+        frame(runs("dnn", fit_seconds=[10.0, 10.1, 10.2])),
+        frame(runs("dnn", fit_seconds=[20.0, 20.1, 20.2])),
+        rules("fit_seconds:10%"),
+    )
+    assert row(table, "dnn", "fit_seconds")["failed_rule"] == "fit_seconds:10%"
+    assert regressions(table) == [
+        "dnn fit_seconds: 10.1 s → 20.1 s (+99.0%, n=3 vs 3: significance needs 4 repeats "
+        "a side) exceeds 10%"
+    ]
+
+
+def test_three_repeats_a_side_within_the_threshold_pass() -> None:
+    table = compare_runs(
+        frame(runs("dnn", fit_seconds=[10.0, 10.1, 10.2])),
+        frame(runs("dnn", fit_seconds=[10.5, 10.6, 10.7])),  # +5 %
+        rules("fit_seconds:10%"),
+    )
+    assert row(table, "dnn", "fit_seconds")["verdict"] == CANNOT_TELL
+    assert regressions(table) == []
+
+
+def test_three_against_four_cannot_tell() -> None:
+    # 2 / C(7, 3) = 0.057: still not below 0.05.
+    table = compare_runs(
+        frame(runs("dnn", fit_seconds=[10.0, 10.1, 10.2])),
+        frame(runs("dnn", fit_seconds=[12.0, 12.1, 12.2, 12.3])),
+    )
+    assert row(table, "dnn", "fit_seconds")["verdict"] == CANNOT_TELL
+
+
+def test_four_repeats_a_side_separated_are_a_significant_regression() -> None:
+    table = compare_runs(
+        frame(runs("dnn", fit_seconds=[9.9, 10.0, 10.1, 10.2])),
+        frame(runs("dnn", fit_seconds=[11.9, 12.0, 12.1, 12.2])),
+        rules("fit_seconds:10%"),
+    )
+    result = row(table, "dnn", "fit_seconds")
+    assert result["p_value"] == pytest.approx(2 / 70, rel=1e-12)
+    assert result["verdict"] == "regressed"
+    assert result["failed_rule"] == "fit_seconds:10%"
+
+
+def test_three_against_five_separated_are_tested() -> None:
+    # 2 / C(8, 3) = 0.036: below 0.05, so the test is run.
+    table = compare_runs(
+        frame(runs("dnn", fit_seconds=[10.0, 10.1, 10.2])),
+        frame(runs("dnn", fit_seconds=SLOW)),
+    )
+    result = row(table, "dnn", "fit_seconds")
+    assert result["p_value"] == pytest.approx(2 / 56, rel=1e-12)
+    assert result["verdict"] == "regressed"
+
+
+def test_three_repeats_a_side_with_a_large_slowdown_exit_1_from_the_cli(tmp_path: Path) -> None:
+    base = write_dir(tmp_path / "base", runs("dnn", fit_seconds=[10.0, 10.1, 10.2]))
+    cand = write_dir(tmp_path / "cand", runs("dnn", fit_seconds=[20.0, 20.1, 20.2]))
+    result = invoke("compare", str(base), str(cand), "--fail", "fit_seconds:10%")
+    assert result.exit_code == 1, result.output
+    assert (
+        "regression: dnn fit_seconds: 10.1 s → 20.1 s (+99.0%, n=3 vs 3: significance needs "
+        "4 repeats a side) exceeds 10%\n"
+    ) in result.stderr
+
+
+# --- different work: no verdict, and no gate --------------------------------------------
+
+
+def test_runs_that_did_different_work_get_no_verdict() -> None:
+    table = compare_runs(
+        frame(runs("dnn", work=SMOKE, fit_seconds=FAST, test_accuracy=[0.90] * 5)),
+        frame(runs("dnn", fit_seconds=[50.0, 50.1, 50.2, 50.3, 50.4], test_accuracy=[0.98] * 5)),
+    )
+    assert list(table["metric"]) == ["fit_seconds", "test_accuracy"]
+    assert list(table["verdict"]) == ["different work"] * 2
+    assert list(table["different_work"]) == ["epochs 1 vs 5, train_samples 3,000 vs 60,000"] * 2
+    assert table["p_value"].isna().all()
+    assert table["significant"].isna().all()
+    # The medians and ratio stay: they are facts, only their meaning is in doubt.
+    assert row(table, "dnn", "fit_seconds")["ratio"] == pytest.approx(50.2 / 10.0)
+    assert work_differences(table) == [
+        "dnn: different work: epochs 1 vs 5, train_samples 3,000 vs 60,000"
+    ]
+
+
+def test_each_work_option_that_differs_is_named_side_by_side() -> None:
+    baseline_work = {"batch_size": 32, "test_samples": 10000}
+    candidate_work = {"batch_size": 128, "test_samples": 2000}
+    table = compare_runs(
+        frame(runs("dnn", work=baseline_work, fit_seconds=FAST)),
+        frame(runs("dnn", work=candidate_work, fit_seconds=FAST)),
+    )
+    assert row(table, "dnn", "fit_seconds")["different_work"] == (
+        "batch_size 32 vs 128, test_samples 10,000 vs 2,000"
+    )
+
+
+def test_the_same_work_is_compared_with_an_empty_different_work() -> None:
+    table = compare_runs(frame(runs("dnn", fit_seconds=FAST)), frame(runs("dnn", fit_seconds=SLOW)))
+    result = row(table, "dnn", "fit_seconds")
+    assert result["verdict"] == "regressed"
+    assert result["different_work"] == ""
+    assert work_differences(table) == []
+
+
+def test_only_the_configuration_that_did_different_work_loses_its_verdict() -> None:
+    table = compare_runs(
+        frame(runs("dnn", fit_seconds=FAST), runs("cnn", work=SMOKE, fit_seconds=FAST)),
+        frame(runs("dnn", fit_seconds=SLOW), runs("cnn", fit_seconds=SLOW)),
+    )
+    assert list(table["verdict"]) == ["regressed", "different work"]
+
+
+def test_with_a_target_the_epochs_trained_are_an_outcome_not_work() -> None:
+    # The candidate reached 0.97 in 2 epochs, the baseline in 3: the same work, done faster.
+    target = {"target_accuracy": 0.97, "epochs": 3}
+    table = compare_runs(
+        frame(runs("dnn", work=target, time_to_accuracy_seconds=SLOW)),
+        frame(runs("dnn", work={**target, "epochs": 2}, time_to_accuracy_seconds=FAST)),
+    )
+    result = row(table, "dnn", "time_to_accuracy_seconds")
+    assert result["different_work"] == ""
+    assert result["verdict"] == "improved"
+
+
+def test_different_targets_are_different_work() -> None:
+    table = compare_runs(
+        frame(runs("dnn", work={"target_accuracy": 0.97}, fit_seconds=FAST)),
+        frame(runs("dnn", work={"target_accuracy": 0.98}, fit_seconds=FAST)),
+    )
+    assert row(table, "dnn", "fit_seconds")["different_work"] == "target_accuracy 0.97 vs 0.98"
+
+
+def test_a_target_on_one_side_only_is_different_work() -> None:
+    table = compare_runs(
+        frame(runs("dnn", fit_seconds=FAST)),
+        frame(runs("dnn", work={"target_accuracy": 0.97, "epochs": 2}, fit_seconds=FAST)),
+    )
+    assert row(table, "dnn", "fit_seconds")["different_work"] == "target_accuracy none vs 0.97"
+
+
+def test_with_a_target_different_evaluation_intervals_are_different_work() -> None:
+    table = compare_runs(
+        frame(runs("dnn", work={"target_accuracy": 0.97}, fit_seconds=FAST)),
+        frame(runs("dnn", work={"target_accuracy": 0.97, "eval_every": 200}, fit_seconds=FAST)),
+    )
+    assert row(table, "dnn", "fit_seconds")["different_work"] == "eval_every each epoch vs 200"
+
+
+def test_work_columns_an_older_runs_csv_lacks_are_not_compared() -> None:
+    older = [{k: v for k, v in r.items() if k not in FULL} for r in runs("dnn", fit_seconds=FAST)]
+    table = compare_runs(frame(older), frame(runs("dnn", work=SMOKE, fit_seconds=SLOW)))
+    result = row(table, "dnn", "fit_seconds")
+    assert result["different_work"] == ""
+    assert result["verdict"] == "regressed"
+
+
+def test_fail_rules_on_different_work_are_an_error_naming_the_options() -> None:
+    with pytest.raises(ConfigError) as caught:
+        compare_runs(
+            frame(runs("dnn", work=SMOKE, fit_seconds=FAST), runs("cnn", fit_seconds=FAST)),
+            frame(runs("dnn", fit_seconds=SLOW), runs("cnn", fit_seconds=FAST)),
+            rules("fit_seconds:10%"),
+        )
+    assert str(caught.value) == (
+        "--fail cannot gate runs that did different work (dnn: epochs 1 vs 5, "
+        "train_samples 3,000 vs 60,000); rerun with the same options, "
+        "or pass --allow-different-work"
+    )
+
+
+def test_allowing_different_work_tests_and_gates_as_usual() -> None:
+    table = compare_runs(
+        frame(runs("dnn", work=SMOKE, fit_seconds=FAST)),
+        frame(runs("dnn", fit_seconds=SLOW)),
+        rules("fit_seconds:10%"),
+        allow_different_work=True,
+    )
+    result = row(table, "dnn", "fit_seconds")
+    assert result["verdict"] == "regressed"
+    assert result["different_work"] == "epochs 1 vs 5, train_samples 3,000 vs 60,000"
+    assert result["failed_rule"] == "fit_seconds:10%"
+
+
+def test_cli_fail_on_different_work_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    base = write_dir(tmp_path / "smoke", runs("dnn", work=SMOKE, fit_seconds=FAST))
+    cand = write_dir(tmp_path / "full", runs("dnn", fit_seconds=SLOW))
+    result = invoke("compare", str(base), str(cand), "--fail", "fit_seconds:10%")
+    assert result.exit_code == 2, result.output
+    assert result.stderr == (
+        "Error: --fail cannot gate runs that did different work (dnn: epochs 1 vs 5, "
+        "train_samples 3,000 vs 60,000); rerun with the same options, "
+        "or pass --allow-different-work\n"
+    )
+    assert not (cand / "compare.csv").exists()
+
+
+def test_cli_without_fail_reports_different_work_and_no_verdict(tmp_path: Path) -> None:
+    base = write_dir(tmp_path / "smoke", runs("dnn", work=SMOKE, fit_seconds=FAST))
+    cand = write_dir(tmp_path / "full", runs("dnn", fit_seconds=SLOW))
+    result = invoke("compare", str(base), str(cand))
+    assert result.exit_code == 0, result.output
+    assert (
+        "warning: dnn: different work: epochs 1 vs 5, train_samples 3,000 vs 60,000: no verdict\n"
+    ) in result.stderr
+    assert "different work" in result.stdout
+    assert "regressed" not in result.stdout
+    written = pd.read_csv(cand / "compare.csv", keep_default_na=False)
+    assert list(written["verdict"]) == ["different work"]
+    assert list(written["different_work"]) == ["epochs 1 vs 5, train_samples 3,000 vs 60,000"]
+
+
+def test_cli_allow_different_work_gates_with_a_warning(tmp_path: Path) -> None:
+    base = write_dir(tmp_path / "smoke", runs("dnn", work=SMOKE, fit_seconds=FAST))
+    cand = write_dir(tmp_path / "full", runs("dnn", fit_seconds=SLOW))
+    result = invoke(
+        "compare", str(base), str(cand), "--fail", "fit_seconds:10%", "--allow-different-work"
+    )
+    assert result.exit_code == 1, result.output
+    assert (
+        "warning: dnn: different work: epochs 1 vs 5, train_samples 3,000 vs 60,000: "
+        "compared anyway\n"
+    ) in result.stderr
+    assert "regression: dnn fit_seconds: 10.0 s → 12.0 s (+20.0%, p=0.0079) exceeds 10%\n" in (
+        result.stderr
+    )
+
+
+# --- compare.png with every verdict ----------------------------------------------------
+
+
+def every_verdict_table() -> pd.DataFrame:
+    """One configuration per verdict, on fit_seconds; the improved one on two panels."""
+    baseline = frame(
+        runs("improved", fit_seconds=SLOW, peak_memory_mb=[600.0, 601.0, 602.0, 603.0, 604.0]),
+        runs("regressed", fit_seconds=FAST),
+        runs("unchanged", fit_seconds=FAST),
+        runs("three-repeats", fit_seconds=[10.0, 10.1, 10.2]),
+        runs("smoke-sweep", work=SMOKE, fit_seconds=FAST),
+        runs("dropped", fit_seconds=FAST),
+    )
+    candidate = frame(
+        runs("improved", fit_seconds=FAST, peak_memory_mb=[500.0, 501.0, 502.0, 503.0, 504.0]),
+        runs("regressed", fit_seconds=SLOW),
+        runs("unchanged", fit_seconds=[9.9, 10.0, 10.1, 10.2, 10.3]),
+        runs("three-repeats", fit_seconds=[12.0, 12.1, 12.2]),
+        runs("smoke-sweep", fit_seconds=[50.0, 50.1, 50.2, 50.3, 50.4]),
+        runs("added", fit_seconds=FAST),
+    )
+    return compare_runs(baseline, candidate)
+
+
+def test_every_verdict_table_has_every_verdict() -> None:
+    table = every_verdict_table()
+    fit = table[table["metric"] == "fit_seconds"]
+    assert list(fit["verdict"]) == [
+        "improved",
+        "regressed",
+        "no significant change",
+        CANNOT_TELL,
+        "different work",
+        "only in baseline",
+        "only in candidate",
+    ]
+
+
+def test_compare_png_colours_each_verdict(tmp_path: Path) -> None:
+    from matplotlib.image import imread
+
+    write_compare(every_verdict_table(), tmp_path)
+    rgb = imread(tmp_path / "compare.png")[..., :3]
+
+    def has(color: str) -> bool:
+        target = [int(color[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+        return bool((abs(rgb - target).max(axis=-1) < 0.02).any())
+
+    assert has("#2e7d32")  # improved
+    assert has("#c62828")  # regressed
+    assert has("#9e9e9e")  # no significant change
+    assert has("#cfcfcf")  # cannot tell
+
+
+# --- helpers for the CLI tests ----------------------------------------------------------
+
+
+def write_dir(directory: Path, rows: list[dict]) -> Path:
+    """An output directory holding only a runs.csv of ``rows``."""
+    directory.mkdir()
+    frame(rows).to_csv(directory / "runs.csv", index=False)
+    return directory
+
+
+def invoke(*args: str):
+    """``mnistbench ARGS`` in this process; stdout and stderr apart."""
+    from click.testing import CliRunner
+
+    from mnistbench.cli import cli
+
+    return CliRunner().invoke(cli, list(args))
