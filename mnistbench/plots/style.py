@@ -123,9 +123,12 @@ def failure_notes(runs: pd.DataFrame) -> list[str]:
     return notes
 
 
-def add_failure_note(fig: Figure, runs: pd.DataFrame, shown: str) -> None:
-    """Name failed configurations under the plot, so a missing bar or line is never a mystery."""
-    notes = failure_notes(runs)
+def add_failure_note(fig: Figure, notes: list[str], shown: str) -> None:
+    """Name failed configurations under the plot, so a missing bar or line is never a mystery.
+
+    :param notes: :func:`failure_notes`; nothing is added when it is empty.
+    :param shown: what the failed configurations are not: "Not shown — dnn: failed (...)".
+    """
     if notes:
         fig.supxlabel(
             f"Not {shown} — " + "; ".join(notes), fontsize=9, color=WRONG_COLOR, wrap=True
