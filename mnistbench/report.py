@@ -27,9 +27,9 @@ from typing import TYPE_CHECKING, Any
 import mnistbench
 from mnistbench.atomic import atomic_writer
 from mnistbench.metrics import HEADLINE, LOWER, Column, in_view
-from mnistbench.plots.comparison import plot_comparison
-from mnistbench.plots.curves import plot_curves
-from mnistbench.plots.predictions import plot_predictions, sample_predictions
+from mnistbench.plots.comparison import COMPARISON_PNG, plot_comparison
+from mnistbench.plots.curves import CURVES_PNG, plot_curves
+from mnistbench.plots.predictions import PREDICTIONS_PNG, plot_predictions, sample_predictions
 from mnistbench.plots.style import first_error
 from mnistbench.results import SAMPLES_NPZ
 from mnistbench.runs import config_keys, flags, in_order, is_ok, labels, numeric, text
@@ -39,9 +39,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
 COMPARISON_CSV = "comparison.csv"
-COMPARISON_PNG = "comparison.png"
-CURVES_PNG = "curves.png"
-PREDICTIONS_PNG = "predictions.png"
 
 
 def _metrics(runs: pd.DataFrame) -> list[Column]:
@@ -92,7 +89,8 @@ def comparison_table(runs: pd.DataFrame) -> pd.DataFrame:
     """
     import pandas as pd
 
-    metrics = [column.name for column in _metrics(runs)]
+    headline = _metrics(runs)
+    metrics = [column.name for column in headline]
     names = labels(runs)
     rows = [_group_row(runs, names == name, metrics) for name in in_order(names)]
     ids = ["config_id", "architecture", "backend", "steps_per_execution", "jit_compile"]
@@ -100,7 +98,7 @@ def comparison_table(runs: pd.DataFrame) -> pd.DataFrame:
     ratios = [f"{name}_ratio_to_best" for name in metrics]
     spreads = [f"{name}_{field}" for name in metrics for field in SPREAD_FIELDS]
     table = pd.DataFrame(rows, columns=[*ids, *counts, *metrics, *spreads, "error"])
-    for column in _metrics(runs):
+    for column in headline:
         table[f"{column.name}_ratio_to_best"] = _ratio_to_best(table[column.name], column.better)
     # Counts are whole numbers; keep them so in the CSV ("32", not "32.0").
     whole = ["steps_per_execution"]
