@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.text import Text
-from test_report import (
+from synthetic_runs import (
     LABELS,
     TIGHT_FIT_SECONDS,
     as_read,
