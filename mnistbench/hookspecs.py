@@ -85,7 +85,10 @@ def mnistbench_write_report(runs, output_dir):
     """Write report files from the runs of one output directory.
 
     Called after ``mnistbench run`` finishes and by ``mnistbench report DIR``.
-    The built-in comparison CSV and plots are implementations of this hook.
+    The built-in comparison CSV and plots (:mod:`mnistbench.report`) and
+    ``pytest-benchmark.json`` (:mod:`mnistbench.interchange`) are implementations of
+    this hook; the sweep's ``environment.json`` is in ``output_dir`` for reporters that
+    need to say where the runs were measured.
     Write only inside ``output_dir``, and write each file atomically.
 
     :param runs: ``pandas.DataFrame`` read from ``runs.csv``.

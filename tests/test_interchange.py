@@ -1,9 +1,12 @@
-"""Runs as pytest-benchmark JSON: the document, and pytest-benchmark's own CLI reading it."""
+"""Runs as pytest-benchmark JSON: the document, where its machine and commit come from, the
+same file after ``mnistbench run`` and ``mnistbench report``, and pytest-benchmark's own CLI
+reading it."""
 
 from __future__ import annotations
 
 import json
 import math
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from mnistbench.environment import write_environment
 from mnistbench.interchange import (
     PYTEST_BENCHMARK_JSON,
     to_pytest_benchmark,
@@ -18,6 +22,35 @@ from mnistbench.interchange import (
 )
 
 NAN = math.nan
+
+#: An environment.json as ``mnistbench run`` records it: pytest-benchmark's description of
+#: the machine and the commit, taken when the runs were measured, on a host that is not this.
+RECORDED = {
+    "python": "3.11.7",
+    "cpu_count": 16,
+    "git_commit": "0123abcd",
+    "machine_info": {
+        "node": "bench-host-01",
+        "processor": "x86_64",
+        "machine": "x86_64",
+        "python_compiler": "GCC 12.2.0",
+        "python_implementation": "CPython",
+        "python_implementation_version": "3.11.7",
+        "python_version": "3.11.7",
+        "python_build": ["main", "Dec  4 2023 18:10:26"],
+        "release": "6.1.0-18-amd64",
+        "system": "Linux",
+        "cpu": {"brand_raw": "Bench CPU @ 3.00GHz", "count": 16},
+    },
+    "commit_info": {
+        "id": "0123abcd",
+        "time": "2026-01-01T00:00:00+00:00",
+        "author_time": "2026-01-01T00:00:00+00:00",
+        "dirty": False,
+        "project": "mnistbench",
+        "branch": "main",
+    },
+}
 
 
 def make_runs(fit_scale: float = 1.0) -> pd.DataFrame:
@@ -93,7 +126,7 @@ def benchmark(document: dict, name: str) -> dict:
 
 @pytest.fixture(scope="module")
 def document() -> dict:
-    return to_pytest_benchmark(make_runs(), environment={"python": "3.11.7", "cpu_count": 16})
+    return to_pytest_benchmark(make_runs(), environment=RECORDED)
 
 
 def test_document_has_the_top_level_keys_pytest_benchmark_writes(document):
@@ -204,18 +237,43 @@ def test_options_record_the_rounds_and_the_timer(document):
     assert benchmark(document, "inference[dnn]")["options"]["warmup"] is True
 
 
-def test_machine_info_is_pytest_benchmarks_plus_the_environment(document):
-    machine_info = document["machine_info"]
-    assert {"node", "machine", "python_implementation", "python_version", "cpu"} <= set(
-        machine_info
-    )
-    assert machine_info["mnistbench"] == {"python": "3.11.7", "cpu_count": 16}
+def test_machine_info_is_the_recorded_one_plus_the_whole_environment(document):
+    assert document["machine_info"] == {**RECORDED["machine_info"], "mnistbench": RECORDED}
 
 
-def test_commit_info_is_pytest_benchmarks(document):
-    assert {"id", "time", "author_time", "dirty", "project", "branch"} <= set(
-        document["commit_info"]
-    )
+def test_commit_info_is_the_recorded_one(document):
+    assert document["commit_info"] == RECORDED["commit_info"]
+
+
+def test_an_older_environment_without_machine_info_stands_in_for_it():
+    older = {
+        "python": "3.11.2",
+        "cpu": "Old CPU",
+        "cpu_count": 8,
+        "platform": "Linux-5.10-x86_64",
+        "git_commit": "fedcba98",
+    }
+    document = to_pytest_benchmark(make_runs(), environment=older)
+    assert document["machine_info"] == {
+        "python_version": "3.11.2",
+        "cpu": {"brand_raw": "Old CPU", "count": 8},
+        "platform": "Linux-5.10-x86_64",
+        "mnistbench": older,
+    }
+    assert document["commit_info"] == {"id": "fedcba98"}
+
+
+def test_without_a_recorded_environment_nothing_of_this_host_is_reported():
+    document = to_pytest_benchmark(make_runs(), environment={})
+    assert document["machine_info"] == {"mnistbench": {}}
+    assert document["commit_info"] == {}
+
+
+def test_the_file_takes_machine_and_commit_from_the_directorys_environment_json(tmp_path):
+    write_environment(tmp_path, RECORDED)
+    written = json.loads(write_pytest_benchmark(make_runs(), tmp_path).read_text())
+    assert written["machine_info"] == {**RECORDED["machine_info"], "mnistbench": RECORDED}
+    assert written["commit_info"] == RECORDED["commit_info"]
 
 
 def test_version_is_the_installed_pytest_benchmark(document):
@@ -228,41 +286,49 @@ def test_datetime_is_when_the_earliest_ok_run_started(document):
     assert document["datetime"] == "2026-01-01T00:00:00+00:00"
 
 
+def names_of(runs: pd.DataFrame) -> list[str]:
+    return [b["name"] for b in to_pytest_benchmark(runs, environment={})["benchmarks"]]
+
+
 def test_a_group_whose_column_is_missing_is_left_out():
     runs = make_runs().drop(columns=["latency_ms", "steady_epoch_seconds", "started_at"])
-    names = [b["name"] for b in to_pytest_benchmark(runs)["benchmarks"]]
+    names = names_of(runs)
     assert names == ["fit[dnn]", "inference[dnn]", "fit[cnn-spe8]", "inference[cnn-spe8]"]
 
 
 def test_runs_without_config_id_are_grouped_by_architecture():
     runs = make_runs().drop(columns=["config_id"])
-    names = [b["name"] for b in to_pytest_benchmark(runs)["benchmarks"]]
+    names = names_of(runs)
     assert names[0] == "fit[dnn]" and "fit[cnn]" in names
 
 
 def test_a_param_the_repeats_disagree_on_is_none():
     runs = make_runs()
     runs.loc[1, "epochs"] = 2  # a time-to-accuracy target stopped this repeat early
-    params = benchmark(to_pytest_benchmark(runs), "fit[dnn]")["params"]
+    params = benchmark(to_pytest_benchmark(runs, environment={}), "fit[dnn]")["params"]
     assert params["epochs"] is None
     assert params["batch_size"] == 32
 
 
-def test_a_config_on_two_backends_names_the_backend():
+def test_runs_on_several_backends_are_named_with_the_configurations_one_label():
     runs = make_runs()
     runs.loc[2, "backend"] = "jax"
-    names = [b["name"] for b in to_pytest_benchmark(runs)["benchmarks"] if b["group"] == "fit"]
-    assert names == ["fit[dnn-tensorflow]", "fit[dnn-jax]", "fit[cnn-spe8]"]
+    assert [name for name in names_of(runs) if name.startswith("fit[")] == [
+        "fit[dnn (tensorflow)]",
+        "fit[dnn (jax)]",
+        "fit[cnn-spe8 (tensorflow)]",
+    ]
 
 
 def test_no_ok_runs_give_no_benchmarks():
     runs = make_runs()
     runs["status"] = "failed"
-    assert to_pytest_benchmark(runs)["benchmarks"] == []
+    assert names_of(runs) == []
 
 
 def test_the_file_is_strict_json_even_with_nan_in_the_environment(tmp_path):
-    path = write_pytest_benchmark(make_runs(), tmp_path, environment={"peak": NAN})
+    write_environment(tmp_path, {"peak": NAN})
+    path = write_pytest_benchmark(make_runs(), tmp_path)
 
     def reject(constant: str):
         raise AssertionError(f"{constant} is not JSON")
@@ -286,8 +352,9 @@ def compare(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 @pytest.fixture
 def baseline_and_candidate(tmp_path) -> tuple[Path, Path]:
-    (tmp_path / "baseline").mkdir()
-    (tmp_path / "candidate").mkdir()
+    for name in ("baseline", "candidate"):
+        (tmp_path / name).mkdir()
+        write_environment(tmp_path / name, RECORDED)
     baseline = write_pytest_benchmark(make_runs(), tmp_path / "baseline")
     candidate = write_pytest_benchmark(make_runs(fit_scale=1.5), tmp_path / "candidate")
     return baseline, candidate
@@ -323,7 +390,34 @@ def test_pytest_benchmark_compare_groups_by_a_param(tmp_path, baseline_and_candi
 def test_runs_read_back_from_csv_give_the_same_document(tmp_path):
     # The failed row's empty cells make integer columns floats once read back from the CSV.
     make_runs().to_csv(tmp_path / "runs.csv", index=False)
-    from_csv = to_pytest_benchmark(pd.read_csv(tmp_path / "runs.csv"))
-    in_memory = to_pytest_benchmark(make_runs())
+    from_csv = to_pytest_benchmark(pd.read_csv(tmp_path / "runs.csv"), environment=RECORDED)
+    in_memory = to_pytest_benchmark(make_runs(), environment=RECORDED)
     # As JSON text, so that 3.0 does not pass for 3.
     assert json.dumps(from_csv["benchmarks"]) == json.dumps(in_memory["benchmarks"])
+
+
+# --- the same file after `mnistbench run` and `mnistbench report` ---------------------------
+
+
+def test_report_rewrites_the_file_the_run_wrote_whatever_the_host_and_directory(
+    cli_sweep, cli, tmp_path, monkeypatch
+):
+    # `report` may run anywhere: here from a directory that is no git repository. What it
+    # writes must still describe the machine and the commit the runs were measured on.
+    written_by_run = json.loads((cli_sweep / PYTEST_BENCHMARK_JSON).read_text())
+    recorded = json.loads((cli_sweep / "environment.json").read_text())
+    copy = shutil.copytree(cli_sweep, tmp_path / "sweep")
+    (copy / PYTEST_BENCHMARK_JSON).unlink()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+
+    result = cli("report", str(copy))
+
+    assert result.returncode == 0, result.stderr
+    assert f"wrote {copy / PYTEST_BENCHMARK_JSON}" in result.stdout.splitlines()
+    written_by_report = json.loads((copy / PYTEST_BENCHMARK_JSON).read_text())
+    assert written_by_report["machine_info"]["mnistbench"] == recorded
+    assert written_by_report["commit_info"] == recorded["commit_info"]
+    # Both take `datetime` from the earliest run's start, so nothing may differ at all.
+    assert written_by_report == written_by_run
