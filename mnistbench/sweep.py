@@ -175,10 +175,11 @@ def run_sweep(
         on_start=lambda config: manifest.set_state(config.run_id, "running"),
         on_result=record,
     )
-    executor = make_executor(
-        sweep.execution, mnist=mnist, plugins=plugins, log_dir=output_dir / LOG_DIR
-    )
-    executor.run(recorder)
+    if to_run:  # a resumed sweep that had finished only redoes the reports
+        executor = make_executor(
+            sweep.execution, mnist=mnist, plugins=plugins, log_dir=output_dir / LOG_DIR
+        )
+        executor.run(recorder)
     runs = read_runs(output_dir)
     reports = plugins.write_report(runs, output_dir)
     return SweepResult(output_dir, recorder.results(), reports, len(sweep.kept), runs)
