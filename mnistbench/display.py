@@ -254,7 +254,7 @@ def print_medians(console: Console, comparison) -> None:
             label_, str(row["runs"]), fit, acc, f"[yellow]{noisy}[/yellow]" if noisy else "-"
         )
     console.print(view)
-    if repeated["noisy_metrics"].fillna("").astype(str).str.len().any():
+    if repeated["noisy_metrics"].map(lambda value: isinstance(value, str) and value != "").any():
         console.print(
             f"noisy: coefficient of variation above {NOISY_CV:.0%} over the repeats; "
             "see comparison.csv for every metric's spread."

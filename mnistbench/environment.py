@@ -6,6 +6,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -96,7 +97,9 @@ def describe_environment(
         "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
         "data": data,
-        "command": " ".join([Path(argv[0]).name, *argv[1:]]) if argv else "",
+        # The command as a user types it, however it was started (the console script,
+        # python -m mnistbench.cli, a test).
+        "command": shlex.join(["mnistbench", *argv[1:]]) if argv else "",
         "git_commit": git_commit(),
         "executable": sys.executable,
         "machine_info": pytest_benchmark_generate_machine_info(),

@@ -120,8 +120,7 @@ class RunsWriter:
                 )
                 writer.writeheader()
                 writer.writerows(ordered)
-        except OSError as error:
+        except ResultsWriteError as error:  # atomic_writer named the file and the cause
             raise ResultsWriteError(
-                f"cannot write {self.path}: {error.strerror or error}; the runs finished "
-                "before this one are intact in it"
+                f"{error}; the runs finished before this one are intact in it"
             ) from None

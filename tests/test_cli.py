@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,10 +12,9 @@ import matplotlib.image
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from conftest import run_cli
 
 from mnistbench.cli import cli
-from mnistbench.results import RUN_COLUMNS
+from mnistbench.metrics import RUN_COLUMNS
 
 PARAMS = {"dnn": 118_282, "rnn": 216_426, "cnn": 542_230}
 # Better than chance (0.1) by a wide margin after 2 epochs on 2000 images; measured
@@ -22,26 +22,10 @@ PARAMS = {"dnn": 118_282, "rnn": 216_426, "cnn": 542_230}
 MIN_ACCURACY = {"dnn": 0.75, "cnn": 0.75, "rnn": 0.3}
 
 
-@pytest.fixture(scope="module")
-def sweep_dir(tmp_path_factory, mnist_npz) -> Path:
-    """One real sweep of the three reference architectures, shared by the tests below."""
-    output = tmp_path_factory.mktemp("sweep") / "out"
-    result = run_cli(
-        "run",
-        "--all",
-        "--epochs",
-        "2",
-        "--train-limit",
-        "2000",
-        "--test-limit",
-        "300",
-        "--output",
-        str(output),
-        "--data",
-        str(mnist_npz),
-    )
-    assert result.returncode == 0, result.stderr
-    return output
+@pytest.fixture
+def sweep_dir(cli_sweep) -> Path:
+    """The shared ``mnistbench run --all --epochs 2 --train-limit 2000 --test-limit 300``."""
+    return cli_sweep
 
 
 def test_run_all_writes_one_complete_row_per_architecture(sweep_dir):
@@ -91,23 +75,25 @@ def test_run_all_writes_readable_plots(sweep_dir, name):
     assert image.std() > 0.05  # not a blank canvas
 
 
-def test_run_all_describes_the_environment(sweep_dir, mnist_npz):
-    environment = json.loads((sweep_dir / "environment.json").read_text())
-    assert environment["backend"] == "tensorflow"
-    assert environment["packages"]["keras"].startswith("3.")
-    assert set(environment["plugins"]) == {"dnn", "rnn", "cnn"}
-    assert environment["cpu_count"] >= 1 and environment["cpu"]
-    assert environment["data"]["source"] == "path"
-    assert "run --all" in environment["command"]
+REPORTS = ("comparison.csv", "comparison.png", "curves.png", "predictions.png")
 
 
-def test_report_regenerates_plots_and_comparison_without_training(sweep_dir):
-    for name in ("comparison.csv", "comparison.png", "curves.png", "predictions.png"):
-        (sweep_dir / name).unlink()
-    result = run_cli("report", str(sweep_dir))
+def test_report_regenerates_the_reports_without_training(sweep_dir, tmp_path, cli):
+    copy = shutil.copytree(sweep_dir, tmp_path / "out")
+    for name in (*REPORTS, "pytest-benchmark.json"):
+        (copy / name).unlink()
+    result = cli("report", str(copy))
     assert result.returncode == 0, result.stderr
-    for name in ("comparison.csv", "comparison.png", "curves.png", "predictions.png"):
-        assert (sweep_dir / name).stat().st_size > 0
+    assert result.stdout.splitlines() == [
+        f"wrote {copy / name}" for name in (*REPORTS, "pytest-benchmark.json")
+    ]
+    # The same runs give the same comparison and the same interchange file as `run` wrote.
+    assert (copy / "comparison.csv").read_text() == (sweep_dir / "comparison.csv").read_text()
+    assert json.loads((copy / "pytest-benchmark.json").read_text()) == json.loads(
+        (sweep_dir / "pytest-benchmark.json").read_text()
+    )
+    for name in REPORTS[1:]:
+        assert (copy / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
 
 
 def test_help_answers_without_importing_a_backend():
@@ -120,8 +106,8 @@ def test_help_answers_without_importing_a_backend():
     assert result.stdout.strip() == "[]"
 
 
-def test_plugins_lists_each_architecture_with_its_parameter_count():
-    result = run_cli("plugins")
+def test_plugins_lists_each_architecture_with_its_parameter_count(cli):
+    result = cli("plugins")
     assert result.returncode == 0, result.stderr
     for name, params in PARAMS.items():
         line = next(line for line in result.stdout.splitlines() if f" {name} " in line)
@@ -186,6 +172,54 @@ def test_non_empty_output_directory_is_refused(tmp_path):
 def test_report_of_a_directory_without_runs_is_refused(tmp_path):
     result = invoke("report", str(tmp_path))
     assert_one_line_error(result, f"{tmp_path / 'runs.csv'}: not found")
+
+
+def test_debug_shows_the_traceback_of_a_user_error(tmp_path):
+    result = invoke("--debug", "report", str(tmp_path))
+    assert result.exit_code == 2
+    assert "Traceback" in result.output
+    assert f"Error: {tmp_path / 'runs.csv'}: not found" in result.output
+
+
+def test_unwritable_output_directory_is_one_line_and_exit_2(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    result = invoke("run", "dnn", "--output", str(blocker / "out"))
+    assert result.exit_code == 2
+    assert result.output == (
+        f"Error: cannot write to output directory {blocker / 'out'}: Not a directory\n"
+    )
+
+
+def test_timeout_with_isolation_none_is_refused(tmp_path):
+    result = invoke("run", "dnn", "--isolation", "none", "--timeout", "5")
+    assert_one_line_error(result, "Error: --timeout needs --isolation process")
+
+
+# --resume continues a saved plan: the CLI refuses what would change it.
+
+
+def test_resume_of_a_directory_without_manifest_is_refused(tmp_path):
+    result = invoke("run", "--resume", str(tmp_path))
+    assert_one_line_error(result, f"Error: {tmp_path / 'manifest.json'}: not found")
+
+
+def test_resume_of_an_incompatible_results_format_is_refused(tmp_path):
+    (tmp_path / "manifest.json").write_text(
+        json.dumps({"format": 99, "mnistbench": "9.0", "runs": []})
+    )
+    result = invoke("run", "--resume", str(tmp_path))
+    assert_one_line_error(result, "written by mnistbench 9.0 in results format 99")
+
+
+def test_resume_with_new_architectures_is_refused(tmp_path):
+    result = invoke("run", "dnn", "--resume", str(tmp_path))
+    assert_one_line_error(result, "Error: --resume DIR continues the plan saved in DIR")
+
+
+def test_resume_with_plan_options_is_refused_naming_them(tmp_path):
+    result = invoke("run", "--resume", str(tmp_path), "--epochs", "7", "--seed", "3")
+    assert_one_line_error(result, "plan options (--epochs, --seed) with it")
 
 
 def test_data_info_names_the_source(mnist_npz):

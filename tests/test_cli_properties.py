@@ -6,6 +6,7 @@ import itertools
 from pathlib import Path
 from types import SimpleNamespace
 
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 import mnistbench.data
 import mnistbench.sweep
 from mnistbench.cli import cli
+from mnistbench.metrics import RUN_COLUMNS
 
 NUMBERS = st.one_of(
     st.integers(min_value=-10, max_value=100_000).map(str),
@@ -50,7 +52,10 @@ arguments = st.tuples(
 
 @pytest.fixture
 def no_training(monkeypatch, tmp_path):
-    """Parsing and validation run for real; the sweep itself and the data are stand-ins."""
+    """Parsing and validation run for real; the sweep itself and the data are stand-ins.
+
+    Returns the directory to write under; ``no_training.sweeps`` are the sweeps "run".
+    """
     monkeypatch.setattr(
         mnistbench.data,
         "resolve_mnist",
@@ -58,12 +63,19 @@ def no_training(monkeypatch, tmp_path):
             source="path", origin="stand-in", cache_path=Path("mnist.npz")
         ),
     )
-    monkeypatch.setattr(
-        mnistbench.sweep,
-        "run_sweep",
-        lambda configs, **kw: mnistbench.sweep.SweepResult(kw["output_dir"], [], []),
-    )
+    sweeps.clear()
+
+    def run_sweep(sweep, **options):
+        sweeps.append(sweep)
+        return mnistbench.sweep.SweepResult(
+            sweep.output_dir, [], [], 0, pd.DataFrame(columns=RUN_COLUMNS)
+        )
+
+    monkeypatch.setattr(mnistbench.sweep, "run_sweep", run_sweep)
     return tmp_path
+
+
+sweeps: list = []
 
 
 counter = itertools.count()
@@ -111,3 +123,6 @@ def test_valid_options_reach_the_sweep(no_training):
     argv = ["run", "dnn", "--epochs", "1", "--jit", "on,off", "--output", str(no_training / "o")]
     result = CliRunner().invoke(cli, argv)
     assert result.exit_code == 0, result.output
+    (sweep,) = sweeps
+    assert [config.run_id for config in sweep.configs] == ["dnn-jiton-r0", "dnn-jitoff-r0"]
+    assert [config.epochs for config in sweep.configs] == [1, 1]

@@ -288,6 +288,31 @@ def test_unreadable_npz_is_an_error_naming_the_path(tmp_path, mnist_npz, content
     assert str(bad) in str(caught.value)
 
 
+def test_bit_flipped_npz_is_detected_and_named(tmp_path, mnist_npz):
+    damaged = tmp_path / "mnist.npz"
+    content = bytearray(mnist_npz.read_bytes())
+    content[len(content) // 2] ^= 0xFF
+    damaged.write_bytes(bytes(content))
+    with pytest.raises(DataError) as caught:
+        load_path(damaged)
+    assert str(damaged) in str(caught.value)
+
+
+def test_bit_flipped_npz_is_one_line_and_exit_2_in_the_cli(tmp_path, mnist_npz):
+    from click.testing import CliRunner
+
+    from mnistbench.cli import cli
+
+    damaged = tmp_path / "mnist.npz"
+    content = bytearray(mnist_npz.read_bytes())
+    content[len(content) // 2] ^= 0xFF
+    damaged.write_bytes(bytes(content))
+    result = CliRunner().invoke(cli, ["data", "info", "--data", str(damaged)])
+    assert result.exit_code == 2
+    assert result.output.startswith("Error: ") and str(damaged) in result.output
+    assert "Traceback" not in result.output
+
+
 def test_npz_with_a_pickled_object_is_refused(tmp_path):
     bad = tmp_path / "mnist.npz"
     x_train, y_train, x_test, y_test = small_arrays()

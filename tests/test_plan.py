@@ -1,0 +1,245 @@
+"""What to run: run configurations and their ids, the plan's option checks, how a sweep executes."""
+
+from __future__ import annotations
+
+import pytest
+
+from mnistbench.errors import ConfigError
+from mnistbench.plan import Execution, RunConfig, Target, plan, select_architectures
+
+# --- RunConfig: ids, seeds, sample counts, target ------------------------------------------
+
+
+def test_default_configuration_id_is_the_architecture():
+    assert RunConfig("cnn").config_id == "cnn"
+
+
+def test_run_ids_name_configuration_and_repeat():
+    configs = plan(["dnn"], repeats=2, steps_per_execution=[1, 32], jit_compile=[False])
+    assert [c.run_id for c in configs] == [
+        "dnn-jitoff-r0",
+        "dnn-jitoff-r1",
+        "dnn-spe32-jitoff-r0",
+        "dnn-spe32-jitoff-r1",
+    ]
+    assert [c.run_seed for c in configs] == [0, 1, 0, 1]
+
+
+def test_jit_on_is_named_in_the_configuration_id():
+    assert RunConfig("dnn", jit_compile=True, steps_per_execution=4).config_id == "dnn-spe4-jiton"
+
+
+def test_run_id_names_the_backend_when_one_is_given():
+    assert RunConfig("dnn", backend="jax", repeat=2).run_id == "dnn-jax-r2"
+
+
+def test_run_seed_is_the_seed_plus_the_repeat():
+    assert RunConfig("dnn", seed=7, repeat=3).run_seed == 10
+
+
+def test_sample_counts_are_the_limits():
+    config = RunConfig("dnn", train_limit=500, test_limit=100)
+    assert (config.train_samples, config.test_samples) == (500, 100)
+
+
+def test_sample_counts_without_limits_are_the_whole_dataset():
+    assert (RunConfig("dnn").train_samples, RunConfig("dnn").test_samples) == (60_000, 10_000)
+
+
+def test_target_holds_the_accuracy_and_evaluation_interval():
+    assert RunConfig("dnn", target_accuracy=0.9, eval_every=50).target == Target(0.9, 50)
+
+
+def test_no_target_accuracy_is_no_target():
+    assert RunConfig("dnn").target is None
+
+
+# --- plan: the grid and its order ----------------------------------------------------------
+
+
+def test_plan_orders_architectures_then_backends_then_options_then_repeats():
+    configs = plan(["cnn", "dnn"], repeats=2, backends=["tensorflow", "jax"])
+    assert [c.run_id for c in configs] == [
+        "cnn-tensorflow-r0",
+        "cnn-tensorflow-r1",
+        "cnn-jax-r0",
+        "cnn-jax-r1",
+        "dnn-tensorflow-r0",
+        "dnn-tensorflow-r1",
+        "dnn-jax-r0",
+        "dnn-jax-r1",
+    ]
+
+
+def test_plan_drops_repeated_grid_values():
+    configs = plan(["dnn"], steps_per_execution=[4, 4], jit_compile=[True, True])
+    assert [c.run_id for c in configs] == ["dnn-spe4-jiton-r0"]
+
+
+def test_plan_passes_every_option_to_each_run():
+    (config,) = plan(
+        ["dnn"],
+        epochs=3,
+        batch_size=64,
+        train_limit=500,
+        test_limit=100,
+        seed=5,
+        target_accuracy=0.8,
+        eval_every=10,
+    )
+    assert config == RunConfig(
+        "dnn",
+        epochs=3,
+        batch_size=64,
+        train_limit=500,
+        test_limit=100,
+        seed=5,
+        target_accuracy=0.8,
+        eval_every=10,
+    )
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"epochs": 0}, "--epochs must be at least 1, got 0"),
+        ({"batch_size": 0}, "--batch-size must be at least 1, got 0"),
+        ({"seed": -1}, "--seed must be at least 0, got -1"),
+        ({"train_limit": 0}, "--train-limit must be between 1 and 60000, got 0"),
+        ({"train_limit": 60_001}, "--train-limit must be between 1 and 60000, got 60001"),
+        ({"test_limit": 10_001}, "--test-limit must be between 1 and 10000, got 10001"),
+        ({"repeats": 0}, "--repeats must be at least 1, got 0"),
+        ({"steps_per_execution": [1, 0]}, "--steps-per-execution: every value must be at least 1"),
+        ({"target_accuracy": 0.0}, "--target-accuracy must be in (0, 1], got 0.0"),
+        ({"target_accuracy": 1.5}, "--target-accuracy must be in (0, 1], got 1.5"),
+        ({"target_accuracy": 0.9, "eval_every": 0}, "--eval-every must be at least 1, got 0"),
+        ({"eval_every": 10}, "--eval-every needs --target-accuracy"),
+    ],
+    ids=lambda value: value if isinstance(value, str) else None,
+)
+def test_plan_refuses_an_option_out_of_range_naming_it(options, message):
+    with pytest.raises(ConfigError) as error:
+        plan(["dnn"], **options)
+    assert str(error.value) == message
+
+
+def test_plan_accepts_the_full_dataset_and_a_target_of_one():
+    (config,) = plan(["dnn"], train_limit=60_000, test_limit=10_000, target_accuracy=1.0)
+    assert (config.train_samples, config.test_samples, config.target_accuracy) == (
+        60_000,
+        10_000,
+        1.0,
+    )
+
+
+# --- select_architectures ------------------------------------------------------------------
+
+
+def test_select_all_runs_every_registered_architecture_sorted():
+    assert select_architectures([], True, ["rnn", "cnn", "dnn"]) == ["cnn", "dnn", "rnn"]
+
+
+def test_select_keeps_the_given_order_without_duplicates():
+    assert select_architectures(["rnn", "dnn", "rnn"], False, ["cnn", "dnn", "rnn"]) == [
+        "rnn",
+        "dnn",
+    ]
+
+
+def test_unknown_architecture_without_close_match_lists_the_known_ones():
+    with pytest.raises(ConfigError) as error:
+        select_architectures(["transformer"], False, ["cnn", "dnn"])
+    assert str(error.value) == "unknown architecture 'transformer' (known: cnn, dnn)"
+
+
+def test_unknown_architecture_suggests_the_close_match():
+    with pytest.raises(ConfigError) as error:
+        select_architectures(["dnm"], False, ["cnn", "dnn", "rnn"])
+    assert (
+        str(error.value) == "unknown architecture 'dnm' (known: cnn, dnn, rnn); did you mean 'dnn'?"
+    )
+
+
+def test_names_and_all_together_are_refused():
+    with pytest.raises(ConfigError) as error:
+        select_architectures(["dnn"], True, ["dnn"])
+    assert str(error.value) == "give architecture names or --all, not both"
+
+
+def test_no_names_and_no_all_asks_for_one():
+    with pytest.raises(ConfigError) as error:
+        select_architectures([], False, ["dnn"])
+    assert str(error.value) == "name at least one architecture, or use --all"
+
+
+def test_all_without_registered_architectures_points_to_the_plugins_command():
+    with pytest.raises(ConfigError) as error:
+        select_architectures([], True, [])
+    assert str(error.value) == "no architectures are registered; see `mnistbench plugins`"
+
+
+# --- Execution.check -----------------------------------------------------------------------
+
+
+def test_default_execution_is_local_processes_without_timeout():
+    assert Execution() == Execution("local", "process", None, None, None)
+    Execution().check()
+
+
+@pytest.mark.parametrize(
+    ("execution", "message"),
+    [
+        (Execution(executor="slurm"), "unknown executor 'slurm' (known: local, ray)"),
+        (Execution(isolation="thread"), "unknown isolation 'thread' (known: process, none)"),
+        (Execution(timeout=0), "--timeout must be above 0 seconds, got 0"),
+        (Execution(timeout=-1.5), "--timeout must be above 0 seconds, got -1.5"),
+        (Execution(isolation="none", timeout=10), "--timeout needs --isolation process"),
+        (
+            Execution(ray_address="ray://head:10001"),
+            "--ray-address and --cpus-per-run need --executor ray",
+        ),
+        (Execution(cpus_per_run=2), "--ray-address and --cpus-per-run need --executor ray"),
+        (
+            Execution(executor="ray", isolation="none"),
+            "--executor ray runs each run in its own worker: drop --isolation none",
+        ),
+        (Execution(executor="ray", cpus_per_run=0), "--cpus-per-run must be at least 1, got 0"),
+    ],
+    ids=lambda value: value if isinstance(value, str) else None,
+)
+def test_execution_check_refuses_a_combination_that_cannot_run(execution, message):
+    with pytest.raises(ConfigError) as error:
+        execution.check()
+    assert str(error.value) == message
+
+
+def test_execution_check_accepts_ray_with_an_address_and_a_reservation():
+    Execution(executor="ray", ray_address="ray://head:10001", cpus_per_run=2).check()
+
+
+def test_execution_check_refuses_an_unknown_backend():
+    with pytest.raises(ConfigError) as error:
+        Execution().check(["theano"])
+    assert str(error.value) == "unknown backend 'theano' (known: tensorflow, jax, torch)"
+
+
+def test_in_process_runs_refuse_a_backend_other_than_the_configured_one(monkeypatch):
+    monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
+    with pytest.raises(ConfigError) as error:
+        Execution(isolation="none").check(["tensorflow", "jax"])
+    assert str(error.value) == "--backend other than the configured one needs --isolation process"
+
+
+def test_in_process_runs_accept_the_configured_backend_named(monkeypatch):
+    monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
+    Execution(isolation="none").check(["tensorflow", None])
+
+
+def test_execution_round_trips_through_its_dict():
+    execution = Execution("ray", "process", 30.0, "ray://head:10001", 2)
+    assert Execution.from_dict(execution.to_dict()) == execution
+
+
+def test_execution_from_a_newer_manifest_ignores_unknown_settings():
+    saved = {"executor": "local", "isolation": "none", "gpus_per_run": 1}
+    assert Execution.from_dict(saved) == Execution(isolation="none")

@@ -1,0 +1,137 @@
+"""End to end across processes: a sweep stopped by SIGINT or SIGTERM keeps what it finished,
+and ``mnistbench run --resume`` completes it like an uninterrupted one."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from mnistbench.cli import cli
+from mnistbench.manifest import Manifest
+from mnistbench.runs import read_rows
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def interrupt_second_run(output: Path, data: Path, site: Path, signal_number: int) -> dict:
+    """Run ``tiny`` three times through the CLI; send ``signal_number`` once the second run
+    trains (its first epoch began, 29 remain). Returns the exit code, stderr, rows and states.
+
+    Waits for the CLI's own progress line, not for a time: a busy machine only makes it later.
+    """
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]),
+    }
+    command = [sys.executable, "-m", "mnistbench.cli", "run", "tiny", "--repeats", "3"]
+    options = ["--epochs", "30", "--train-limit", "2000", "--test-limit", "100"]
+    process = subprocess.Popen(
+        [*command, *options, "--output", str(output), "--data", str(data)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    seen = []
+    try:
+        for line in process.stderr:
+            seen.append(line)
+            if line.startswith("[2/3] tiny-r1: epoch 1/30"):
+                process.send_signal(signal_number)
+                break
+        else:
+            raise AssertionError(f"the second run never started training:\n{''.join(seen)}")
+        _, rest = process.communicate(timeout=300)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    return {
+        "returncode": process.returncode,
+        "stderr": "".join(seen) + rest,
+        "rows": read_rows(output),
+        "states": Manifest.load(output).states,
+    }
+
+
+@pytest.fixture(scope="module")
+def stopped_by_sigint(tmp_path_factory, mnist_npz, faulty_site) -> tuple[Path, dict]:
+    """A sweep stopped by SIGINT during its second run: its directory (read-only) and end."""
+    output = tmp_path_factory.mktemp("sigint") / "out"
+    return output, interrupt_second_run(output, mnist_npz, faulty_site, signal.SIGINT)
+
+
+def test_sigint_mid_sweep_exits_130_with_the_resume_command(stopped_by_sigint):
+    output, end = stopped_by_sigint
+    assert end["returncode"] == 130
+    assert f"Resume with: mnistbench run --resume {output}" in end["stderr"]
+    assert "Traceback" not in end["stderr"]
+
+
+def test_sigint_mid_sweep_keeps_finished_runs_and_records_the_interrupted_one(stopped_by_sigint):
+    _, end = stopped_by_sigint
+    assert [(r["run_id"], r["status"], r["error"]) for r in end["rows"]] == [
+        ("tiny-r0", "ok", ""),
+        ("tiny-r1", "interrupted", "interrupted by SIGINT"),
+    ]
+    assert end["states"] == {"tiny-r0": "ok", "tiny-r1": "interrupted", "tiny-r2": "planned"}
+
+
+def test_sigterm_mid_sweep_is_recorded_like_sigint_and_exits_143(tmp_path, mnist_npz, faulty_site):
+    output = tmp_path / "out"
+    end = interrupt_second_run(output, mnist_npz, faulty_site, signal.SIGTERM)
+    assert end["returncode"] == 143
+    assert f"Resume with: mnistbench run --resume {output}" in end["stderr"]
+    assert [(r["run_id"], r["status"], r["error"]) for r in end["rows"]] == [
+        ("tiny-r0", "ok", ""),
+        ("tiny-r1", "interrupted", "interrupted by SIGTERM"),
+    ]
+    assert end["states"] == {"tiny-r0": "ok", "tiny-r1": "interrupted", "tiny-r2": "planned"}
+
+
+def test_resume_completes_an_interrupted_sweep_like_an_uninterrupted_one(
+    stopped_by_sigint, tmp_path, mnist_npz, faulty_plugin
+):
+    output = shutil.copytree(stopped_by_sigint[0], tmp_path / "out")
+    first = read_rows(output)[0]
+    result = CliRunner().invoke(cli, ["run", "--resume", str(output), "--data", str(mnist_npz)])
+    assert result.exit_code == 0, result.output
+    assert "Kept 1 run(s) already finished" in result.output
+    rows = read_rows(output)
+    assert [(r["run_id"], r["status"]) for r in rows] == [
+        ("tiny-r0", "ok"),
+        ("tiny-r1", "ok"),
+        ("tiny-r2", "ok"),
+    ]
+    assert rows[0] == first  # the finished run was kept, not rerun
+    assert Manifest.load(output).states == {"tiny-r0": "ok", "tiny-r1": "ok", "tiny-r2": "ok"}
+    assert list(pd.read_csv(output / "comparison.csv")["runs"]) == [3]
+    for name in ("comparison.png", "curves.png", "predictions.png"):
+        assert (output / name).read_bytes()[:8] == PNG_SIGNATURE, name
+
+
+def test_resume_dry_run_lists_the_unfinished_runs_and_runs_nothing(tmp_path, faulty_plugin):
+    from mnistbench.plan import plan
+
+    manifest = Manifest.create(tmp_path, plan(["tiny"], repeats=3), {"isolation": "process"})
+    manifest.set_state("tiny-r0", "ok")
+    manifest.set_state("tiny-r1", "interrupted")
+    rows = "run_id,architecture,status\ntiny-r0,tiny,ok\ntiny-r1,tiny,interrupted\n"
+    (tmp_path / "runs.csv").write_text(rows)
+    before = (tmp_path / "manifest.json").read_text()
+    result = CliRunner().invoke(cli, ["run", "--resume", str(tmp_path), "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "tiny-r1" in result.output and "tiny-r2" in result.output
+    assert "tiny-r0" not in result.output
+    assert "mnistbench plan: 2 run(s)" in result.output
+    assert (tmp_path / "manifest.json").read_text() == before
+    assert (tmp_path / "runs.csv").read_text() == rows
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["manifest.json", "runs.csv"]
