@@ -2,9 +2,9 @@
 
 import pytest
 
+from mnistbench.backends import quiet_backend_logs
 from mnistbench.data import resolve_mnist
 from mnistbench.plugins import load_plugins
-from mnistbench.runner import quiet_backend_logs
 
 
 def pytest_generate_tests(metafunc):

@@ -1,4 +1,8 @@
-"""One sweep across Keras backends and executors, end to end through the CLI."""
+"""One sweep across Keras backends and executors, end to end through the CLI.
+
+Runs on JAX or PyTorch stay in worker processes (the CLI's default isolation): in a
+process that imported TensorFlow a JAX run is many times slower.
+"""
 
 from __future__ import annotations
 
@@ -6,23 +10,22 @@ import importlib.util
 
 import pandas as pd
 import pytest
-from conftest import run_cli
 
 BACKENDS = ["tensorflow", "jax"] + (["torch"] if importlib.util.find_spec("torch") else [])
 
 
 @pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed")
-def test_backend_grid_runs_each_architecture_on_each_backend(tmp_path, mnist_npz):
+def test_backend_grid_runs_the_architecture_on_each_backend(cli, tmp_path, mnist_npz):
     if "torch" not in BACKENDS:
         print("torch is not installed: the grid covers tensorflow and jax only")
     output = tmp_path / "out"
-    result = run_cli(
+    result = cli(
         "run",
         "dnn",
         "--backend",
         ",".join(BACKENDS),
         "--epochs",
-        "2",
+        "1",
         "--train-limit",
         "1000",
         "--test-limit",
@@ -43,8 +46,8 @@ def test_backend_grid_runs_each_architecture_on_each_backend(tmp_path, mnist_npz
     assert sorted(comparison["backend"]) == sorted(BACKENDS)
 
 
-def test_backend_that_is_not_installed_is_refused_before_any_run(tmp_path):
-    result = run_cli("run", "dnn", "--backend", "mxnet", "--output", str(tmp_path / "o"))
+def test_backend_that_is_not_known_is_refused_before_any_run(cli, tmp_path):
+    result = cli("run", "dnn", "--backend", "mxnet", "--output", str(tmp_path / "o"))
     assert result.returncode == 2
     assert result.stderr.strip() == (
         "Error: unknown backend 'mxnet' (known: tensorflow, jax, torch)"
@@ -53,9 +56,9 @@ def test_backend_that_is_not_installed_is_refused_before_any_run(tmp_path):
 
 
 @pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray is not installed")
-def test_ray_executor_through_the_cli_records_executor_and_reserved_cpus(tmp_path, mnist_npz):
+def test_ray_executor_through_the_cli_records_executor_and_reserved_cpus(cli, tmp_path, mnist_npz):
     output = tmp_path / "out"
-    result = run_cli(
+    result = cli(
         "run",
         "dnn",
         "cnn",

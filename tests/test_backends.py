@@ -1,8 +1,11 @@
-"""Keras backends: checking they are installed, one per worker, threads within the budget."""
+"""Keras backends: checking they are installed, one per worker, threads within the budget,
+their versions, and their start-up chatter kept off the terminal."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
+import os
 import subprocess
 import sys
 import types
@@ -13,9 +16,12 @@ from mnistbench import backends
 from mnistbench.backends import (
     THREAD_VARIABLES,
     apply_torch_threads,
+    backend_version,
     check_backends,
     limit_threads,
+    native_stderr_to,
     probe_modules,
+    quiet_backend_logs,
     thread_limit_env,
 )
 from mnistbench.errors import ConfigError
@@ -61,10 +67,10 @@ def test_missing_torch_hint_points_to_the_cpu_build_on_one_line(monkeypatch):
     assert "\n" not in str(error.value)
 
 
-def test_checking_a_backend_imports_neither_it_nor_numpy():
+def test_checking_a_backend_and_reading_its_version_import_neither_it_nor_numpy():
     code = (
-        "import sys; from mnistbench.backends import check_backends; "
-        "check_backends(['tensorflow']); "
+        "import sys; from mnistbench.backends import backend_version, check_backends; "
+        "check_backends(['tensorflow']); backend_version('tensorflow'); "
         "print(sorted(m for m in ('tensorflow', 'keras', 'numpy') if m in sys.modules))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
@@ -72,12 +78,40 @@ def test_checking_a_backend_imports_neither_it_nor_numpy():
     assert result.stdout.strip() == "[]"
 
 
+# --- versions and start-up output ----------------------------------------------------------
+
+
+def test_a_backends_version_is_its_installed_packages():
+    assert backend_version("tensorflow") == importlib.metadata.version("tensorflow")
+
+
+def test_a_backend_that_is_not_installed_has_an_empty_version():
+    assert backend_version("mxnet") == ""
+
+
+def test_tensorflows_native_logs_are_quieted_unless_the_user_chose_a_level(monkeypatch):
+    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
+    quiet_backend_logs()
+    assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "2"
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "0")
+    quiet_backend_logs()
+    assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "0"
+
+
+def test_native_stderr_goes_to_the_file_meanwhile_and_comes_back_after(tmp_path, capfd):
+    log_path = tmp_path / "native.log"
+    log_path.write_text("earlier\n")
+    with native_stderr_to(log_path):
+        os.write(2, b"from C++\n")
+    os.write(2, b"after\n")
+    assert log_path.read_text() == "earlier\nfrom C++\n"
+    assert capfd.readouterr().err == "after\n"
+
+
 # --- thread limits -----------------------------------------------------------------------
 
 
 def test_limit_threads_sets_each_pool_size_variable(no_thread_settings):
-    import os
-
     limits = limit_threads(3)
     assert limits == {name: "3" for name in THREAD_VARIABLES}
     assert {name: os.environ[name] for name in THREAD_VARIABLES} == limits
@@ -97,8 +131,6 @@ def test_a_users_own_xla_threading_flag_is_left_alone(no_thread_settings, monkey
 
 
 def test_thread_limit_env_computes_without_setting(no_thread_settings):
-    import os
-
     assert thread_limit_env(2, environ={})["OMP_NUM_THREADS"] == "2"
     assert "OMP_NUM_THREADS" not in os.environ
 
@@ -124,6 +156,7 @@ def test_torch_threads_are_set_only_where_torch_is_imported(monkeypatch):
 
 
 def probe(tmp_path, backend: str):
+    """``(backend packages the worker loaded, error)``."""
     return call_in_worker(
         probe_modules,
         (backend,),
@@ -134,14 +167,14 @@ def probe(tmp_path, backend: str):
 
 @installed("jax")
 def test_a_jax_worker_imports_jax_and_not_tensorflow(tmp_path):
-    assert probe(tmp_path, "jax") == (["jax"], None, "ok")
+    assert probe(tmp_path, "jax") == (["jax"], None)
 
 
 @installed("tensorflow")
 def test_a_tensorflow_worker_imports_neither_jax_nor_torch(tmp_path):
-    assert probe(tmp_path, "tensorflow") == (["tensorflow"], None, "ok")
+    assert probe(tmp_path, "tensorflow") == (["tensorflow"], None)
 
 
 @installed("torch")
 def test_a_torch_worker_imports_torch_alone(tmp_path):
-    assert probe(tmp_path, "torch") == (["torch"], None, "ok")
+    assert probe(tmp_path, "torch") == (["torch"], None)

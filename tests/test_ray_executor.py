@@ -1,53 +1,91 @@
-"""The Ray executor: runs as tasks on a local Ray instance, with the local executor's contract."""
+"""The Ray executor: runs as tasks on a Ray cluster, with the local executor's contract.
+
+Runs use the faulty test plugin's ``tiny`` architecture (and ``sleepy``, ``nan``) on a few
+hundred images. The behaviours that need no particular cluster share one sweep on one
+local instance; the machine measurement per node runs on a two-node cluster of its own.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
+import textwrap
 import time
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 ray = pytest.importorskip("ray", reason="the Ray executor needs Ray: pip install 'mnistbench[ray]'")
 
-from conftest import install_as_distribution  # noqa: E402
-
 from mnistbench.backends import THREAD_VARIABLES  # noqa: E402
-from mnistbench.data import resolve_mnist  # noqa: E402
 from mnistbench.errors import ConfigError, MnistbenchError  # noqa: E402
-from mnistbench.executor import Interrupted  # noqa: E402
+from mnistbench.executor import Interrupted, Recorder, make_executor  # noqa: E402
+from mnistbench.plan import Execution, RunConfig  # noqa: E402
 from mnistbench.plugins import load_plugins  # noqa: E402
 from mnistbench.ray_executor import (  # noqa: E402
+    RayExecutor,
     describe_failure,
-    execute_on_ray,
     forwarded_sys_path,
+    node_cpus,
     worker_env,
 )
-from mnistbench.runner import RunConfig  # noqa: E402
 
 RAY_INIT = {"num_cpus": 2, "include_dashboard": False, "log_to_driver": False}
-FAULTY = Path(__file__).parent / "plugins" / "mnistbench_faulty.py"
+#: Generous: long enough for a worker to start on a busy machine, far below sleepy's 600 s.
+PATIENCE_SECONDS = 180
 
 
 def tiny(repeat: int = 0, architecture: str = "tiny") -> RunConfig:
-    return RunConfig(architecture, epochs=1, train_limit=1000, test_limit=200, repeat=repeat)
+    return RunConfig(architecture, epochs=1, train_limit=300, test_limit=100, repeat=repeat)
+
+
+@dataclass
+class RaySweep:
+    """What a sweep through :class:`RayExecutor` handed to its :class:`Recorder`."""
+
+    configs: list[RunConfig]
+    recorder: Recorder
+    log_dir: Path
+    results: list[dict] = field(default_factory=list)  # on_result, as each run ended
+    started: list[RunConfig] = field(default_factory=list)  # on_start
+    events: list[dict] = field(default_factory=list)  # on_progress, when not replaced
+
+    @property
+    def rows(self) -> list[dict]:
+        return self.recorder.results()
+
+
+def sweep(mnist, configs, log_dir, *, on_progress=None, ray_init_kwargs=None, **execution):
+    """Run ``configs`` through a RayExecutor (``execution``: Execution fields) and return
+    what it recorded; on an exception, the exception propagates."""
+    done = RaySweep(list(configs), None, Path(log_dir))
+    done.recorder = Recorder(
+        configs,
+        load_plugins(),
+        on_progress=on_progress or done.events.append,
+        on_start=done.started.append,
+        on_result=done.results.append,
+    )
+    executor = RayExecutor(
+        Execution(executor="ray", **execution),
+        mnist=mnist,
+        log_dir=log_dir,
+        ray_init_kwargs=ray_init_kwargs,
+    )
+    executor.run(done.recorder)
+    return done
 
 
 @pytest.fixture(scope="module")
-def mnist(mnist_npz):
-    return resolve_mnist(mnist_npz, offline=True)
-
-
-@pytest.fixture(scope="module")
-def faulty_site(tmp_path_factory):
+def faulty_on_path(faulty_site):
     """The faulty test plugin on sys.path for the whole module (its sweeps are shared)."""
-    site = tmp_path_factory.mktemp("faulty-site")
-    install_as_distribution(site, FAULTY, "mnistbench-faulty", {"faulty": "mnistbench_faulty"})
     with pytest.MonkeyPatch.context() as patch:
-        patch.syspath_prepend(str(site))
-        yield site
+        patch.syspath_prepend(str(faulty_site))
+        yield faulty_site
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -59,25 +97,24 @@ def shut_down_ray():
 
 @pytest.fixture
 def local_ray():
-    """One local Ray instance for the module's sweeps; execute_on_ray uses it and leaves it."""
+    """One local instance (2 CPUs) for the module's sweeps; the executor uses it and leaves it."""
     if not ray.is_initialized():
         ray.init(**RAY_INIT)
     return ray
 
 
-def sweep(mnist, configs, log_dir, **options):
-    results, started, events = [], [], []
-    rows = execute_on_ray(
-        configs,
-        mnist=mnist,
-        plugins=load_plugins(),
-        log_dir=log_dir,
-        on_result=results.append,
-        on_start=started.append,
-        on_progress=options.pop("on_progress", events.append),
-        **options,
-    )
-    return rows, results, started, events
+def worker_gone(pid: int, within: float = PATIENCE_SECONDS) -> bool:
+    """Whether process ``pid`` ends (or is a zombie) within ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                if stat.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    return True
+        except FileNotFoundError:
+            return True
+        time.sleep(0.2)
+    return False
 
 
 # --- without a cluster ---------------------------------------------------------------------
@@ -85,23 +122,38 @@ def sweep(mnist, configs, log_dir, **options):
 
 def test_without_ray_installed_the_error_says_how_to_install_it(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "ray", None)
+    recorder = Recorder([tiny()], None)
+    executor = RayExecutor(Execution(executor="ray"), mnist=None, log_dir=tmp_path)
     with pytest.raises(ConfigError) as error:
-        execute_on_ray([tiny()], mnist=None, plugins=None, log_dir=tmp_path)
+        executor.run(recorder)
     assert str(error.value) == "the Ray executor needs Ray: pip install 'mnistbench[ray]'"
 
 
-def test_worker_env_carries_backend_thread_limits_plugins_and_extra_paths(faulty_site, monkeypatch):
+def test_the_ray_executor_is_the_one_execution_names(tmp_path):
+    executor = make_executor(
+        Execution(executor="ray", cpus_per_run=1, timeout=30),
+        mnist=None,
+        plugins=None,
+        log_dir=tmp_path,
+    )
+    assert isinstance(executor, RayExecutor)
+    assert (executor.requested_cpus, executor.timeout, executor.address) == (1, 30, None)
+
+
+def test_worker_env_carries_backend_thread_limits_plugins_and_extra_paths(
+    faulty_on_path, monkeypatch
+):
     monkeypatch.setenv("MNISTBENCH_PLUGINS", "faulty")
     env = worker_env(RunConfig("tiny", backend="jax"), cpus=2)
     assert env["KERAS_BACKEND"] == "jax"
     assert {name: env[name] for name in THREAD_VARIABLES} == dict.fromkeys(THREAD_VARIABLES, "2")
     assert env["MNISTBENCH_PLUGINS"] == "faulty"
-    assert str(faulty_site) in env["PYTHONPATH"].split(os.pathsep)
+    assert str(faulty_on_path) in env["PYTHONPATH"].split(os.pathsep)
 
 
-def test_forwarded_sys_path_leaves_out_the_interpreters_own_entries(faulty_site):
+def test_forwarded_sys_path_leaves_out_the_interpreters_own_entries(faulty_on_path):
     forwarded = forwarded_sys_path()
-    assert str(faulty_site) in forwarded
+    assert str(faulty_on_path) in forwarded
     assert not [path for path in forwarded if path.startswith(sys.prefix + os.sep)]
     assert not [path for path in forwarded if path.startswith(sys.base_prefix + os.sep)]
 
@@ -126,74 +178,90 @@ def test_a_lost_cluster_is_not_a_run_failure():
         describe_failure(ray, ray.exceptions.RaySystemError("GCS unreachable"))
 
 
-# --- on a local Ray instance ---------------------------------------------------------------
+# --- one sweep on a local instance ---------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
-def ray_sweep(tmp_path_factory, mnist, faulty_site):
-    """tiny twice and nan once, one CPU each, on the shared local instance."""
+def ray_sweep(tmp_path_factory, mnist, faulty_on_path) -> RaySweep:
+    """tiny twice, nan once, and sleepy killed as soon as it starts; one CPU each, on a
+    local instance with two."""
     if not ray.is_initialized():
         ray.init(**RAY_INIT)
-    log_dir = tmp_path_factory.mktemp("ray-logs")
-    configs = [tiny(0), tiny(1), tiny(0, "nan")]
-    rows, results, started, events = sweep(mnist, configs, log_dir, cpus_per_run=1)
-    return configs, rows, results, started, events, log_dir
-
-
-def test_ray_rows_come_in_plan_order_marked_with_where_they_ran(ray_sweep):
-    configs, rows, *_ = ray_sweep
-    assert [row["run_id"] for row in rows] == [config.run_id for config in configs]
-    assert [row["executor"] for row in rows] == ["ray"] * 3
-    assert [row["cpus_reserved"] for row in rows] == [1] * 3
-    assert all(row["node"] for row in rows)
-    assert [row["isolation"] for row in rows] == ["process"] * 3
-
-
-def test_ray_runs_train_on_the_object_store_data(ray_sweep):
-    _, rows, *_ = ray_sweep
-    assert [row["status"] for row in rows[:2]] == ["ok", "ok"]
-    assert all(row["test_accuracy"] > 0.3 for row in rows[:2])
-    assert [row["train_samples"] for row in rows[:2]] == [1000, 1000]
-    assert [row["backend"] for row in rows[:2]] == ["tensorflow", "tensorflow"]
-
-
-def test_a_diverging_ray_run_is_recorded_as_diverged(ray_sweep):
-    _, rows, *_ = ray_sweep
-    assert rows[2]["status"] == "diverged"
-    assert rows[2]["error"] == "FloatingPointError: training loss became nan (diverged)"
-
-
-def test_each_ray_row_is_handed_over_as_its_run_ends(ray_sweep):
-    configs, rows, results, started, events, _ = ray_sweep
-    assert sorted(row["run_id"] for row in results) == sorted(row["run_id"] for row in rows)
-    assert sorted(c.run_id for c in started) == sorted(c.run_id for c in configs)
-    ends = [event for event in events if event["event"] == "run_end"]
-    assert sorted(event["index"] for event in ends) == [0, 1, 2]
-
-
-def test_each_ray_runs_output_is_in_the_log_dir(ray_sweep):
-    configs, *_, log_dir = ray_sweep
-    assert sorted(path.name for path in log_dir.iterdir()) == sorted(
-        f"{config.run_id}.log" for config in configs
-    )
-
-
-def test_a_killed_ray_worker_fails_its_run_alone(local_ray, mnist, faulty_site, tmp_path):
-    configs = [tiny(0), tiny(0, "sleepy"), tiny(1)]
+    events = []
 
     def kill_sleepy(event):
+        events.append(event)
         if event["event"] == "run" and event["config"].architecture == "sleepy":
             os.kill(event["pid"], signal.SIGKILL)
 
-    rows, results, *_ = sweep(
-        mnist, configs, tmp_path, cpus_per_run=1, on_progress=kill_sleepy, timeout=60
+    configs = [tiny(0), tiny(0, "nan"), tiny(0, "sleepy"), tiny(1)]
+    log_dir = tmp_path_factory.mktemp("ray-sweep") / "logs"
+    done = sweep(
+        mnist, configs, log_dir, on_progress=kill_sleepy, cpus_per_run=1, timeout=PATIENCE_SECONDS
     )
-    assert [row["status"] for row in rows] == ["ok", "failed", "ok"]
-    assert rows[1]["error"].startswith("ray worker died: ")
-    assert len(results) == 3
+    done.events = events
+    return done
 
 
-def test_a_ray_run_past_the_timeout_is_stopped_and_failed(local_ray, mnist, faulty_site, tmp_path):
+def test_ray_rows_come_in_plan_order_marked_with_where_they_ran(ray_sweep):
+    rows = ray_sweep.rows
+    assert [row["run_id"] for row in rows] == [config.run_id for config in ray_sweep.configs]
+    assert [(row["executor"], row["isolation"], row["cpus_reserved"]) for row in rows] == [
+        ("ray", "process", 1)
+    ] * 4
+    # Every run reported where it ran, even the one whose worker was killed.
+    assert all(row["node"] for row in rows)
+
+
+def test_ray_runs_train_on_the_object_store_data(ray_sweep):
+    trained = [ray_sweep.rows[0], ray_sweep.rows[3]]
+    assert [row["status"] for row in trained] == ["ok", "ok"]
+    assert [row["train_samples"] for row in trained] == [300, 300]
+    assert [row["backend"] for row in trained] == ["tensorflow", "tensorflow"]
+    assert all(row["test_accuracy"] > 0.3 for row in trained)
+
+
+def test_a_diverging_ray_run_is_recorded_as_diverged(ray_sweep):
+    nan = ray_sweep.rows[1]
+    assert (nan["status"], nan["error"]) == (
+        "diverged",
+        "FloatingPointError: training loss became nan (diverged)",
+    )
+
+
+def test_a_killed_ray_worker_fails_its_run_alone(ray_sweep):
+    assert [row["status"] for row in ray_sweep.rows] == ["ok", "diverged", "failed", "ok"]
+    assert ray_sweep.rows[2]["error"].startswith("ray worker died: ")
+
+
+def test_each_ray_row_is_handed_over_as_its_run_ends(ray_sweep):
+    run_ids = sorted(config.run_id for config in ray_sweep.configs)
+    assert sorted(row["run_id"] for row in ray_sweep.results) == run_ids
+    assert sorted(config.run_id for config in ray_sweep.started) == run_ids
+    ends = [event for event in ray_sweep.events if event["event"] == "run_end"]
+    assert sorted(event["index"] for event in ends) == [0, 1, 2, 3]
+
+
+def test_each_ray_run_is_announced_with_its_node_and_worker_pid(ray_sweep):
+    runs = [event for event in ray_sweep.events if event["event"] == "run"]
+    assert sorted(event["index"] for event in runs) == [0, 1, 2, 3]
+    nodes = {row["run_id"]: row["node"] for row in ray_sweep.rows}
+    assert all(event["node"] == nodes[event["config"].run_id] for event in runs)
+    assert len({event["pid"] for event in runs}) == 4  # a fresh worker per run
+
+
+def test_each_ray_runs_output_is_in_the_log_dir(ray_sweep):
+    assert sorted(path.name for path in ray_sweep.log_dir.iterdir()) == sorted(
+        f"{config.run_id}.log" for config in ray_sweep.configs
+    )
+
+
+# --- sweeps of their own -------------------------------------------------------------------
+
+
+def test_a_ray_run_past_the_timeout_is_stopped_and_failed(
+    local_ray, mnist, faulty_on_path, tmp_path
+):
     pids = []
 
     def note_pid(event):
@@ -201,44 +269,27 @@ def test_a_ray_run_past_the_timeout_is_stopped_and_failed(local_ray, mnist, faul
             pids.append(event["pid"])
 
     started = time.monotonic()
-    rows, *_ = sweep(
-        mnist, [tiny(0, "sleepy")], tmp_path, cpus_per_run=1, on_progress=note_pid, timeout=2
+    done = sweep(
+        mnist, [tiny(0, "sleepy")], tmp_path, on_progress=note_pid, cpus_per_run=1, timeout=2
     )
-    assert [(row["status"], row["error"]) for row in rows] == [("failed", "timed out after 2 s")]
-    assert time.monotonic() - started < 30
-    assert worker_gone(pids[0], within=15)
-
-
-def worker_gone(pid: int, within: float) -> bool:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        try:
-            with open(f"/proc/{pid}/stat") as stat:
-                if stat.read().rsplit(")", 1)[1].split()[0] == "Z":
-                    return True
-        except FileNotFoundError:
-            return True
-        time.sleep(0.2)
-    return False
+    assert [(row["status"], row["error"]) for row in done.rows] == [
+        ("failed", "timed out after 2 s")
+    ]
+    # Stopped, not waited for: sleepy would hang for 600 s.
+    assert time.monotonic() - started < PATIENCE_SECONDS
+    assert worker_gone(pids[0])
 
 
 def test_more_cpus_per_run_than_any_node_has_is_refused(local_ray, mnist, tmp_path):
     with pytest.raises(ConfigError) as error:
-        execute_on_ray(
-            [tiny()], mnist=mnist, plugins=load_plugins(), log_dir=tmp_path, cpus_per_run=3
-        )
+        sweep(mnist, [tiny()], tmp_path, cpus_per_run=3)
     assert str(error.value) == (
         "--cpus-per-run 3 is more than the largest Ray node has (2); no run could start"
     )
 
 
-def test_by_default_a_run_reserves_a_whole_node(local_ray, mnist, faulty_site, tmp_path):
-    rows, *_ = sweep(mnist, [tiny()], tmp_path)
-    assert (rows[0]["status"], rows[0]["cpus_reserved"]) == ("ok", 2)
-
-
 def test_a_lost_cluster_stops_the_sweep_keeping_the_finished_rows(
-    local_ray, mnist, faulty_site, tmp_path, monkeypatch
+    local_ray, mnist, faulty_on_path, tmp_path, monkeypatch
 ):
     def lose_cluster(*args, **kwargs):
         raise ray.exceptions.RaySystemError("GCS unreachable")
@@ -249,15 +300,12 @@ def test_a_lost_cluster_stops_the_sweep_keeping_the_finished_rows(
         results.append(row)
         monkeypatch.setattr(ray, "wait", lose_cluster)
 
+    recorder = Recorder([tiny(0), tiny(0, "sleepy")], load_plugins(), on_result=on_result)
+    executor = RayExecutor(
+        Execution(executor="ray", cpus_per_run=1), mnist=mnist, log_dir=tmp_path / "logs"
+    )
     with pytest.raises(MnistbenchError) as error:
-        execute_on_ray(
-            [tiny(0), tiny(0, "sleepy")],
-            mnist=mnist,
-            plugins=load_plugins(),
-            log_dir=tmp_path / "logs",
-            cpus_per_run=1,
-            on_result=on_result,
-        )
+        executor.run(recorder)
     message = str(error.value)
     assert message.startswith("lost the Ray cluster at ")
     assert message.endswith(
@@ -268,7 +316,7 @@ def test_a_lost_cluster_stops_the_sweep_keeping_the_finished_rows(
 
 
 def test_an_interrupted_ray_sweep_records_the_started_run_and_stops_it(
-    local_ray, mnist, faulty_site, tmp_path
+    local_ray, mnist, faulty_on_path, tmp_path
 ):
     results, pids = [], []
 
@@ -277,25 +325,182 @@ def test_an_interrupted_ray_sweep_records_the_started_run_and_stops_it(
             pids.append(event["pid"])
             raise Interrupted(signal.SIGTERM)
 
+    recorder = Recorder(
+        [tiny(0, "sleepy")], load_plugins(), on_progress=interrupt, on_result=results.append
+    )
+    executor = RayExecutor(Execution(executor="ray", cpus_per_run=1), mnist=mnist, log_dir=tmp_path)
     with pytest.raises(Interrupted):
-        execute_on_ray(
-            [tiny(0, "sleepy")],
-            mnist=mnist,
-            plugins=load_plugins(),
-            log_dir=tmp_path,
-            cpus_per_run=1,
-            on_progress=interrupt,
-            on_result=results.append,
-        )
+        executor.run(recorder)
     assert [(row["status"], row["error"]) for row in results] == [
         ("interrupted", "interrupted by SIGTERM")
     ]
-    assert worker_gone(pids[0], within=15)
+    assert worker_gone(pids[0])
 
 
-def test_a_local_instance_started_for_the_sweep_is_shut_down(mnist, faulty_site, tmp_path):
+@pytest.fixture(scope="module")
+def own_instance_sweep(tmp_path_factory, mnist, faulty_on_path) -> tuple[RaySweep, bool]:
+    """One run with the defaults, on a local instance the executor starts itself:
+    ``(what it recorded, whether Ray was still initialized after)``."""
     if ray.is_initialized():
         ray.shutdown()
-    rows, *_ = sweep(mnist, [tiny()], tmp_path, cpus_per_run=1, ray_init_kwargs=RAY_INIT)
-    assert rows[0]["status"] == "ok"
-    assert not ray.is_initialized()
+    done = sweep(mnist, [tiny()], tmp_path_factory.mktemp("own-instance"), ray_init_kwargs=RAY_INIT)
+    return done, ray.is_initialized()
+
+
+def test_by_default_a_run_reserves_a_whole_node(own_instance_sweep):
+    done, _ = own_instance_sweep
+    assert [(row["status"], row["cpus_reserved"]) for row in done.rows] == [("ok", 2)]
+
+
+def test_a_local_instance_started_for_the_sweep_is_shut_down(own_instance_sweep):
+    _, still_initialized = own_instance_sweep
+    assert still_initialized is False
+
+
+# --- the machine measurement on a two-node cluster ----------------------------------------
+
+#: Start-up hook of the two-node cluster's Ray workers, found on their PYTHONPATH (the
+#: driver forwards its sys.path). Both nodes run on this host, so each worker takes its
+#: node's name from MNISTBENCH_TEST_NODE (set per raylet) as the host name a real
+#: cluster's node has, and notes every peak FLOP/s measurement in MNISTBENCH_TEST_PEAKS.
+NODE_SITECUSTOMIZE = textwrap.dedent(
+    """
+    import os
+    import sys
+
+    NODE = os.environ.get("MNISTBENCH_TEST_NODE")
+    if NODE and sys.argv and sys.argv[0].endswith("default_worker.py"):
+        import json
+        import platform
+
+        import mnistbench.flops
+
+        platform.node = lambda: NODE
+        measure = mnistbench.flops.measure_peak_flops
+
+        def noted(*args, **kwargs):
+            peak = measure(*args, **kwargs)
+            note = {
+                "node": NODE,
+                "pid": os.getpid(),
+                "threads": {name: os.environ.get(name) for name in THREADS},
+                "peak": peak,
+            }
+            with open(os.environ["MNISTBENCH_TEST_PEAKS"], "a") as notes:
+                notes.write(json.dumps(note) + "\\n")
+            return peak
+
+        mnistbench.flops.measure_peak_flops = noted
+    """
+)
+
+
+@dataclass
+class TwoNodeSweep:
+    rows: list[dict]
+    measured: list[dict]  # the notes of every peak measurement taken on the nodes
+    run_pids: dict[str, int]  # run_id -> pid of its worker
+
+
+@pytest.fixture(scope="module")
+def two_node_sweep(tmp_path_factory, mnist, faulty_on_path) -> TwoNodeSweep:
+    """Four tiny runs, one CPU each, on a cluster of two one-CPU nodes named node-a and
+    node-b, through the sweep as ``mnistbench run --executor ray --cpus-per-run 1`` runs it."""
+    from ray.cluster_utils import Cluster
+
+    from mnistbench.sweep import Sweep, prepare_output_dir, run_sweep
+
+    if ray.is_initialized():
+        ray.shutdown()
+    root = tmp_path_factory.mktemp("two-nodes")
+    hook = root / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(
+        f"THREADS = {tuple(THREAD_VARIABLES)!r}\n{NODE_SITECUSTOMIZE}"
+    )
+    peaks = root / "peaks.jsonl"
+    peaks.touch()
+
+    def node(name: str) -> dict:
+        variables = {"MNISTBENCH_TEST_NODE": name, "MNISTBENCH_TEST_PEAKS": str(peaks)}
+        return {"num_cpus": 1, "env_vars": variables}
+
+    pids = {}
+
+    def note_pid(event):
+        if event["event"] == "run":
+            pids[event["config"].run_id] = event["pid"]
+
+    cluster = Cluster(
+        initialize_head=True, head_node_args={**node("node-a"), "include_dashboard": False}
+    )
+    try:
+        cluster.add_node(**node("node-b"))
+        ray.init(address=cluster.address, log_to_driver=False)
+        assert node_cpus(ray) == [1, 1]
+        with pytest.MonkeyPatch.context() as patch:
+            patch.syspath_prepend(str(hook))
+            output = prepare_output_dir(root / "out")
+            configs = [tiny(repeat) for repeat in range(4)]
+            plan = Sweep.new(configs, Execution(executor="ray", cpus_per_run=1), output)
+            result = run_sweep(
+                plan, mnist=mnist, plugins=load_plugins(), on_progress=note_pid, argv=["mnistbench"]
+            )
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+    measured = [json.loads(line) for line in peaks.read_text().splitlines()]
+    return TwoNodeSweep(result.rows, measured, pids)
+
+
+def test_each_row_names_the_node_it_ran_on(two_node_sweep):
+    rows = two_node_sweep.rows
+    assert [row["status"] for row in rows] == ["ok"] * 4
+    assert {row["node"] for row in rows} == {"node-a", "node-b"}
+
+
+def test_each_peak_is_measured_in_a_runs_worker_under_the_runs_thread_limit(two_node_sweep):
+    runs_on = {row["run_id"]: row["node"] for row in two_node_sweep.rows}
+    workers = {(runs_on[run_id], pid) for run_id, pid in two_node_sweep.run_pids.items()}
+    measured = two_node_sweep.measured
+    where = [(note["node"], note["pid"]) for note in measured]
+    assert {node for node, _ in where} == {"node-a", "node-b"}
+    assert set(where) <= workers  # each in a run's own worker, on that run's node
+    one_thread = dict.fromkeys(THREAD_VARIABLES, "1")
+    assert [note["threads"] for note in measured] == [one_thread] * len(measured)
+
+
+def test_each_run_carries_a_peak_measured_on_its_own_node(two_node_sweep):
+    own = {note["pid"]: note["peak"] for note in two_node_sweep.measured}
+    on_node = {}
+    for note in two_node_sweep.measured:
+        on_node.setdefault(note["node"], []).append(note["peak"])
+    for row in two_node_sweep.rows:
+        pid = two_node_sweep.run_pids[row["run_id"]]
+        if pid in own:  # this run measured: it carries its own figure
+            assert row["peak_flops_per_second"] == own[pid]
+        else:  # it used its node's earlier figure
+            assert row["peak_flops_per_second"] in on_node.get(row["node"], [])
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="library bug: run_task blocks in ray.get (started event, peak lookup), and Ray "
+    "lends a blocked task's CPUs to queued tasks, so a one-CPU node runs several runs at "
+    "once and each measures its own peak",
+)
+def test_the_runs_of_one_node_share_the_one_peak_measured_there(two_node_sweep):
+    assert sorted(note["node"] for note in two_node_sweep.measured) == ["node-a", "node-b"]
+    peaks = {}
+    for row in two_node_sweep.rows:
+        peaks.setdefault(row["node"], set()).add(row["peak_flops_per_second"])
+    assert [len(values) for values in peaks.values()] == [1, 1]
+    # Four runs on two nodes: at least one node ran several, and they share its one figure.
+    assert max(Counter(row["node"] for row in two_node_sweep.rows).values()) >= 2
+
+
+def test_each_runs_peak_fraction_is_its_training_rate_over_its_nodes_peak(two_node_sweep):
+    rows = two_node_sweep.rows
+    assert [row["train_peak_fraction"] for row in rows] == [
+        row["train_flops_per_second"] / row["peak_flops_per_second"] for row in rows
+    ]
