@@ -29,7 +29,15 @@ from pathlib import Path
 from mnistbench.plan import Execution, RunConfig
 from mnistbench.results import Placement, make_row, utc_now
 from mnistbench.runs import FAILED, INTERRUPTED
-from mnistbench.worker import MachineKey, Outcome, Send, perform, run_in_fresh_worker, start
+from mnistbench.worker import (
+    MachineKey,
+    Outcome,
+    Send,
+    known_peak,
+    perform,
+    run_in_fresh_worker,
+    start,
+)
 
 #: How often the parent checks on a worker that has sent nothing.
 POLL_SECONDS = 0.25
@@ -175,7 +183,7 @@ class LocalExecutor(Executor):
                         self.mnist,
                         self.plugins,
                         cpus=cpus,
-                        known_peak=known,
+                        peaks=known_peak(known),
                         on_progress=recorder.on_progress,
                     )
                 else:
@@ -208,7 +216,7 @@ def _run_in_process(
         config,
         lambda: resolve_mnist(data_path, offline=True),
         cpus=cpus,
-        known_peak=known,
+        peaks=known_peak(known),
         on_progress=on_progress,
     )
 

@@ -12,7 +12,8 @@ An :class:`~mnistbench.executor.Executor` like the local one: the driver's
   and its machine measurement is taken under that limit on its own node.
 - MNIST goes into the object store once; workers read it from there, never from disk.
 - Workers send their events (started, progress, warnings) to an actor beside the driver,
-  :class:`EventBox`, which also holds the machine measurements, so each (node, backend,
+  :class:`EventBox`, and never wait on it. The machine measurement is shared by the runs
+  of a node through :class:`~mnistbench.worker.NodePeakFile`, so each (node, backend,
   CPU reservation) is measured once.
 """
 
@@ -23,6 +24,7 @@ import os
 import platform
 import sys
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +34,7 @@ from mnistbench.executor import POLL_SECONDS, Executor, Recorder
 from mnistbench.plan import Execution, RunConfig
 from mnistbench.results import Placement, utc_now
 from mnistbench.runs import FAILED
-from mnistbench.worker import MachineKey, Outcome
+from mnistbench.worker import NodePeakFile, Outcome
 
 #: The plugin-selection variables a worker must see as the driver does.
 PLUGIN_VARIABLES = ("MNISTBENCH_PLUGINS", "MNISTBENCH_BLOCK_PLUGINS", "MNISTBENCH_STRICT_PLUGINS")
@@ -55,8 +57,7 @@ def _import_ray():
 
 
 class EventBox:
-    """A Ray actor beside the driver: the workers' events until the driver collects them,
-    and the machine measurements the runs share.
+    """A Ray actor beside the driver: the workers' events until the driver collects them.
 
     Workers send "started" (so timeouts count from the run's start, not from its wait
     in the queue), progress and warnings; the driver drains them between waits.
@@ -64,7 +65,6 @@ class EventBox:
 
     def __init__(self) -> None:
         self._events: list[dict] = []
-        self._peaks: dict[MachineKey, float] = {}
 
     def put(self, event: dict) -> None:
         self._events.append(event)
@@ -72,12 +72,6 @@ class EventBox:
     def drain(self) -> list[dict]:
         events, self._events = self._events, []
         return events
-
-    def peak(self, key: MachineKey) -> float | None:
-        return self._peaks.get(key)
-
-    def record_peak(self, key: MachineKey, peak: float) -> None:
-        self._peaks.setdefault(key, peak)
 
 
 def _read_tail(path: str) -> str:
@@ -97,6 +91,7 @@ def run_task(
     cpus: int,
     index: int,
     events,
+    peaks,
 ) -> dict:
     """A Ray task: one run in its own worker process; returns its outcome, never raises for it.
 
@@ -107,26 +102,24 @@ def run_task(
     """
     import tempfile
 
-    import ray
-
     from mnistbench import worker
     from mnistbench.data import Mnist
 
     node = platform.node()
     fd, log_path = tempfile.mkstemp(prefix=f"mnistbench-{config.run_id}-", suffix=".log")
     os.close(fd)
-    # Waited for: the driver's clock for --timeout starts at this event.
+    # The driver's clock for --timeout starts at this event. Sent, never waited for: a task
+    # that waits on an actor lends its CPUs to queued tasks, which would then run beside it.
+    # The actor runs one caller's calls in order, so it still comes before the progress.
     started = {"event": "started", "index": index, "started_at": utc_now()}
     started.update(node=node, pid=os.getpid(), log_path=log_path)
-    ray.get(events.put.remote(started))
+    events.put.remote(started)
 
     def send(event: dict) -> None:
         events.put.remote({**event, "index": index})
 
     # Ray stops its workers itself on Ctrl-C: leave SIGINT as Ray set it.
     worker.start(log_path, send, ignore_sigint=False)
-    key = MachineKey.here(config.backend, cpus)
-    known = ray.get(events.peak.remote(key))
 
     def load_mnist() -> Mnist:
         return Mnist(
@@ -140,10 +133,8 @@ def run_task(
         )
 
     outcome = worker.run_in_fresh_worker(
-        config, load_mnist, cpus=cpus, known_peak=known, on_progress=send, limit_threads=True
+        config, load_mnist, cpus=cpus, peaks=peaks, on_progress=send, limit_threads=True
     )
-    if known is None and outcome.machine is not None and outcome.peak_flops_per_second:
-        ray.get(events.record_peak.remote(outcome.machine, outcome.peak_flops_per_second))
     sys.stdout.flush()
     sys.stderr.flush()
     output = _read_tail(log_path)
@@ -342,6 +333,7 @@ class RayExecutor(Executor):
         self.pending: dict[object, _Run] = {}
         self.by_index: dict[int, _Run] = {}
         self.focus: int | None = None  # the run whose progress events are shown
+        self.peaks = NodePeakFile(uuid.uuid4().hex)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         where = self.address or _cluster_address(ray)
         self.events = self._make_event_box()
@@ -364,6 +356,7 @@ class RayExecutor(Executor):
                 ray.kill(self.events)
             except Exception:  # the cluster may be gone; nothing to clean up then
                 pass
+            self.peaks.remove_here()
 
     def _make_event_box(self):
         ray = self.ray
@@ -388,12 +381,13 @@ class RayExecutor(Executor):
         # A fresh worker per run (max_calls=1): no backend import leaks from one run to the
         # next. No retries: a run that crashed its worker is reported, not silently rerun.
         task = ray.remote(max_calls=1, max_retries=0)(run_task)
+        peaks = self.peaks
         for index, config in enumerate(self.recorder.configs):
             ref = task.options(
                 num_cpus=self.cpus,
                 runtime_env={"env_vars": worker_env(config, self.cpus)},
                 name=f"mnistbench:{config.run_id}",
-            ).remote(config, *arrays, provenance, self.cpus, index, self.events)
+            ).remote(config, *arrays, provenance, self.cpus, index, self.events, peaks)
             run = _Run(index, config, ref, submitted_at=utc_now())
             self.pending[ref] = run
             self.by_index[index] = run

@@ -11,20 +11,25 @@ A run's worker goes through these phases:
    driver, the backend chosen before Keras is imported (:func:`run_in_fresh_worker`);
 2. the machine measurement (:func:`measure_machine`): the peak FLOP/s available to
    the run, measured under the run's own thread limit on the run's backend, once per
-   :class:`MachineKey` (node, backend, CPU reservation);
+   :class:`MachineKey` (node, backend, CPU reservation): a :data:`PeakSource` gives
+   the runs that follow the figure the first one measured;
 3. the run itself (:func:`mnistbench.runner.run_one`), seeded after the measurement;
 4. its :class:`Outcome`, which never raises for the run's own errors.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import platform
 import signal
 import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from mnistbench.runs import DIVERGED, FAILED, OK
 
@@ -105,15 +110,60 @@ def start(log_path: str, send: Send, *, ignore_sigint: bool = True) -> None:
     logger.propagate = False
 
 
-def measure_machine(backend: str, known_peak: float | None, on_progress: Send) -> float | None:
+PeakSource = Callable[[MachineKey, Callable[[], "float | None"]], "float | None"]
+"""Where a run's peak comes from: ``source(key, measure)`` returns the peak already measured
+for ``key``, or calls ``measure()`` (and keeps its result for the runs that follow)."""
+
+
+def known_peak(peak: float | None) -> PeakSource:
+    """A peak source with the one figure the driver already has for this run's machine key
+    (None: the run measures it)."""
+    return lambda key, measure: peak if peak is not None else measure()
+
+
+class NodePeakFile:
+    """A peak source shared by the runs of one sweep on one node: a small file per machine
+    key in the node's temporary directory, under a lock.
+
+    The first run of a key measures while the others wait for its figure, so each (node,
+    backend, CPU reservation) is measured once even when runs overlap, and without asking
+    the driver: a Ray task that waits on another task or actor lends its CPUs to queued
+    tasks, which would put more runs on a node than it has room for. Picklable: the
+    driver creates one per sweep and ships it with each task.
+    """
+
+    def __init__(self, sweep_id: str) -> None:
+        self.sweep_id = sweep_id
+
+    def _prefix(self) -> Path:
+        return Path(tempfile.gettempdir()) / f"mnistbench-peak-{self.sweep_id}"
+
+    def __call__(self, key: MachineKey, measure: Callable[[], float | None]) -> float | None:
+        import fcntl
+
+        digest = hashlib.sha256(repr(key).encode()).hexdigest()[:16]
+        path = Path(f"{self._prefix()}-{digest}.json")
+        with open(path.with_suffix(".lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+            if path.is_file():
+                return json.loads(path.read_text())["peak_flops_per_second"]
+            peak = measure()
+            if peak is not None:
+                path.write_text(json.dumps({"peak_flops_per_second": peak}))
+            return peak
+
+    def remove_here(self) -> None:
+        """Delete this sweep's files on this node (other nodes' stay in their temp dirs)."""
+        for path in self._prefix().parent.glob(f"{self._prefix().name}-*"):
+            path.unlink(missing_ok=True)
+
+
+def measure_machine(backend: str, on_progress: Send) -> float | None:
     """The machine measurement phase: the peak float32 matmul FLOP/s available to this run.
 
     Runs in the run's own process, under its thread limit, on its backend, before the
-    run's seed is set. ``known_peak``, when given, is this machine key's earlier
-    measurement and is used as is. None (and a warning) when it cannot be measured.
+    run's seed is set. None (and a warning) when it cannot be measured.
     """
-    if known_peak is not None:
-        return known_peak
     from mnistbench.flops import measure_peak_flops
 
     on_progress({"event": "phase", "phase": f"measuring peak FLOP/s ({backend})"})
@@ -124,10 +174,9 @@ def measure_machine(backend: str, known_peak: float | None, on_progress: Send) -
         return None
 
 
-def perform(
-    config, mnist, plugins, *, cpus: int, known_peak: float | None, on_progress: Send
-) -> Outcome:
-    """The machine measurement, then the run; the run's own errors become the outcome."""
+def perform(config, mnist, plugins, *, cpus: int, peaks: PeakSource, on_progress: Send) -> Outcome:
+    """The machine measurement (from ``peaks``), then the run; the run's own errors become
+    the outcome."""
     from mnistbench.runner import run_one
 
     key, peak = None, None
@@ -135,7 +184,7 @@ def perform(
         import keras
 
         key = MachineKey.here(keras.backend.backend(), cpus)
-        peak = measure_machine(key.backend, known_peak, on_progress)
+        peak = peaks(key, lambda: measure_machine(key.backend, on_progress))
         measured = run_one(config, mnist, plugins, on_progress, peak_flops_per_second=peak)
     except Exception as error:
         return Outcome.of_error(error, machine=key, peak_flops_per_second=peak)
@@ -147,7 +196,7 @@ def run_in_fresh_worker(
     load_mnist: Callable,
     *,
     cpus: int,
-    known_peak: float | None,
+    peaks: PeakSource,
     on_progress: Send,
     limit_threads: bool = False,
 ) -> Outcome:
@@ -171,6 +220,4 @@ def run_in_fresh_worker(
         mnist = load_mnist()
     except Exception as error:
         return Outcome.of_error(error)
-    return perform(
-        config, mnist, plugins, cpus=cpus, known_peak=known_peak, on_progress=on_progress
-    )
+    return perform(config, mnist, plugins, cpus=cpus, peaks=peaks, on_progress=on_progress)

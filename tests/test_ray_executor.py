@@ -483,12 +483,6 @@ def test_each_run_carries_a_peak_measured_on_its_own_node(two_node_sweep):
             assert row["peak_flops_per_second"] in on_node.get(row["node"], [])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="library bug: run_task blocks in ray.get (started event, peak lookup), and Ray "
-    "lends a blocked task's CPUs to queued tasks, so a one-CPU node runs several runs at "
-    "once and each measures its own peak",
-)
 def test_the_runs_of_one_node_share_the_one_peak_measured_there(two_node_sweep):
     assert sorted(note["node"] for note in two_node_sweep.measured) == ["node-a", "node-b"]
     peaks = {}

@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import logging
+import pickle
 import platform
+import tempfile
+import uuid
+from pathlib import Path
 
 import mnistbench
 from mnistbench import flops
 from mnistbench.plan import RunConfig
 from mnistbench.plugins import load_plugins
-from mnistbench.worker import PEAK_MATMUL_SIZE, MachineKey, Outcome, measure_machine, perform
+from mnistbench.worker import (
+    PEAK_MATMUL_SIZE,
+    MachineKey,
+    NodePeakFile,
+    Outcome,
+    known_peak,
+    measure_machine,
+    perform,
+)
 
 # --- Outcome.of_error ----------------------------------------------------------------------
 
@@ -46,21 +58,53 @@ def test_machine_key_here_without_a_backend_is_the_configured_one(monkeypatch):
 # --- measure_machine -----------------------------------------------------------------------
 
 
-def test_a_known_peak_is_reused_without_measuring(monkeypatch):
-    def must_not_measure(size):
+def test_a_known_peak_is_the_source_and_nothing_is_measured():
+    def must_not_measure():
         raise AssertionError("measured again")
 
-    monkeypatch.setattr(flops, "measure_peak_flops", must_not_measure)
-    events = []
-    assert measure_machine("tensorflow", 3.5e9, events.append) == 3.5e9
-    assert events == []
+    key = MachineKey("node-1", "tensorflow", 2)
+    assert known_peak(3.5e9)(key, must_not_measure) == 3.5e9
+
+
+def test_without_a_known_peak_the_source_measures():
+    key = MachineKey("node-1", "tensorflow", 2)
+    assert known_peak(None)(key, lambda: 7e9) == 7e9
+
+
+def test_a_node_peak_file_measures_each_key_once_and_shares_the_figure():
+    peaks = NodePeakFile(uuid.uuid4().hex)
+    calls = []
+
+    def measure(value):
+        return lambda: calls.append(value) or value
+
+    a, b = MachineKey("node-1", "tensorflow", 1), MachineKey("node-1", "jax", 1)
+    try:
+        assert peaks(a, measure(5e9)) == 5e9
+        # Another run with the same key, even in another process, reads the first figure.
+        assert pickle.loads(pickle.dumps(peaks))(a, measure(9e9)) == 5e9
+        assert peaks(b, measure(8e9)) == 8e9
+        assert calls == [5e9, 8e9]
+    finally:
+        peaks.remove_here()
+    assert not list(Path(tempfile.gettempdir()).glob(f"mnistbench-peak-{peaks.sweep_id}-*"))
+
+
+def test_a_node_peak_file_keeps_no_unknown_peak():
+    peaks = NodePeakFile(uuid.uuid4().hex)
+    key = MachineKey("node-1", "tensorflow", 1)
+    try:
+        assert peaks(key, lambda: None) is None
+        assert peaks(key, lambda: 6e9) == 6e9
+    finally:
+        peaks.remove_here()
 
 
 def test_an_unknown_peak_is_measured_with_the_peak_matmul(monkeypatch):
     sizes = []
     monkeypatch.setattr(flops, "measure_peak_flops", lambda size: sizes.append(size) or 7e9)
     events = []
-    assert measure_machine("jax", None, events.append) == 7e9
+    assert measure_machine("jax", events.append) == 7e9
     assert sizes == [PEAK_MATMUL_SIZE]
     assert events == [{"event": "phase", "phase": "measuring peak FLOP/s (jax)"}]
 
@@ -71,7 +115,7 @@ def test_a_peak_that_cannot_be_measured_is_unknown_with_a_warning(monkeypatch, c
 
     monkeypatch.setattr(flops, "measure_peak_flops", fails)
     with caplog.at_level(logging.WARNING, logger="mnistbench"):
-        assert measure_machine("tensorflow", None, lambda event: None) is None
+        assert measure_machine("tensorflow", lambda event: None) is None
     assert caplog.messages == ["could not measure peak FLOP/s on tensorflow: RuntimeError: no BLAS"]
 
 
@@ -95,7 +139,9 @@ def test_perform_returns_a_failed_outcome_for_a_raising_plugin(mnist):
 
     plugins = load_plugins(entry_points=False, extra=[Unbuildable()])
     config = RunConfig("victim", epochs=1, train_limit=100, test_limit=50)
-    outcome = perform(config, mnist, plugins, cpus=2, known_peak=4e9, on_progress=lambda e: None)
+    outcome = perform(
+        config, mnist, plugins, cpus=2, peaks=known_peak(4e9), on_progress=lambda e: None
+    )
     assert outcome == Outcome(
         "failed",
         "PluginError: plugin 'Unbuildable' failed in mnistbench_build_model: "
@@ -111,7 +157,7 @@ def test_perform_returns_the_measured_columns_of_a_run_that_succeeds(mnist, faul
 
     config = RunConfig("tiny", epochs=1, train_limit=100, test_limit=50)
     outcome = perform(
-        config, mnist, load_plugins(), cpus=2, known_peak=4e9, on_progress=lambda e: None
+        config, mnist, load_plugins(), cpus=2, peaks=known_peak(4e9), on_progress=lambda e: None
     )
     assert (outcome.status, outcome.error) == ("ok", "")
     assert outcome.machine == MachineKey(platform.node(), keras.backend.backend(), 2)
@@ -123,7 +169,7 @@ def test_perform_returns_the_measured_columns_of_a_run_that_succeeds(mnist, faul
 def test_perform_of_a_diverging_run_is_diverged(mnist, faulty_plugin):
     config = RunConfig("nan", epochs=1, train_limit=100, test_limit=50)
     outcome = perform(
-        config, mnist, load_plugins(), cpus=2, known_peak=4e9, on_progress=lambda e: None
+        config, mnist, load_plugins(), cpus=2, peaks=known_peak(4e9), on_progress=lambda e: None
     )
     assert (outcome.status, outcome.error) == (
         "diverged",
