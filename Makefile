@@ -32,8 +32,10 @@ $(DEV): pyproject.toml | $(BIN)/python
 run: $(RUNTIME)
 	$(BIN)/mnistbench run --all $(ARGS)
 
+# The test files run on one pytest-xdist worker per CPU (at most 4: each imports
+# TensorFlow); a file's tests stay on one worker (tests/conftest.py says why).
 test: $(DEV)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --maxprocesses=4 --dist loadfile
 
 lint: $(DEV)
 	$(BIN)/ruff check .

@@ -3,6 +3,11 @@
 Test modules use these as fixtures, never by importing this file. Tests that only read
 a sweep's outputs share one (``cli_sweep``, once per session); tests that check how
 runs execute run their own, in-process where isolation is not what they test.
+
+``make test`` spreads the test files over pytest-xdist workers (``--dist loadfile``: a
+file's tests run on one worker, so a module's shared sweep is made once, and every test
+that starts Ray is in one file, so one Ray instance runs at a time). The shared sweep of
+``cli_sweep`` is made once for all workers, under a file lock.
 """
 
 from __future__ import annotations
@@ -125,8 +130,22 @@ CLI_SWEEP_ARGS = ("--epochs", "2", "--train-limit", "2000", "--test-limit", "300
 def cli_sweep(tmp_path_factory, cli, mnist_npz) -> Path:
     """One real ``mnistbench run --all`` through the command line, shared by every test that
     only reads its outputs (``CLI_SWEEP_ARGS``); returns its output directory. Tests must not
-    modify it: copy it first (``shutil.copytree``) to change anything."""
-    output = tmp_path_factory.mktemp("cli-sweep") / "out"
-    result = cli("run", "--all", *CLI_SWEEP_ARGS, "--output", str(output), "--data", str(mnist_npz))
-    assert result.returncode == 0, result.stderr
+    modify it: copy it first (``shutil.copytree``) to change anything.
+
+    Made once per test session, whatever the number of xdist workers: the first worker
+    to need it runs it while the others wait on a lock in the session's shared temporary
+    directory, then read it.
+    """
+    from filelock import FileLock
+
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # each worker's basetemp is below the session's
+        shared = shared.parent
+    output, done = shared / "cli-sweep" / "out", shared / "cli-sweep" / "done"
+    with FileLock(str(shared / "cli-sweep.lock")):
+        if not done.is_file():  # not made yet, or an earlier worker's attempt failed
+            args = ("run", "--all", *CLI_SWEEP_ARGS, "--output", str(output), "--force")
+            result = cli(*args, "--data", str(mnist_npz))
+            assert result.returncode == 0, result.stderr
+            done.touch()
     return output

@@ -1,4 +1,4 @@
-"""One sweep across Keras backends and executors, end to end through the CLI.
+"""One sweep across Keras backends, end to end through the CLI.
 
 Runs on JAX or PyTorch stay in worker processes (the CLI's default isolation): in a
 process that imported TensorFlow a JAX run is many times slower.
@@ -53,34 +53,3 @@ def test_backend_that_is_not_known_is_refused_before_any_run(cli, tmp_path):
         "Error: unknown backend 'mxnet' (known: tensorflow, jax, torch)"
     )
     assert not (tmp_path / "o").exists()
-
-
-@pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray is not installed")
-def test_ray_executor_through_the_cli_records_executor_and_reserved_cpus(cli, tmp_path, mnist_npz):
-    output = tmp_path / "out"
-    result = cli(
-        "run",
-        "dnn",
-        "cnn",
-        "--executor",
-        "ray",
-        "--cpus-per-run",
-        "1",
-        "--epochs",
-        "1",
-        "--train-limit",
-        "500",
-        "--test-limit",
-        "100",
-        "--output",
-        str(output),
-        "--data",
-        str(mnist_npz),
-    )
-    assert result.returncode == 0, result.stderr
-    runs = pd.read_csv(output / "runs.csv")
-    assert list(runs["run_id"]) == ["dnn-r0", "cnn-r0"]
-    assert set(runs["executor"]) == {"ray"}
-    assert set(runs["cpus_reserved"]) == {1}
-    assert runs["node"].notna().all()
-    assert set(runs["status"]) == {"ok"}

@@ -73,10 +73,11 @@ def test_full_disk_keeps_earlier_rows_and_reports_one_line(
 
 
 class Hostile:
-    """Registers 'victim' and misbehaves in one hook in one way."""
+    """Registers one architecture (``victim`` by default) and misbehaves in one hook in one
+    way."""
 
-    def __init__(self, hook: str, behaviour: str) -> None:
-        self.hook, self.behaviour = hook, behaviour
+    def __init__(self, hook: str, behaviour: str, victim: str = "victim") -> None:
+        self.hook, self.behaviour, self.victim = hook, behaviour, victim
 
     def _misbehave(self, good):
         if self.behaviour == "raises":
@@ -89,18 +90,18 @@ class Hostile:
 
     @mnistbench.hookimpl
     def mnistbench_register_architectures(self, register):
-        register("victim")
+        register(self.victim)
 
     @mnistbench.hookimpl
     def mnistbench_prepare_data(self, architecture, x):
-        if architecture != "victim":
+        if architecture != self.victim:
             return None
         good = lambda: x.astype("float32") / 255  # noqa: E731
         return self._misbehave(good) if self.hook == "prepare_data" else good()
 
     @mnistbench.hookimpl
     def mnistbench_build_model(self, architecture, input_shape, num_classes):
-        if architecture != "victim":
+        if architecture != self.victim:
             return None
         import keras
 
@@ -121,7 +122,7 @@ class Hostile:
 
     @mnistbench.hookimpl
     def mnistbench_model_flops(self, architecture, model):
-        if self.hook == "model_flops" and architecture == "victim":
+        if self.hook == "model_flops" and architecture == self.victim:
             return self._misbehave(lambda: None)
         return None
 
@@ -130,64 +131,87 @@ HOSTILE_CASES = [
     (
         "prepare_data",
         "raises",
-        "PluginError: plugin 'Hostile' failed in mnistbench_prepare_data: RuntimeError: hostile",
+        "PluginError: plugin '{plugin}' failed in mnistbench_prepare_data: RuntimeError: hostile",
     ),
     (
         "prepare_data",
         "wrong type",
-        "PluginError: plugin 'Hostile' returned str from mnistbench_prepare_data for 'victim': "
+        "PluginError: plugin '{plugin}' returned str from mnistbench_prepare_data for '{victim}': "
         "expected a numpy array with 300 rows",
     ),
     (
         "build_model",
         "raises",
-        "PluginError: plugin 'Hostile' failed in mnistbench_build_model: RuntimeError: hostile",
+        "PluginError: plugin '{plugin}' failed in mnistbench_build_model: RuntimeError: hostile",
     ),
     (
         "build_model",
         "returns None",
-        "PluginError: no plugin built a model for architecture 'victim' "
+        "PluginError: no plugin built a model for architecture '{victim}' "
         "(every mnistbench_build_model returned None)",
     ),
     (
         "build_model",
         "wrong type",
-        "PluginError: plugin 'Hostile' returned str from mnistbench_build_model for 'victim': "
+        "PluginError: plugin '{plugin}' returned str from mnistbench_build_model for '{victim}': "
         "expected a compiled keras.Model",
     ),
     (
         "build_model",
         "wrong output shape",
-        "PluginError: plugin 'Hostile' returned a model from mnistbench_build_model for 'victim' "
-        "whose output shape is (None, 5), expected (None, 10)",
+        "PluginError: plugin '{plugin}' returned a model from mnistbench_build_model for "
+        "'{victim}' whose output shape is (None, 5), expected (None, 10)",
     ),
     (
         "model_flops",
         "raises",
-        "PluginError: plugin 'Hostile' failed in mnistbench_model_flops: RuntimeError: hostile",
+        "PluginError: plugin '{plugin}' failed in mnistbench_model_flops: RuntimeError: hostile",
     ),
     (
         "model_flops",
         "wrong type",
-        "PluginError: plugin 'Hostile' returned 'not what you wanted' from mnistbench_model_flops: "
-        "expected (inference_flops_per_sample, train_flops_per_sample)",
+        "PluginError: plugin '{plugin}' returned 'not what you wanted' from "
+        "mnistbench_model_flops: expected (inference_flops_per_sample, train_flops_per_sample)",
     ),
 ]
+
+
+@pytest.fixture(scope="module")
+def hostile_sweep(tmp_path_factory, sweep_in_process, faulty_site) -> tuple[dict, pd.DataFrame]:
+    """One sweep of every hostile case, each its own plugin and architecture, and ``tiny``
+    from a well-behaved plugin: ``({(hook, behaviour): (plugin, victim)}, runs)``."""
+    cases = {
+        (hook, behaviour): f"victim-{hook}-{behaviour}".lower().replace(" ", "-").replace("_", "-")
+        for hook, behaviour, _ in HOSTILE_CASES
+    }
+    hostile = [Hostile(hook, behaviour, victim) for (hook, behaviour), victim in cases.items()]
+    output = tmp_path_factory.mktemp("hostile")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.syspath_prepend(str(faulty_site))
+        plugins = load_plugins(extra=hostile)
+        configs = plan([*cases.values(), "tiny"], epochs=1, train_limit=300, test_limit=50)
+        sweep_in_process(output, configs, plugins)
+    # Extra plugins are named by their class, numbered from the second on.
+    names = ["Hostile"] + [f"Hostile-{n}" for n in range(2, len(cases) + 1)]
+    return dict(zip(cases, zip(names, cases.values(), strict=True), strict=True)), pd.read_csv(
+        output / "runs.csv"
+    )
 
 
 @pytest.mark.parametrize(
     ("hook", "behaviour", "error"), HOSTILE_CASES, ids=[f"{h}-{b}" for h, b, _ in HOSTILE_CASES]
 )
-def test_hostile_plugin_fails_its_run_alone(
-    tmp_path, sweep_in_process, faulty_plugin, hook, behaviour, error
-):
-    plugins = load_plugins(extra=[Hostile(hook, behaviour)])
-    configs = plan(["victim", "tiny"], epochs=1, train_limit=300, test_limit=50)
-    sweep_in_process(tmp_path, configs, plugins)
-    runs = pd.read_csv(tmp_path / "runs.csv")
-    assert list(runs["status"]) == ["failed", "ok"]
-    assert runs.loc[0, "error"] == error
-    assert runs.loc[1, "test_accuracy"] > 0
+def test_hostile_plugin_fails_its_run_alone(hostile_sweep, hook, behaviour, error):
+    cases, runs = hostile_sweep
+    plugin, victim = cases[(hook, behaviour)]
+    row = runs[runs["architecture"] == victim].iloc[0]
+    assert (row["status"], row["error"]) == ("failed", error.format(plugin=plugin, victim=victim))
+
+
+def test_a_well_behaved_plugin_runs_beside_every_hostile_one(hostile_sweep):
+    _, runs = hostile_sweep
+    assert list(runs["status"]) == ["failed"] * len(HOSTILE_CASES) + ["ok"]
+    assert runs.iloc[-1]["test_accuracy"] > 0
 
 
 def test_prepare_data_returning_none_falls_back_to_the_core_default(tmp_path, sweep_in_process):

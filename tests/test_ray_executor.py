@@ -33,6 +33,7 @@ from mnistbench.ray_executor import (  # noqa: E402
     node_cpus,
     worker_env,
 )
+from mnistbench.runs import read_runs  # noqa: E402
 
 RAY_INIT = {"num_cpus": 2, "include_dashboard": False, "log_to_driver": False}
 #: Generous: long enough for a worker to start on a busy machine, far below sleepy's 600 s.
@@ -404,7 +405,7 @@ class TwoNodeSweep:
 
 @pytest.fixture(scope="module")
 def two_node_sweep(tmp_path_factory, mnist, faulty_on_path) -> TwoNodeSweep:
-    """Four tiny runs, one CPU each, on a cluster of two one-CPU nodes named node-a and
+    """Three tiny runs, one CPU each, on a cluster of two one-CPU nodes named node-a and
     node-b, through the sweep as ``mnistbench run --executor ray --cpus-per-run 1`` runs it."""
     from ray.cluster_utils import Cluster
 
@@ -441,7 +442,7 @@ def two_node_sweep(tmp_path_factory, mnist, faulty_on_path) -> TwoNodeSweep:
         with pytest.MonkeyPatch.context() as patch:
             patch.syspath_prepend(str(hook))
             output = prepare_output_dir(root / "out")
-            configs = [tiny(repeat) for repeat in range(4)]
+            configs = [tiny(repeat) for repeat in range(3)]
             plan = Sweep.new(configs, Execution(executor="ray", cpus_per_run=1), output)
             result = run_sweep(
                 plan, mnist=mnist, plugins=load_plugins(), on_progress=note_pid, argv=["mnistbench"]
@@ -455,7 +456,7 @@ def two_node_sweep(tmp_path_factory, mnist, faulty_on_path) -> TwoNodeSweep:
 
 def test_each_row_names_the_node_it_ran_on(two_node_sweep):
     rows = two_node_sweep.rows
-    assert [row["status"] for row in rows] == ["ok"] * 4
+    assert [row["status"] for row in rows] == ["ok"] * 3
     assert {row["node"] for row in rows} == {"node-a", "node-b"}
 
 
@@ -489,7 +490,7 @@ def test_the_runs_of_one_node_share_the_one_peak_measured_there(two_node_sweep):
     for row in two_node_sweep.rows:
         peaks.setdefault(row["node"], set()).add(row["peak_flops_per_second"])
     assert [len(values) for values in peaks.values()] == [1, 1]
-    # Four runs on two nodes: at least one node ran several, and they share its one figure.
+    # Three runs on two nodes: one node ran two, and they share its one figure.
     assert max(Counter(row["node"] for row in two_node_sweep.rows).values()) >= 2
 
 
@@ -498,3 +499,44 @@ def test_each_runs_peak_fraction_is_its_training_rate_over_its_nodes_peak(two_no
     assert [row["train_peak_fraction"] for row in rows] == [
         row["train_flops_per_second"] / row["peak_flops_per_second"] for row in rows
     ]
+
+
+# --- through the command line --------------------------------------------------------
+
+
+def test_the_cli_joins_a_running_cluster_and_records_executor_and_reserved_cpus(
+    cli, local_ray, tmp_path, mnist_npz
+):
+    address = local_ray.get_runtime_context().gcs_address
+    output = tmp_path / "out"
+    result = cli(
+        "run",
+        "dnn",
+        "cnn",
+        "--executor",
+        "ray",
+        "--ray-address",
+        address,
+        "--cpus-per-run",
+        "1",
+        "--epochs",
+        "1",
+        "--train-limit",
+        "500",
+        "--test-limit",
+        "100",
+        "--output",
+        str(output),
+        "--data",
+        str(mnist_npz),
+    )
+    assert result.returncode == 0, result.stderr
+    runs = read_runs(output)
+    assert list(runs["run_id"]) == ["dnn-r0", "cnn-r0"]
+    assert set(runs["executor"]) == {"ray"}
+    assert set(runs["cpus_reserved"]) == {1}
+    assert runs["node"].notna().all()
+    assert set(runs["status"]) == {"ok"}
+    assert local_ray.is_initialized()  # the cluster it joined is left running
+    manifest = json.loads((output / "manifest.json").read_text())
+    assert manifest["options"]["ray_address"] == address  # --resume joins it again

@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -63,46 +64,49 @@ def interrupt_second_run(output: Path, data: Path, site: Path, signal_number: in
 
 
 @pytest.fixture(scope="module")
-def stopped_by_sigint(tmp_path_factory, mnist_npz, faulty_site) -> tuple[Path, dict]:
-    """A sweep stopped by SIGINT during its second run: its directory (read-only) and end."""
-    output = tmp_path_factory.mktemp("sigint") / "out"
-    return output, interrupt_second_run(output, mnist_npz, faulty_site, signal.SIGINT)
+def stopped(tmp_path_factory, mnist_npz, faulty_site) -> dict[str, tuple[Path, dict]]:
+    """Two sweeps, one stopped by SIGINT and one by SIGTERM during their second run, run at
+    the same time: ``{"SIGINT": (directory, end), "SIGTERM": ...}``; read-only."""
+    outputs = {
+        name: tmp_path_factory.mktemp(name.lower()) / "out" for name in ("SIGINT", "SIGTERM")
+    }
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        ends = {
+            name: pool.submit(
+                interrupt_second_run, output, mnist_npz, faulty_site, signal.Signals[name]
+            )
+            for name, output in outputs.items()
+        }
+        return {name: (outputs[name], end.result()) for name, end in ends.items()}
 
 
-def test_sigint_mid_sweep_exits_130_with_the_resume_command(stopped_by_sigint):
-    output, end = stopped_by_sigint
-    assert end["returncode"] == 130
+@pytest.mark.parametrize(("name", "code"), [("SIGINT", 130), ("SIGTERM", 143)])
+def test_a_signal_mid_sweep_exits_128_plus_its_number_with_the_resume_command(stopped, name, code):
+    output, end = stopped[name]
+    assert end["returncode"] == code
     assert f"Resume with: mnistbench run --resume {output}" in end["stderr"]
     assert "Traceback" not in end["stderr"]
 
 
-def test_sigint_mid_sweep_keeps_finished_runs_and_records_the_interrupted_one(stopped_by_sigint):
-    _, end = stopped_by_sigint
+@pytest.mark.parametrize("name", ["SIGINT", "SIGTERM"])
+def test_a_signal_mid_sweep_keeps_finished_runs_and_records_the_interrupted_one(stopped, name):
+    _, end = stopped[name]
     assert [(r["run_id"], r["status"], r["error"]) for r in end["rows"]] == [
         ("tiny-r0", "ok", ""),
-        ("tiny-r1", "interrupted", "interrupted by SIGINT"),
-    ]
-    assert end["states"] == {"tiny-r0": "ok", "tiny-r1": "interrupted", "tiny-r2": "planned"}
-
-
-def test_sigterm_mid_sweep_is_recorded_like_sigint_and_exits_143(tmp_path, mnist_npz, faulty_site):
-    output = tmp_path / "out"
-    end = interrupt_second_run(output, mnist_npz, faulty_site, signal.SIGTERM)
-    assert end["returncode"] == 143
-    assert f"Resume with: mnistbench run --resume {output}" in end["stderr"]
-    assert [(r["run_id"], r["status"], r["error"]) for r in end["rows"]] == [
-        ("tiny-r0", "ok", ""),
-        ("tiny-r1", "interrupted", "interrupted by SIGTERM"),
+        ("tiny-r1", "interrupted", f"interrupted by {name}"),
     ]
     assert end["states"] == {"tiny-r0": "ok", "tiny-r1": "interrupted", "tiny-r2": "planned"}
 
 
 def test_resume_completes_an_interrupted_sweep_like_an_uninterrupted_one(
-    stopped_by_sigint, tmp_path, mnist_npz, faulty_plugin
+    stopped, tmp_path, mnist_npz, faulty_plugin
 ):
-    output = shutil.copytree(stopped_by_sigint[0], tmp_path / "out")
+    output = shutil.copytree(stopped["SIGINT"][0], tmp_path / "out")
     first = read_rows(output)[0]
-    result = CliRunner().invoke(cli, ["run", "--resume", str(output), "--data", str(mnist_npz)])
+    # In this process (a given execution option replaces the saved one): what is kept and
+    # what runs again is the point here, not isolation.
+    args = ["run", "--resume", str(output), "--isolation", "none", "--data", str(mnist_npz)]
+    result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     assert "Kept 1 run(s) already finished" in result.output
     rows = read_rows(output)
@@ -112,6 +116,7 @@ def test_resume_completes_an_interrupted_sweep_like_an_uninterrupted_one(
         ("tiny-r2", "ok"),
     ]
     assert rows[0] == first  # the finished run was kept, not rerun
+    assert [r["isolation"] for r in rows] == ["process", "none", "none"]
     assert Manifest.load(output).states == {"tiny-r0": "ok", "tiny-r1": "ok", "tiny-r2": "ok"}
     assert list(pd.read_csv(output / "comparison.csv")["runs"]) == [3]
     for name in ("comparison.png", "curves.png", "predictions.png"):
