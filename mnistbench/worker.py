@@ -174,6 +174,20 @@ def measure_machine(backend: str, on_progress: Send) -> float | None:
         return None
 
 
+#: Peaks measured in this process, by machine key: a process that runs several sweeps (a
+#: notebook, a test session) measures each key once, as a sweep does.
+_MEASURED_HERE: dict[MachineKey, float] = {}
+
+
+def _measure_once_here(key: MachineKey, on_progress: Send) -> float | None:
+    if key not in _MEASURED_HERE:
+        peak = measure_machine(key.backend, on_progress)
+        if peak is None:
+            return None
+        _MEASURED_HERE[key] = peak
+    return _MEASURED_HERE[key]
+
+
 def perform(config, mnist, plugins, *, cpus: int, peaks: PeakSource, on_progress: Send) -> Outcome:
     """The machine measurement (from ``peaks``), then the run; the run's own errors become
     the outcome."""
@@ -184,7 +198,7 @@ def perform(config, mnist, plugins, *, cpus: int, peaks: PeakSource, on_progress
         import keras
 
         key = MachineKey.here(keras.backend.backend(), cpus)
-        peak = peaks(key, lambda: measure_machine(key.backend, on_progress))
+        peak = peaks(key, lambda: _measure_once_here(key, on_progress))
         measured = run_one(config, mnist, plugins, on_progress, peak_flops_per_second=peak)
     except Exception as error:
         return Outcome.of_error(error, machine=key, peak_flops_per_second=peak)

@@ -175,3 +175,19 @@ def test_perform_of_a_diverging_run_is_diverged(mnist, faulty_plugin):
         "diverged",
         "FloatingPointError: training loss became nan (diverged)",
     )
+
+
+def test_a_process_measures_each_machine_key_once_across_sweeps(mnist, monkeypatch):
+    from mnistbench import worker
+
+    monkeypatch.setattr(worker, "_MEASURED_HERE", {})
+    sizes = []
+    monkeypatch.setattr(flops, "measure_peak_flops", lambda size: sizes.append(size) or 7e9)
+    plugins = load_plugins(entry_points=False, extra=[Unbuildable()])
+    config = RunConfig("victim", epochs=1, train_limit=100, test_limit=50)
+    for cpus in (2, 2, 1):  # a new sweep's source knows nothing; this process does
+        outcome = perform(
+            config, mnist, plugins, cpus=cpus, peaks=known_peak(None), on_progress=lambda e: None
+        )
+        assert outcome.peak_flops_per_second == 7e9
+    assert sizes == [PEAK_MATMUL_SIZE, PEAK_MATMUL_SIZE]  # cpus 2 once, cpus 1 once
