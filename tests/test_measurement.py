@@ -38,14 +38,9 @@ def test_repeats_train_from_their_own_seeds_and_are_summarised(
     assert comparison["fit_seconds_max"] == pytest.approx(fits.max())
     assert comparison["fit_seconds_stdev"] == pytest.approx(fits.std())
     assert bool(comparison["fit_seconds_noisy"]) == (fits.std() / fits.mean() > 0.10)
-
-
-def test_repeats_share_one_peak_measurement(tmp_path, sweep_in_process, faulty_plugin):
-    configs = plan(["tiny"], epochs=1, train_limit=100, test_limit=50, repeats=2)
-    sweep_in_process(tmp_path, configs)
-    peaks = pd.read_csv(tmp_path / "runs.csv")["peak_flops_per_second"]
-    assert peaks.iloc[0] > 0
-    assert peaks.iloc[1] == peaks.iloc[0]
+    # One machine, one backend, one reservation: the repeats share one peak measurement.
+    assert runs["peak_flops_per_second"].nunique() == 1
+    assert runs["peak_flops_per_second"].iloc[0] > 0
 
 
 def test_first_epoch_is_reported_apart_from_the_steady_state(reference_runs):
