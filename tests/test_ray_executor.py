@@ -338,24 +338,11 @@ def test_an_interrupted_ray_sweep_records_the_started_run_and_stops_it(
     assert worker_gone(pids[0])
 
 
-@pytest.fixture(scope="module")
-def own_instance_sweep(tmp_path_factory, mnist, faulty_on_path) -> tuple[RaySweep, bool]:
-    """One run with the defaults, on a local instance the executor starts itself:
-    ``(what it recorded, whether Ray was still initialized after)``."""
+def test_a_local_instance_started_for_the_sweep_is_shut_down(mnist, tmp_path):
     if ray.is_initialized():
         ray.shutdown()
-    done = sweep(mnist, [tiny()], tmp_path_factory.mktemp("own-instance"), ray_init_kwargs=RAY_INIT)
-    return done, ray.is_initialized()
-
-
-def test_by_default_a_run_reserves_a_whole_node(own_instance_sweep):
-    done, _ = own_instance_sweep
-    assert [(row["status"], row["cpus_reserved"]) for row in done.rows] == [("ok", 2)]
-
-
-def test_a_local_instance_started_for_the_sweep_is_shut_down(own_instance_sweep):
-    _, still_initialized = own_instance_sweep
-    assert still_initialized is False
+    sweep(mnist, [], tmp_path, ray_init_kwargs=RAY_INIT)
+    assert ray.is_initialized() is False
 
 
 # --- the machine measurement on a two-node cluster ----------------------------------------
@@ -504,7 +491,7 @@ def test_each_runs_peak_fraction_is_its_training_rate_over_its_nodes_peak(two_no
 # --- through the command line --------------------------------------------------------
 
 
-def test_the_cli_joins_a_running_cluster_and_records_executor_and_reserved_cpus(
+def test_the_cli_joins_a_running_cluster_where_by_default_a_run_reserves_a_whole_node(
     cli, local_ray, tmp_path, mnist_npz
 ):
     address = local_ray.get_runtime_context().gcs_address
@@ -512,13 +499,10 @@ def test_the_cli_joins_a_running_cluster_and_records_executor_and_reserved_cpus(
     result = cli(
         "run",
         "dnn",
-        "cnn",
         "--executor",
         "ray",
         "--ray-address",
         address,
-        "--cpus-per-run",
-        "1",
         "--epochs",
         "1",
         "--train-limit",
@@ -532,11 +516,11 @@ def test_the_cli_joins_a_running_cluster_and_records_executor_and_reserved_cpus(
     )
     assert result.returncode == 0, result.stderr
     runs = read_runs(output)
-    assert list(runs["run_id"]) == ["dnn-r0", "cnn-r0"]
-    assert set(runs["executor"]) == {"ray"}
-    assert set(runs["cpus_reserved"]) == {1}
-    assert runs["node"].notna().all()
+    assert list(runs["run_id"]) == ["dnn-r0"]
     assert set(runs["status"]) == {"ok"}
+    # The local instance has one node of RAY_INIT's 2 CPUs: without --cpus-per-run, all.
+    assert (runs.loc[0, "executor"], runs.loc[0, "cpus_reserved"]) == ("ray", 2)
+    assert runs["node"].notna().all()
     assert local_ray.is_initialized()  # the cluster it joined is left running
     manifest = json.loads((output / "manifest.json").read_text())
     assert manifest["options"]["ray_address"] == address  # --resume joins it again
