@@ -17,7 +17,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from mnistbench.runs import label, several_backends
+from mnistbench.runs import OK, label, several_backends
 from mnistbench.stats import NOISY_CV
 
 
@@ -126,14 +126,14 @@ def print_summary(console: Console, rows: list[dict]) -> None:
     for row in rows:
         cells = []
         for key, spec in columns.values():
-            if key == "status" and row["status"] != "ok":
+            if key == "status" and row["status"] != OK:
                 cells.append(f"[red]{row['status']}[/red]")
             else:
                 cells.append(str(row[key]) if spec is None else _fmt(row[key], spec))
         table.add_row(*cells)
     console.print(table)
     for row in rows:
-        if row["status"] != "ok":
+        if row["status"] != OK:
             console.print(f"[red]{row['run_id']}[/red]: {row['error']}", markup=True)
 
 

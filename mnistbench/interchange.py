@@ -37,6 +37,7 @@ from mnistbench.environment import read_environment
 from mnistbench.errors import MnistbenchError
 from mnistbench.metrics import EXTRA_INFO, in_view
 from mnistbench.runs import config_keys, in_order, is_ok, labels
+from mnistbench.runs import numeric as runs_numeric
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -106,10 +107,9 @@ def _finite(series: pd.Series) -> list[float]:
 
 def _rounds(rows: pd.DataFrame) -> dict[str, list[float]]:
     """Seconds per round of each group, in repeat order; groups without a value left out."""
-    import pandas as pd
 
     def numeric(column: str) -> pd.Series:
-        return pd.to_numeric(rows[column], errors="coerce")
+        return runs_numeric(rows, column)
 
     columns = set(rows.columns)
     rounds: dict[str, list[float]] = {}
@@ -194,9 +194,8 @@ def _measured_at(runs: pd.DataFrame) -> str | None:
 
     if "started_at" not in runs.columns:
         return None
-    if "status" in runs.columns:
-        runs = runs[runs["status"] == "ok"]
-    started = pd.to_datetime(runs["started_at"], errors="coerce", utc=True).dropna()
+    started = pd.to_datetime(runs.loc[is_ok(runs), "started_at"], errors="coerce", utc=True)
+    started = started.dropna()
     return started.min().isoformat() if len(started) else None
 
 

@@ -28,7 +28,7 @@ from mnistbench.manifest import Manifest
 from mnistbench.plan import Execution, RunConfig, select_architectures
 from mnistbench.results import SAMPLE_COUNT, SAMPLES_NPZ, RunsWriter
 from mnistbench.runner import ProgressCallback
-from mnistbench.runs import OK, read_rows, read_runs
+from mnistbench.runs import OK, is_ok, numeric, read_rows, read_runs
 
 LOG_DIR = "logs"
 
@@ -213,12 +213,14 @@ def estimate_seconds(
             frames.append(frame)
     rate = {}
     if frames:
-        runs = pd.concat(frames)
-        for column in ("fit_seconds", "train_samples", "epochs"):
-            runs[column] = pd.to_numeric(runs[column], errors="coerce")
-        runs = runs[(runs["status"] == "ok") & (runs["fit_seconds"] > 0)]
-        per_sample_epoch = runs["fit_seconds"] / (runs["train_samples"] * runs["epochs"])
-        rate = per_sample_epoch.groupby([runs["architecture"], runs["backend"]]).median().to_dict()
+        runs = pd.concat(frames, ignore_index=True)
+        fit, samples, epochs = (
+            numeric(runs, column) for column in ("fit_seconds", "train_samples", "epochs")
+        )
+        usable = is_ok(runs) & (fit > 0)
+        per_sample_epoch = (fit / (samples * epochs))[usable]
+        keys = [runs.loc[usable, "architecture"], runs.loc[usable, "backend"]]
+        rate = per_sample_epoch.groupby(keys).median().to_dict()
     default_backend = configured_backend()
     seconds, unknown = 0.0, 0
     for config in configs:
