@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from mnistbench.atomic import atomic_writer
 from mnistbench.errors import ConfigError
-from mnistbench.metrics import COMPARED, in_view, metric
+from mnistbench.metrics import COMPARED, in_view, metric, normalized
 from mnistbench.runs import config_keys, in_order, is_ok, label, numeric, several_backends, text
 from mnistbench.stats import ALPHA, can_be_significant, mann_whitney_p, repeats_needed
 
@@ -87,12 +87,23 @@ COMPARE_COLUMNS: list[str] = [
     "different_work",
     "regression",
     "failed_rule",
+    "normalized_baseline_median",
+    "normalized_candidate_median",
+    "normalized_ratio",
+    "normalized_p_value",
+    "normalized_verdict",
 ]
 
 
 def compared_metrics() -> list[str]:
-    """The names of the metrics compare tests and gates, in ``runs.csv`` order."""
+    """The names of the metrics compare tests, in ``runs.csv`` order."""
     return [column.name for column in in_view(COMPARED)]
+
+
+def gated_metrics() -> list[str]:
+    """The metrics ``--fail`` rules can name: the compared ones, then their normalized forms."""
+    compared = compared_metrics()
+    return [*compared, *filter(None, map(normalized, compared))]
 
 
 def _number(value: float) -> str:
@@ -123,7 +134,7 @@ class FailRule:
     An improvement never exceeds a rule. Whether an exceeded rule fails depends on
     significance; see :func:`compare_runs`.
 
-    :param metric: one of :func:`compared_metrics`.
+    :param metric: one of :func:`gated_metrics`: a compared metric or its normalized form.
     :param threshold: the allowed worsening, positive: a fraction of the baseline
         median (0.10 for "10%") when ``relative``, else in the metric's unit.
     :param relative: True for a percentage, False for an absolute amount.
@@ -150,7 +161,7 @@ class FailRule:
             )
         if not name:
             raise ConfigError(f"{quoted}: missing metric before the colon, e.g. fit_seconds:10%")
-        known = compared_metrics()
+        known = gated_metrics()
         if name not in known:
             raise ConfigError(f'{quoted}: unknown metric "{name}"; known: {", ".join(known)}')
         if not threshold_text:
@@ -279,6 +290,7 @@ def compare_runs(
     *,
     require_significance: bool = True,
     allow_different_work: bool = False,
+    normalization_withheld: str = "",
 ) -> pd.DataFrame:
     """Compare two sets of runs: one row per (config_id, backend, metric).
 
@@ -309,7 +321,14 @@ def compare_runs(
       disagree on, ``"epochs 1 vs 5, train_samples 3,000 vs 60,000"``; "" when
       they did the same work;
     - ``regression``: True when a rule fails; ``failed_rule``: the failing rules as
-      ``--fail`` text, "; "-separated, "" when none.
+      ``--fail`` text, "; "-separated, "" when none;
+    - ``normalized_baseline_median``, ``normalized_candidate_median``,
+      ``normalized_ratio``, ``normalized_p_value``, ``normalized_verdict``: the same
+      comparison of the metric's normalized form (:func:`mnistbench.metrics.normalized`:
+      divided by each run's speed probe), beside the raw one; NaN and "" for a metric
+      without one, runs without a probe, or when ``normalization_withheld`` gives the
+      reason the two sides' probes do not compare (:func:`machine_comparison`).
+      Rules on a normalized metric gate on these columns.
 
     Runs that did different work measure different things: their rows get the
     verdict "different work", no test and no gate, unless ``allow_different_work``,
@@ -331,9 +350,17 @@ def compare_runs(
     candidate ran whose runs all failed: no result is the worst regression.
 
     :raises ConfigError: ``rules`` are given and a configuration's two sides did
-        different work, without ``allow_different_work``; one line naming them.
+        different work, without ``allow_different_work``; or a rule names a normalized
+        metric while ``normalization_withheld``; one line naming them.
     """
     import pandas as pd
+
+    for rule in rules:
+        if normalization_withheld and rule.metric not in compared_metrics():
+            raise ConfigError(
+                f'--fail "{rule}": normalized figures are not compared here: '
+                f"{normalization_withheld}; gate the raw metric instead"
+            )
 
     base, cand = _keyed(baseline), _keyed(candidate)
     tried = _keyed(candidate, only_ok=False)
@@ -377,14 +404,21 @@ def compare_runs(
             b, c = numeric(base_runs, name).dropna(), numeric(cand_runs, name).dropna()
             if b.empty and c.empty:
                 continue
-            row = _compare_metric(
-                name,
-                b,
-                c,
-                rules if (config, backend) in attempted else (),
-                require_significance,
-                differences if not allow_different_work else "",
-            )
+            gated = rules if (config, backend) in attempted else ()
+            withheld = differences if not allow_different_work else ""
+            row = _compare_metric(name, b, c, gated, require_significance, withheld)
+            norm = normalized(name)
+            if (
+                norm
+                and not normalization_withheld
+                and norm in baseline.columns
+                and norm in candidate.columns
+            ):
+                nb, nc = numeric(base_runs, norm).dropna(), numeric(cand_runs, norm).dropna()
+                if not (nb.empty and nc.empty):
+                    _add_normalized(
+                        row, _compare_metric(norm, nb, nc, gated, require_significance, withheld)
+                    )
             row.update(
                 config_id=config,
                 architecture=architecture,
@@ -399,7 +433,23 @@ def compare_runs(
         table[column] = table[column].astype(int)
     for column in ("baseline_median", "candidate_median", "ratio", "p_value"):
         table[column] = table[column].astype(float)
+    for column in COMPARE_COLUMNS:
+        if column.startswith("normalized_") and column != "normalized_verdict":
+            table[column] = table[column].astype(float)  # None: not normalized
+    verdicts = table["normalized_verdict"]
+    table["normalized_verdict"] = verdicts.astype(object).where(verdicts.notna(), "")
     return table
+
+
+def _add_normalized(row: dict[str, Any], normalized_row: dict[str, Any]) -> None:
+    """Put the comparison of a metric's normalized form beside the raw one in ``row``."""
+    for key in ("baseline_median", "candidate_median", "ratio", "p_value", "verdict"):
+        row[f"normalized_{key}"] = normalized_row[key]
+    if normalized_row["regression"]:
+        row["regression"] = True
+        row["failed_rule"] = "; ".join(
+            filter(None, (row["failed_rule"], normalized_row["failed_rule"]))
+        )
 
 
 def _keyed(runs: pd.DataFrame, only_ok: bool = True) -> pd.DataFrame:
@@ -472,6 +522,113 @@ def _compare_metric(
     return row
 
 
+# --- the two machines' speeds -----------------------------------------------------------
+
+#: Probe ratios closer to 1 than this are "the same speed" (the probe's own run-to-run spread).
+SAME_SPEED = 0.10
+
+
+@dataclass(frozen=True)
+class MachineSpeed:
+    """How fast each side's machine was by the speed probe, and whether the two sides'
+    normalized figures compare at all.
+
+    ``baseline_probe``, ``candidate_probe``: median ``probe_seconds`` of each side's ok
+    runs (NaN without a probe); ``withheld``: why normalized figures must not be compared
+    ("" when they may): a probe only measures the machine when everything under it is the
+    same, so different CPU models, backend versions or probe versions are reported, never
+    silently normalized across.
+    """
+
+    baseline_probe: float
+    candidate_probe: float
+    withheld: str = ""
+
+    @property
+    def ratio(self) -> float:
+        """Candidate probe / baseline probe: above 1, the candidate's machine was slower."""
+        if math.isnan(self.baseline_probe) or not self.baseline_probe:
+            return math.nan
+        return self.candidate_probe / self.baseline_probe
+
+    def line(self) -> str:
+        """``candidate's machine 2.10× slower by the probe (0.055 s vs 0.026 s)``."""
+        if self.withheld:
+            return f"normalized figures not compared: {self.withheld}; raw figures only"
+        ratio = self.ratio
+        probes = f"probe {self.candidate_probe:.3g} s vs {self.baseline_probe:.3g} s"
+        if ratio > 1 + SAME_SPEED:
+            return f"candidate's machine {ratio:.2f}× slower by the probe ({probes})"
+        if ratio < 1 / (1 + SAME_SPEED):
+            return f"candidate's machine {1 / ratio:.2f}× faster by the probe ({probes})"
+        return f"both machines ran at the same speed by the probe (×{ratio:.2f}, {probes})"
+
+
+def _distinct_text(runs: pd.DataFrame, column: str) -> list[str]:
+    return sorted({value for value in text(runs, column) if value}) if column in runs else []
+
+
+def machine_comparison(
+    baseline: pd.DataFrame,
+    candidate: pd.DataFrame,
+    baseline_environment: dict | None = None,
+    candidate_environment: dict | None = None,
+) -> MachineSpeed:
+    """The two sides' machine speeds by the probe, and whether normalized figures compare.
+
+    ``*_environment`` are the sides' ``environment.json`` (for the CPU model), when known.
+    """
+    base, cand = _keyed(baseline), _keyed(candidate)
+    probes = [_median(numeric(side, "probe_seconds").dropna()) for side in (base, cand)]
+    reasons = []
+    for side, probe in zip(("baseline", "candidate"), probes, strict=True):
+        if math.isnan(probe):
+            reasons.append(f"the {side}'s runs have no speed probe")
+    if not reasons:
+        versions = [_distinct_text(side, "probe_version") for side in (base, cand)]
+        if versions[0] != versions[1]:
+            reasons.append(
+                f"probe versions differ ({'/'.join(versions[0])} vs {'/'.join(versions[1])})"
+            )
+    cpus = [(env or {}).get("cpu") for env in (baseline_environment, candidate_environment)]
+    if all(cpus) and cpus[0] != cpus[1]:
+        reasons.append(f"CPU models differ ({cpus[0]} vs {cpus[1]})")
+    for backend in in_order([*base["_backend"], *cand["_backend"]]):
+        b, c = (
+            _distinct_text(side[side["_backend"] == backend], "backend_version")
+            for side in (base, cand)
+        )
+        if b and c and b != c:
+            reasons.append(
+                f"{backend or 'backend'} versions differ ({'/'.join(b)} vs {'/'.join(c)})"
+            )
+    return MachineSpeed(*probes, "; ".join(reasons))
+
+
+def normalized_lines(table: pd.DataFrame, machines: MachineSpeed) -> list[str]:
+    """The machine-speed line, then per configuration its fit time raw and normalized:
+
+    ``candidate's machine 2.10× slower by the probe (...)`` and
+    ``dnn: fit time ×2.07 (regressed); normalized ×0.99: no significant change``.
+    """
+    lines = [machines.line()]
+    if machines.withheld:
+        return lines
+    fit = table["metric"] == "fit_seconds"
+    for name, (_, row) in zip(
+        [n for n, keep in zip(row_labels(table), fit, strict=True) if keep],
+        table[fit].iterrows(),
+        strict=True,
+    ):
+        if not row["normalized_verdict"]:
+            continue
+        lines.append(
+            f"{name}: fit time ×{row['ratio']:.2f} ({row['verdict']}); "
+            f"normalized ×{row['normalized_ratio']:.2f}: {row['normalized_verdict']}"
+        )
+    return lines
+
+
 # --- human-readable lines -------------------------------------------------------------
 
 
@@ -506,20 +663,23 @@ def regressions(table: pd.DataFrame) -> list[str]:
     failing = table["regression"].astype(bool)
     labels = [name for name, fails in zip(row_labels(table), failing, strict=True) if fails]
     for name, (_, row) in zip(labels, table[failing].iterrows(), strict=True):
-        column = metric(row["metric"])
-        b, c = row["baseline_median"], row["candidate_median"]
         if row["candidate_n"] == 0:
+            b = row["baseline_median"]
             lines.append(
-                f"{name} {column.name}: {column.format(b)} → no successful candidate run; "
-                f"fails {row['failed_rule']}"
+                f"{name} {row['metric']}: {metric(row['metric']).format(b)} → no successful "
+                f"candidate run; fails {row['failed_rule']}"
             )
             continue
-        if math.isnan(row["p_value"]):
-            evidence = untested_text(row["baseline_n"], row["candidate_n"])
-        else:
-            evidence = p_text(row["p_value"])
         for rule_text in str(row["failed_rule"]).split("; "):
             rule = FailRule.parse(rule_text)
+            column = metric(rule.metric)
+            prefix = "normalized_" if rule.metric != row["metric"] else ""
+            b, c = row[f"{prefix}baseline_median"], row[f"{prefix}candidate_median"]
+            p_value = row[f"{prefix}p_value"]
+            if math.isnan(p_value):
+                evidence = untested_text(row["baseline_n"], row["candidate_n"])
+            else:
+                evidence = p_text(p_value)
             if rule.relative:
                 change = f"{(c - b) / abs(b) * 100:+.1f}%" if b else "from 0"
             else:

@@ -167,11 +167,12 @@ def print_comparison(console: Console, table) -> None:
     from mnistbench.compare import DIFFERENT_WORK, IMPROVED, REGRESSED, row_labels
 
     view = Table(title="mnistbench compare", box=box.SIMPLE_HEAD, pad_edge=False)
-    for header in ("config", "metric", "baseline", "candidate", "ratio", "p", "verdict"):
+    numbers = ("baseline", "candidate", "ratio", "p", "norm. ratio")
+    for header in ("config", "metric", *numbers[:4], "verdict", "norm. ratio", "norm. verdict"):
         view.add_column(
             header,
-            justify="right" if header in ("baseline", "candidate", "ratio", "p") else "left",
-            no_wrap=header != "verdict",
+            justify="right" if header in numbers else "left",
+            no_wrap=not header.endswith("verdict"),
         )
     colors = {IMPROVED: "green", REGRESSED: "red", DIFFERENT_WORK: "yellow"}
     for name, row in zip(row_labels(table), table.itertuples(index=False), strict=True):
@@ -189,6 +190,8 @@ def print_comparison(console: Console, table) -> None:
             _fmt(row.ratio, ".3f"),
             _fmt(row.p_value, ".3f"),
             verdict,
+            _fmt(row.normalized_ratio, ".3f"),
+            row.normalized_verdict,
         )
     console.print(view)
 

@@ -250,6 +250,86 @@ COLUMNS: tuple[Column, ...] = (
         spec=",.0f",
     ),
     Column(
+        "probe_version",
+        "version of the speed probe's workload; probe times compare only within one version",
+    ),
+    Column(
+        "probe_seconds_before",
+        "the speed probe just before the run: median of its timed repeats of a fixed small "
+        "training workload, in the run's worker, under its thread limit, on its backend",
+        "s",
+    ),
+    Column("probe_seconds_after", "the same probe just after the run", "s"),
+    _metric(
+        "probe_seconds",
+        "mean of `probe_seconds_before` and `probe_seconds_after`: how fast the machine was "
+        "for this run (lower: faster)",
+        "s",
+        LOWER,
+        HEADLINE,
+        EXTRA_INFO,
+    ),
+    Column(
+        "machine_changed",
+        "True when the two probes differ by more than 10%: the machine's speed changed "
+        "during the run, and its normalized figures are doubtful",
+    ),
+    _metric(
+        "fit_seconds_normalized",
+        "`fit_seconds / probe_seconds`: fit time in units of the probe's time; two runs "
+        "compare by the ratio of their normalized values",
+        "",
+        LOWER,
+    ),
+    _metric(
+        "steady_epoch_seconds_normalized",
+        "`steady_epoch_seconds / probe_seconds`",
+        "",
+        LOWER,
+    ),
+    _metric(
+        "inference_samples_per_second_normalized",
+        "`inference_samples_per_second × probe_seconds`: the inverse of the test set's "
+        "inference time in units of the probe",
+        "",
+        HIGHER,
+    ),
+    _metric(
+        "latency_ms_normalized",
+        "`latency_ms / probe_seconds`",
+        "",
+        LOWER,
+    ),
+    Column(
+        "fit_cpu_seconds",
+        "CPU time (user + system) of the run's process during `fit`, all threads; "
+        "against `fit_seconds`, the cores it kept busy",
+        "s",
+    ),
+    Column(
+        "inference_cpu_seconds",
+        "CPU time (user + system) of the run's process while inference was timed (warm-up, "
+        "the test-set predict and the latency calls)",
+        "s",
+    ),
+    Column(
+        "fit_involuntary_switches",
+        "involuntary context switches of the run's process during `fit`: the scheduler "
+        "took its CPU away (contention)",
+    ),
+    Column(
+        "fit_cpu_pressure_seconds",
+        "time some task waited for a CPU during `fit`, from Linux PSI "
+        "(`/proc/pressure/cpu`), machine-wide; empty where the system has no PSI",
+        "s",
+    ),
+    Column(
+        "fit_steal_seconds",
+        "CPU time the hypervisor gave to other guests during `fit`, summed over CPUs "
+        "(`/proc/stat` steal); empty where the system does not report it",
+        "s",
+    ),
+    Column(
         "status",
         "`ok`; `failed` (error, crashed or killed worker, timeout), `diverged` "
         "(NaN/inf loss) or `interrupted`",
@@ -273,6 +353,12 @@ def in_view(view: str) -> list[Column]:
 def metric(name: str) -> Column:
     """The column called ``name``; KeyError if there is none."""
     return BY_NAME[name]
+
+
+def normalized(name: str) -> str | None:
+    """The name of ``name``'s normalized form (``fit_seconds_normalized``: divided by the
+    run's speed probe, see :mod:`mnistbench.probe`), None when it has none."""
+    return f"{name}_normalized" if f"{name}_normalized" in BY_NAME else None
 
 
 def columns_markdown() -> str:

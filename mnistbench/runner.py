@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mnistbench import contention
 from mnistbench.backends import backend_version, quiet_backend_logs
 from mnistbench.plan import RunConfig, Target
 from mnistbench.results import SAMPLE_COUNT
@@ -69,6 +70,8 @@ class RawRun:
     train_flops_per_sample: float
     peak_flops_per_second: float | None  # the peak available to this run, None if unknown
     peak_memory_mb: float
+    fit_counters: contention.Counters  # what the process got from the machine during fit
+    inference_counters: contention.Counters  # ... while inference was timed
 
 
 def derive_metrics(raw: RawRun) -> dict:
@@ -121,6 +124,11 @@ def derive_metrics(raw: RawRun) -> dict:
         "train_peak_fraction": train_flops_per_second / peak,
         "inference_peak_fraction": inference_flops_per_second / peak,
         "peak_memory_mb": raw.peak_memory_mb,
+        "fit_cpu_seconds": raw.fit_counters.cpu_seconds,
+        "inference_cpu_seconds": raw.inference_counters.cpu_seconds,
+        "fit_involuntary_switches": raw.fit_counters.involuntary_switches,
+        "fit_cpu_pressure_seconds": raw.fit_counters.pressure_seconds,
+        "fit_steal_seconds": raw.fit_counters.steal_seconds,
     }
 
 
@@ -307,7 +315,9 @@ def run_one(
     model = _build(config, plugins, data.train.shape[1:])
     inference_flops, train_flops = _flops(plugins, config.architecture, model)
 
+    start = contention.now()
     training, fit_seconds = _fit(model, config, data, on_progress)
+    fit_counters = contention.now() - start
 
     on_progress({"event": "phase", "phase": "evaluating"})
     test_loss = float(
@@ -315,7 +325,9 @@ def run_one(
     )
 
     on_progress({"event": "phase", "phase": "timing inference"})
+    start = contention.now()
     probabilities, predict_seconds, latencies = _time_inference(model, data.test, config.batch_size)
+    inference_counters = contention.now() - start
     predicted = np.argmax(probabilities, axis=-1)
 
     return derive_metrics(
@@ -341,5 +353,7 @@ def run_one(
             train_flops_per_sample=train_flops,
             peak_flops_per_second=peak_flops_per_second,
             peak_memory_mb=peak_memory_mb(),
+            fit_counters=fit_counters,
+            inference_counters=inference_counters,
         )
     )

@@ -13,8 +13,11 @@ A run's worker goes through these phases:
    the run, measured under the run's own thread limit on the run's backend, once per
    :class:`MachineKey` (node, backend, CPU reservation): a :data:`PeakSource` gives
    the runs that follow the figure the first one measured;
-3. the run itself (:func:`mnistbench.runner.run_one`), seeded after the measurement;
-4. its :class:`Outcome`, which never raises for the run's own errors.
+3. the speed probe (:func:`probe_machine`, :mod:`mnistbench.probe`), before the run;
+4. the run itself (:func:`mnistbench.runner.run_one`), seeded after the measurements;
+5. the speed probe again, after the run: a machine that changed speed during the run
+   shows as two probes that differ;
+6. its :class:`Outcome`, which never raises for the run's own errors.
 """
 
 from __future__ import annotations
@@ -188,9 +191,26 @@ def _measure_once_here(key: MachineKey, on_progress: Send) -> float | None:
     return _MEASURED_HERE[key]
 
 
+def probe_machine(backend: str, on_progress: Send, when: str) -> float | None:
+    """The speed probe (:mod:`mnistbench.probe`) in this worker; None (and a warning) when
+    it cannot run: the run's other figures stand without it."""
+    from mnistbench.probe import measure_probe
+
+    on_progress({"event": "phase", "phase": f"speed probe {when} ({backend})"})
+    try:
+        return measure_probe()
+    except Exception as error:
+        log.warning(f"speed probe failed on {backend}: {type(error).__name__}: {error}")
+        return None
+
+
 def perform(config, mnist, plugins, *, cpus: int, peaks: PeakSource, on_progress: Send) -> Outcome:
-    """The machine measurement (from ``peaks``), then the run; the run's own errors become
-    the outcome."""
+    """The machine measurement (the peak from ``peaks``, the speed probe), the run, and the
+    probe again; the run's own errors become the outcome.
+
+    The run sets its seed after the probes and the peak, so neither changes what it learns.
+    """
+    from mnistbench.probe import probe_columns
     from mnistbench.runner import run_one
 
     key, peak = None, None
@@ -199,9 +219,12 @@ def perform(config, mnist, plugins, *, cpus: int, peaks: PeakSource, on_progress
 
         key = MachineKey.here(keras.backend.backend(), cpus)
         peak = peaks(key, lambda: _measure_once_here(key, on_progress))
+        before = probe_machine(key.backend, on_progress, "before the run")
         measured = run_one(config, mnist, plugins, on_progress, peak_flops_per_second=peak)
+        after = probe_machine(key.backend, on_progress, "after the run")
     except Exception as error:
         return Outcome.of_error(error, machine=key, peak_flops_per_second=peak)
+    measured.update(probe_columns(measured, before, after))
     return Outcome(OK, "", measured, key, peak)
 
 

@@ -21,6 +21,8 @@ from mnistbench.compare import (
     FailRule,
     compare_runs,
     compared_metrics,
+    machine_comparison,
+    normalized_lines,
     regressions,
     work_differences,
     write_compare,
@@ -390,7 +392,9 @@ def test_fail_rule_prints_as_fail_text_signed_in_the_bad_direction(
 KNOWN = (
     "fit_seconds, first_epoch_seconds, steady_epoch_seconds, time_to_accuracy_seconds, "
     "train_samples_per_second, test_accuracy, test_loss, inference_samples_per_second, "
-    "latency_ms, latency_p95_ms, peak_memory_mb"
+    "latency_ms, latency_p95_ms, peak_memory_mb, fit_seconds_normalized, "
+    "steady_epoch_seconds_normalized, inference_samples_per_second_normalized, "
+    "latency_ms_normalized"
 )
 
 
@@ -915,3 +919,112 @@ def invoke(*args: str):
     from mnistbench.cli import cli
 
     return CliRunner().invoke(cli, list(args))
+
+
+# --- normalized by the speed probe ------------------------------------------------------
+
+PROBE = [0.02] * 5
+
+
+def probed(config_id: str, fit: list[float], probe: list[float], **extra) -> list[dict]:
+    """Runs with a fit time, their speed probe and the fit time normalized by it."""
+    return runs(
+        config_id,
+        fit_seconds=fit,
+        probe_seconds=probe,
+        probe_version=[1] * len(fit),
+        backend_version=[extra.pop("backend_version", "2.20.0")] * len(fit),
+        fit_seconds_normalized=[f / p for f, p in zip(fit, probe, strict=True)],
+        **extra,
+    )
+
+
+def test_a_machine_twice_as_slow_regresses_raw_but_not_normalized() -> None:
+    slow_machine = [p * 2 for p in PROBE]
+    baseline, candidate = (
+        frame(probed("dnn", FAST, PROBE)),
+        frame(probed("dnn", [f * 2 for f in FAST], slow_machine)),
+    )
+    machines = machine_comparison(baseline, candidate)
+    fit = row(compare_runs(baseline, candidate), "dnn", "fit_seconds")
+    assert (fit["verdict"], fit["ratio"]) == ("regressed", pytest.approx(2.0))
+    assert (fit["normalized_verdict"], fit["normalized_ratio"]) == (
+        "no significant change",
+        pytest.approx(1.0),
+    )
+    assert machines.ratio == pytest.approx(2.0)
+    assert normalized_lines(compare_runs(baseline, candidate), machines) == [
+        "candidate's machine 2.00× slower by the probe (probe 0.04 s vs 0.02 s)",
+        "dnn: fit time ×2.00 (regressed); normalized ×1.00: no significant change",
+    ]
+
+
+def test_a_slower_code_path_on_the_same_machine_regresses_normalized_too() -> None:
+    baseline, candidate = frame(probed("dnn", FAST, PROBE)), frame(probed("dnn", SLOW, PROBE))
+    table = compare_runs(baseline, candidate, rules("fit_seconds_normalized:10%"))
+    fit = row(table, "dnn", "fit_seconds")
+    assert (fit["normalized_verdict"], fit["regression"]) == ("regressed", True)
+    assert fit["failed_rule"] == "fit_seconds_normalized:10%"
+    assert regressions(table) == [
+        "dnn fit_seconds_normalized: 500.0000 → 600.0000 (+20.0%, p=0.0079) exceeds 10%"
+    ]
+    assert normalized_lines(table, machine_comparison(baseline, candidate))[0] == (
+        "both machines ran at the same speed by the probe (×1.00, probe 0.02 s vs 0.02 s)"
+    )
+
+
+def test_a_normalized_rule_does_not_fail_when_only_the_machine_slowed() -> None:
+    baseline = frame(probed("dnn", FAST, PROBE))
+    candidate = frame(probed("dnn", [f * 2 for f in FAST], [p * 2 for p in PROBE]))
+    table = compare_runs(baseline, candidate, rules("fit_seconds_normalized:10%"))
+    assert regressions(table) == []
+
+
+@pytest.mark.parametrize(
+    ("candidate_extra", "environments", "reason"),
+    [
+        (
+            {"backend_version": "2.21.0"},
+            (None, None),
+            "tensorflow versions differ (2.20.0 vs 2.21.0)",
+        ),
+        ({}, ({"cpu": "CPU A"}, {"cpu": "CPU B"}), "CPU models differ (CPU A vs CPU B)"),
+    ],
+)
+def test_normalized_figures_are_never_compared_across_backend_versions_or_cpus(
+    candidate_extra, environments, reason
+) -> None:
+    baseline = frame(probed("dnn", FAST, PROBE))
+    candidate = frame(probed("dnn", SLOW, PROBE, **candidate_extra))
+    machines = machine_comparison(baseline, candidate, *environments)
+    assert machines.withheld == reason
+    table = compare_runs(baseline, candidate, normalization_withheld=machines.withheld)
+    fit = row(table, "dnn", "fit_seconds")
+    assert fit["verdict"] == "regressed" and fit["normalized_verdict"] == ""
+    assert math.isnan(fit["normalized_ratio"])
+    assert normalized_lines(table, machines) == [
+        f"normalized figures not compared: {reason}; raw figures only"
+    ]
+    with pytest.raises(ConfigError, match="gate the raw metric instead"):
+        compare_runs(
+            baseline, candidate, rules("fit_seconds_normalized:10%"), normalization_withheld=reason
+        )
+
+
+def test_runs_without_a_probe_are_not_normalized() -> None:
+    baseline = frame(runs("dnn", fit_seconds=FAST))
+    machines = machine_comparison(baseline, frame(probed("dnn", SLOW, PROBE)))
+    assert machines.withheld == "the baseline's runs have no speed probe"
+
+
+def test_cli_says_when_the_candidate_machine_was_slower(tmp_path: Path) -> None:
+    base = write_dir(tmp_path / "base", probed("dnn", FAST, PROBE))
+    cand = write_dir(
+        tmp_path / "cand", probed("dnn", [f * 2 for f in FAST], [p * 2 for p in PROBE])
+    )
+    result = invoke("compare", str(base), str(cand), "--fail", "fit_seconds_normalized:10%")
+    assert result.exit_code == 0, result.output
+    assert "machine: candidate's machine 2.00× slower by the probe" in result.stderr
+    assert "machine: dnn: fit time ×2.00 (regressed); normalized ×1.00: no significant change" in (
+        result.stderr
+    )

@@ -42,6 +42,7 @@ HEADLINE_COLUMNS = [
     "time_to_accuracy_seconds", "train_samples_per_second", "test_accuracy", "test_loss",
     "inference_samples_per_second", "latency_ms", "latency_p95_ms", "latency_p99_ms", "params",
     "train_flops_per_second", "train_peak_fraction", "inference_peak_fraction", "peak_memory_mb",
+    "probe_seconds",
 ]  # fmt: skip
 
 

@@ -9,6 +9,7 @@ from dataclasses import replace
 
 import pytest
 
+from mnistbench.contention import Counters
 from mnistbench.metrics import RUN_COLUMNS
 from mnistbench.plan import RunConfig
 from mnistbench.runner import RawRun, derive_metrics, run_one
@@ -38,6 +39,8 @@ RAW = RawRun(
     train_flops_per_sample=300.0,
     peak_flops_per_second=1e6,
     peak_memory_mb=512.0,
+    fit_counters=Counters(9.5, 40, 0.25, None),
+    inference_counters=Counters(0.75, 3, 0.0, None),
 )
 
 
@@ -124,6 +127,26 @@ def test_per_epoch_lists_are_rounded_json():
     assert json.loads(metrics["epoch_loss"]) == [0.123457, 0.5]
     assert json.loads(metrics["epoch_accuracy"]) == [0.5, 0.7, 0.8]
     assert json.loads(metrics["sample_predictions"]) == [7, 2, 1]
+
+
+def test_the_machine_counters_of_fit_and_inference_pass_through():
+    metrics = derive_metrics(RAW)
+    assert {
+        key: metrics[key]
+        for key in (
+            "fit_cpu_seconds",
+            "inference_cpu_seconds",
+            "fit_involuntary_switches",
+            "fit_cpu_pressure_seconds",
+            "fit_steal_seconds",
+        )
+    } == {
+        "fit_cpu_seconds": 9.5,
+        "inference_cpu_seconds": 0.75,
+        "fit_involuntary_switches": 40,
+        "fit_cpu_pressure_seconds": 0.25,
+        "fit_steal_seconds": None,  # not offered by the system: empty, not zero
+    }
 
 
 def test_backend_version_is_the_installed_package_version():
