@@ -16,6 +16,13 @@ import click
 
 from mnistbench import __version__
 from mnistbench.errors import MnistbenchError
+from mnistbench.sweepfile import (
+    GridOption,
+    SweepFile,
+    choose_architectures,
+    load_sweep_file,
+    save_sweep_file,
+)
 
 EXIT_USAGE = 2
 EXIT_RUN_FAILED = 1
@@ -86,7 +93,9 @@ _PLAN_OPTIONS = (
     "target_accuracy",
     "eval_every",
     "backends",
+    "inference_batch_sizes",
     "force",
+    "config",
 )
 #: Options of how a sweep executes; on --resume, given ones replace the saved ones.
 _EXECUTION_OPTIONS = ("executor", "isolation", "timeout", "ray_address", "cpus_per_run")
@@ -100,6 +109,22 @@ _data_option = click.option(
     envvar="MNISTBENCH_DATA",
     show_envvar=True,
     help="MNIST as mnist.npz or a directory of the four IDX files.",
+)
+
+
+#: Where sweeps record their runs unless --db, $MNISTBENCH_DB or --no-db says otherwise;
+#: beside the default output directories, results/<timestamp>.
+DEFAULT_DB = Path("results") / "mnistbench.sqlite"
+
+_db_option = click.option(
+    "--db",
+    "db_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=DEFAULT_DB,
+    show_default=True,
+    envvar="MNISTBENCH_DB",
+    show_envvar=True,
+    help="The results database (SQLite) that gathers every sweep's runs.",
 )
 
 
@@ -126,6 +151,16 @@ def _jit_list(ctx, param, value: str) -> list[bool | None]:
 
 @cli.command()
 @click.argument("architectures", nargs=-1)
+@click.option(
+    "--config",
+    type=click.Path(path_type=Path),
+    default=None,
+    is_eager=True,
+    callback=load_sweep_file,
+    metavar="FILE",
+    help="Take the options from a TOML sweep file (see examples/sweep.toml); "
+    "architectures and options given here replace the file's.",
+)
 @click.option("--all", "run_all", is_flag=True, help="Run every registered architecture.")
 @click.option(
     "--epochs",
@@ -136,10 +171,13 @@ def _jit_list(ctx, param, value: str) -> list[bool | None]:
 )
 @click.option(
     "--batch-size",
-    type=click.IntRange(min=1),
-    default=32,
+    cls=GridOption,
+    item_type=int,
+    default="32",
     show_default=True,
-    help="Batch size for training, evaluation and inference timing.",
+    callback=_int_list,
+    metavar="N[,N...]",
+    help="Batch size for training, evaluation and inference timing; a list makes a grid.",
 )
 @click.option(
     "--train-limit",
@@ -186,6 +224,8 @@ def _jit_list(ctx, param, value: str) -> list[bool | None]:
 @click.option(
     "--steps-per-execution",
     "steps_per_execution",
+    cls=GridOption,
+    item_type=int,
     default="1",
     show_default=True,
     callback=_int_list,
@@ -195,11 +235,23 @@ def _jit_list(ctx, param, value: str) -> list[bool | None]:
 @click.option(
     "--jit",
     "jit_compile",
+    cls=GridOption,
     default="auto",
     show_default=True,
     callback=_jit_list,
     metavar="auto|on|off[,...]",
     help="XLA compilation; a list makes a grid.",
+)
+@click.option(
+    "--inference-batch-sizes",
+    "inference_batch_sizes",
+    cls=GridOption,
+    item_type=int,
+    default=None,
+    callback=lambda ctx, param, value: _int_list(ctx, param, value) if value else [],
+    metavar="N[,N...]",
+    help="After training, measure inference throughput and latency at each batch size "
+    "(runs.csv inference_curve, inference.png) [default: none].",
 )
 @click.option(
     "--target-accuracy",
@@ -216,6 +268,7 @@ def _jit_list(ctx, param, value: str) -> list[bool | None]:
 @click.option(
     "--backend",
     "backends",
+    cls=GridOption,
     default=None,
     callback=lambda ctx, param, value: (
         [b.strip() for b in (value or "").split(",") if b.strip()] or [None]
@@ -257,17 +310,21 @@ def _jit_list(ctx, param, value: str) -> list[bool | None]:
     default=None,
     help="Seconds after which a run's worker is stopped and the run recorded as failed.",
 )
+@_db_option
+@click.option("--no-db", is_flag=True, help="Record the runs in no results database.")
 def run(
     architectures: tuple[str, ...],
     run_all: bool,
+    config: SweepFile | None,
     epochs: int,
-    batch_size: int,
+    batch_size: list[int],
     train_limit: int | None,
     test_limit: int | None,
     seed: int,
     repeats: int,
     steps_per_execution: list[int],
     jit_compile: list[bool | None],
+    inference_batch_sizes: list[int],
     target_accuracy: float | None,
     eval_every: int | None,
     output: Path | None,
@@ -281,6 +338,8 @@ def run(
     ray_address: str | None,
     cpus_per_run: int | None,
     dry_run: bool,
+    db_path: Path,
+    no_db: bool,
 ) -> None:
     """Train, evaluate and time ARCHITECTURES (or --all); write CSVs and plots."""
     from mnistbench.plan import Execution, plan, select_architectures
@@ -288,10 +347,12 @@ def run(
     from mnistbench.sweep import Sweep, estimate_seconds
 
     ctx = click.get_current_context()
+    # Typed (or from the environment); a sweep file's values replace only the defaults.
     given = {
         name
         for name in ctx.params
-        if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT
+        if ctx.get_parameter_source(name)
+        not in (click.core.ParameterSource.DEFAULT, click.core.ParameterSource.DEFAULT_MAP)
     }
     plugins = load_plugins()
     if resume is not None:
@@ -308,6 +369,7 @@ def run(
         sweep = Sweep.resume(resume, **overrides)
         sweep.check_architectures(list(plugins.architectures))
     else:
+        architectures, run_all = choose_architectures(ctx, architectures, run_all)
         configs = plan(
             select_architectures(architectures, run_all, list(plugins.architectures)),
             epochs=epochs,
@@ -321,6 +383,7 @@ def run(
             target_accuracy=target_accuracy,
             eval_every=eval_every,
             backends=backends,
+            inference_batch_sizes=inference_batch_sizes,
         )
         execution = Execution(executor, isolation, timeout, ray_address, cpus_per_run)
         sweep = Sweep.new(configs, execution, output or _default_output())
@@ -329,16 +392,31 @@ def run(
 
         print_plan(_console(), sweep.pending, estimate_seconds(sweep.pending, Path("results")))
         return
-    _run_sweep(sweep, plugins, data_path, force=force and resume is None)
+    if no_db and ctx.get_parameter_source("db_path") is click.core.ParameterSource.COMMANDLINE:
+        raise MnistbenchError("give --db PATH or --no-db, not both")
+    db = None if no_db else db_path
+    if db is not None:  # a file it could never write is refused before any run
+        from mnistbench.db import check
+
+        check(db)
+    _run_sweep(sweep, plugins, data_path, force=force and resume is None, db=db, sweep_file=config)
 
 
 def _flag(name: str) -> str:
     return {"architectures": "ARCH", "run_all": "--all"}.get(name, f"--{name.replace('_', '-')}")
 
 
-def _run_sweep(sweep, plugins, data_path: Path | None, *, force: bool) -> None:
+def _run_sweep(
+    sweep,
+    plugins,
+    data_path: Path | None,
+    *,
+    force: bool,
+    db: Path | None,
+    sweep_file: SweepFile | None = None,
+) -> None:
     """Run ``sweep`` with live progress; print the summary; exit 1 on failed runs, 130/143
-    on SIGINT/SIGTERM."""
+    on SIGINT/SIGTERM. A new sweep keeps a copy of its ``sweep_file``."""
     import signal
 
     from mnistbench.data import resolve_mnist
@@ -350,6 +428,7 @@ def _run_sweep(sweep, plugins, data_path: Path | None, *, force: bool) -> None:
     output_dir = sweep.output_dir
     if sweep.manifest is None:
         prepare_output_dir(output_dir, force=force)
+        save_sweep_file(output_dir, sweep_file)
     console = _console(stderr=True)
     mnist = resolve_mnist(data_path)
     console.print(f"MNIST from {mnist.source}: {mnist.origin}", soft_wrap=True)
@@ -362,7 +441,9 @@ def _run_sweep(sweep, plugins, data_path: Path | None, *, force: bool) -> None:
     previous_handler = signal.signal(signal.SIGTERM, stop)
     try:
         with RunProgress(console) as progress:
-            result = run_sweep(sweep, mnist=mnist, plugins=plugins, on_progress=progress.update)
+            result = run_sweep(
+                sweep, mnist=mnist, plugins=plugins, on_progress=progress.update, db=db
+            )
     except KeyboardInterrupt as interruption:
         code = getattr(interruption, "exit_code", EXIT_INTERRUPTED)
         # soft_wrap: paths stay on one line, whole, so they can be copied.
@@ -465,17 +546,83 @@ def info(data_path: Path | None) -> None:
         click.echo(f"{key}: {value}")
 
 
+@cli.group(name="db")
+def database() -> None:
+    """The results database: every sweep's runs in one SQLite file."""
+
+
+@database.command(name="import")
+@click.argument("directories", nargs=-1, required=True, type=click.Path(path_type=Path))
+@_db_option
+def import_(directories: tuple[Path, ...], db_path: Path) -> None:
+    """Add the runs of existing output DIRECTORIES (runs.csv, manifest.json, environment.json)."""
+    from mnistbench.db import Database
+
+    with Database(db_path) as db:
+        for directory, imported in zip(
+            directories, db.import_directories(directories), strict=True
+        ):
+            click.echo(
+                f"{directory}: {imported.added} run(s) added, {imported.updated} updated, "
+                f"{imported.unchanged} unchanged (sweep {imported.sweep_id})"
+            )
+    click.echo(f"database: {db_path}")
+
+
+#: ``--format`` of ``report`` and ``compare``: the terminal's table, Markdown for CI, JSON.
+OUTPUT_FORMATS = ("text", "markdown", "json")
+
+
+def _format_option(what: str):
+    return click.option(
+        "--format",
+        "output_format",
+        type=click.Choice(OUTPUT_FORMATS),
+        default="text",
+        show_default=True,
+        help=f"How to print {what}: a table for the terminal, Markdown for a pull-request "
+        "comment (also appended to $GITHUB_STEP_SUMMARY when set), or JSON.",
+    )
+
+
+def _print_markdown(render) -> None:
+    """Print ``render``'s Markdown cut to a comment's limit; append it to the step summary."""
+    from mnistbench.markdown import append_step_summary, comment_limit, step_summary_path
+
+    click.echo(render(comment_limit()), nl=False)
+    summary = step_summary_path()
+    if summary is not None and not append_step_summary(summary, render):
+        click.echo(f"warning: step summary {summary} is full: nothing appended", err=True)
+
+
 @cli.command()
 @click.argument("directory", type=click.Path(path_type=Path))
-def report(directory: Path) -> None:
+@_format_option("the headline table")
+def report(directory: Path, output_format: str) -> None:
     """Regenerate comparison.csv, the plots and pytest-benchmark.json of DIRECTORY from runs.csv."""
     from mnistbench.plugins import load_plugins
     from mnistbench.runs import read_runs
 
     runs = read_runs(directory)
     _warn_reservations(runs)
+    # With Markdown or JSON, stdout holds only that document.
+    text = output_format == "text"
     for path in load_plugins().write_report(runs, directory):
-        click.echo(f"wrote {path}")
+        click.echo(f"wrote {path}", err=not text)
+    if text:
+        return
+    from mnistbench.digest import sweep_digest
+    from mnistbench.report import comparison_table
+
+    digest = sweep_digest(comparison_table(runs))
+    if output_format == "json":
+        from mnistbench.json_output import sweep_json
+
+        click.echo(sweep_json(digest), nl=False)
+    else:
+        from mnistbench.markdown import sweep_markdown
+
+        _print_markdown(lambda limit: sweep_markdown(digest, limit))
 
 
 @cli.command()
@@ -503,12 +650,14 @@ def report(directory: Path) -> None:
     help="Test and gate configurations even when their runs did different work "
     "(epochs, batch size, samples, target accuracy), with a warning.",
 )
+@_format_option("the comparison")
 def compare(
     baseline: Path,
     candidate: Path,
     fail_rules: tuple[str, ...],
     output: Path | None,
     allow_different_work: bool,
+    output_format: str,
 ) -> None:
     """Compare two result directories metric by metric, with significance tests."""
     import pandas as pd
@@ -516,17 +665,27 @@ def compare(
     from mnistbench.compare import (
         FailRule,
         compare_runs,
+        machine_comparison,
+        normalized_lines,
         regressions,
         work_differences,
         write_compare,
     )
     from mnistbench.display import print_comparison
+    from mnistbench.environment import read_environment
     from mnistbench.runs import read_runs, reservation_warning
 
     rules = [FailRule.parse(text) for text in fail_rules]
     baseline_runs, candidate_runs = read_runs(baseline), read_runs(candidate)
+    machines = machine_comparison(
+        baseline_runs, candidate_runs, read_environment(baseline), read_environment(candidate)
+    )
     table = compare_runs(
-        baseline_runs, candidate_runs, rules, allow_different_work=allow_different_work
+        baseline_runs,
+        candidate_runs,
+        rules,
+        allow_different_work=allow_different_work,
+        normalization_withheld=machines.withheld,
     )
     warning = reservation_warning(pd.concat([baseline_runs, candidate_runs]))
     if warning:
@@ -539,7 +698,22 @@ def compare(
         output.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise MnistbenchError(f"cannot write to {output}: {error.strerror or error}") from None
-    print_comparison(_console(), table)
+    if output_format == "text":
+        print_comparison(_console(), table)
+    else:
+        from mnistbench.digest import compare_digest
+
+        digest = compare_digest(table, machines)
+        if output_format == "json":
+            from mnistbench.json_output import compare_json
+
+            click.echo(compare_json(digest), nl=False)
+        else:
+            from mnistbench.markdown import compare_markdown
+
+            _print_markdown(lambda limit: compare_markdown(digest, limit))
+    for line in normalized_lines(table, machines):
+        click.echo(f"machine: {line}", err=True)
     for path in write_compare(table, output):
         click.echo(f"wrote {path}", err=True)
     failures = regressions(table)
@@ -547,6 +721,99 @@ def compare(
         click.echo(f"regression: {line}", err=True)
     if failures:
         sys.exit(EXIT_RUN_FAILED)
+
+
+@cli.command()
+@_db_option
+@click.option(
+    "--arch",
+    "architectures",
+    multiple=True,
+    metavar="ARCH",
+    help="Only this architecture's series. Repeatable.",
+)
+@click.option(
+    "--backend", "backends", multiple=True, help="Only this backend's series. Repeatable."
+)
+@click.option(
+    "--metric",
+    default="fit_seconds",
+    show_default=True,
+    help="The metric to track: any metric of runs.csv (see docs/columns.md).",
+)
+@click.option("--since", default=None, metavar="YYYY-MM-DD", help="Only sweeps from this day on.")
+@click.option(
+    "--normalized",
+    is_flag=True,
+    help="Track the metric divided by the speed probe (METRIC_normalized) instead.",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Directory for history.png [default: the database's directory].",
+)
+@click.option(
+    "--png",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Write the figure to this path instead of OUTPUT/history.png.",
+)
+def history(
+    db_path: Path,
+    architectures: tuple[str, ...],
+    backends: tuple[str, ...],
+    metric: str,
+    since: str | None,
+    normalized: bool,
+    output: Path | None,
+    png: Path | None,
+) -> None:
+    """Each configuration's METRIC sweep after sweep, and the commits where it changed."""
+    from mnistbench.history import (
+        HistoryError,
+        check_metric,
+        detect_changes,
+        load_points,
+        normalized_metric,
+        parse_since,
+        print_history,
+    )
+    from mnistbench.plots.history import panel_metrics, plot_history
+
+    if output is not None and png is not None:
+        raise MnistbenchError("give --output DIR or --png PATH, not both")
+    check_metric(metric)
+    if normalized:
+        if normalized_metric(metric) is None:
+            raise HistoryError(f"--normalized: {metric} has no normalized column")
+        metric = normalized_metric(metric)
+    day = parse_since(since) if since is not None else None
+    points = load_points(db_path, architectures=architectures, backends=backends, since=day)
+    if points.empty:
+        wanted = [
+            *(f"architecture {a}" for a in architectures),
+            *(f"backend {b}" for b in backends),
+            *([f"since {day}"] if day else []),
+        ]
+        if wanted:
+            raise HistoryError(f"{db_path}: no runs match {', '.join(wanted)}")
+        click.echo(
+            f"{db_path} holds no runs yet: `mnistbench run` records each sweep in it, "
+            "`mnistbench db import DIR` adds earlier ones."
+        )
+        return
+    changes = [
+        change for name in panel_metrics(points, metric) for change in detect_changes(points, name)
+    ]
+    print_history(_console(), points, metric, [c for c in changes if c.metric == metric])
+    path = png or (output or db_path.parent) / "history.png"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise MnistbenchError(f"cannot write to {path.parent}: {error.strerror or error}") from None
+    click.echo(f"wrote {plot_history(points, metric, changes, path)}", err=True)
 
 
 if __name__ == "__main__":

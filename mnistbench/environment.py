@@ -9,11 +9,14 @@ import platform
 import shlex
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from mnistbench.atomic import atomic_writer
 from mnistbench.results import ENVIRONMENT_JSON
 
+#: The entry of ``environment.json`` that records the sweep file of ``run --config``.
+SWEEP_FILE = "sweep_file"
 PACKAGES = ("mnistbench", "keras", "tensorflow", "jax", "torch", "numpy", "pandas", "pluggy")
 
 
@@ -57,6 +60,24 @@ def git_commit(cwd: Path | None = None) -> str | None:
     return result.stdout.strip() or None if result.returncode == 0 else None
 
 
+#: The prefix of mnistbench's own environment variables (``MNISTBENCH_DATA``, ...).
+VARIABLE_PREFIX = "MNISTBENCH_"
+#: Other variables that change what a sweep measures, recorded with mnistbench's own.
+VARIABLES = ("KERAS_BACKEND",)
+
+
+def recorded_variables(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The ``MNISTBENCH_*`` and ``KERAS_BACKEND`` variables set in ``environ`` (default:
+    this process's environment), sorted by name: what a sweep's command needs to be
+    repeated as it ran. Nothing else of the environment is ever recorded."""
+    environ = os.environ if environ is None else environ
+    return {
+        name: environ[name]
+        for name in sorted(environ)
+        if name.startswith(VARIABLE_PREFIX) or name in VARIABLES
+    }
+
+
 def describe_environment(
     *,
     backend: str,
@@ -65,6 +86,7 @@ def describe_environment(
     argv: list[str],
     backends: list[str] = (),
     executor: str = "local",
+    sweep_id: str = "",
 ) -> dict:
     """Versions, hardware, data source, plugins and command line of a sweep, as plain values.
 
@@ -72,7 +94,9 @@ def describe_environment(
     backend. ``machine_info`` and ``commit_info`` are pytest-benchmark's own description
     of the machine and of the git repository the command runs in, taken now, so that
     ``pytest-benchmark.json`` written later (``mnistbench report``) still says where and
-    at which commit the runs were measured.
+    at which commit the runs were measured. ``sweep_id`` is the manifest's: it names
+    the sweep in the results database. ``environment_variables`` holds the
+    :func:`recorded_variables` set when the sweep started, so the command can be repeated.
     """
     from pytest_benchmark.plugin import pytest_benchmark_generate_machine_info
     from pytest_benchmark.utils import get_commit_info
@@ -80,6 +104,7 @@ def describe_environment(
     from mnistbench.backends import backend_version
 
     return {
+        "sweep_id": sweep_id,
         "python": platform.python_version(),
         "packages": {name: _version(name) for name in PACKAGES},
         "plugins": {
@@ -100,6 +125,8 @@ def describe_environment(
         # The command as a user types it, however it was started (the console script,
         # python -m mnistbench.cli, a test).
         "command": shlex.join(["mnistbench", *argv[1:]]) if argv else "",
+        # Only MNISTBENCH_* and KERAS_BACKEND: the rest of the environment stays private.
+        "environment_variables": recorded_variables(),
         "git_commit": git_commit(),
         "executable": sys.executable,
         "machine_info": pytest_benchmark_generate_machine_info(),
@@ -108,11 +135,39 @@ def describe_environment(
 
 
 def write_environment(output_dir: Path, environment: dict) -> Path:
+    """Write ``environment.json`` into ``output_dir``.
+
+    The ``sweep_file`` entry already in the directory's file is kept when
+    ``environment`` has none: it is recorded once, when a sweep planned from a sweep
+    file starts (:func:`record_sweep_file`), and the sweep rewrites the file then and
+    on each resume.
+    """
+    saved = read_environment(output_dir).get(SWEEP_FILE)
+    if saved is not None and SWEEP_FILE not in environment:
+        environment = {**environment, SWEEP_FILE: saved}
+    return _write(output_dir, environment)
+
+
+def _write(output_dir: Path, environment: dict) -> Path:
     path = Path(output_dir) / ENVIRONMENT_JSON
     with atomic_writer(path, "w") as handle:
         json.dump(environment, handle, indent=2)
         handle.write("\n")
     return path
+
+
+def record_sweep_file(output_dir: Path, record: dict | None) -> None:
+    """Set the ``sweep_file`` entry of ``output_dir``'s ``environment.json``: the sweep
+    file the sweep was planned from (``{"path": ..., "content": ...}``); None drops an
+    earlier entry (a directory reused with ``--force`` for a sweep without a file)."""
+    environment = read_environment(output_dir)
+    if record is None:
+        if SWEEP_FILE not in environment:
+            return
+        del environment[SWEEP_FILE]
+    else:
+        environment[SWEEP_FILE] = record
+    _write(output_dir, environment)
 
 
 def read_environment(output_dir: Path) -> dict:

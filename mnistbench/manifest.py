@@ -2,11 +2,17 @@
 
 The manifest is written atomically when the sweep starts and after every state
 change, so an interrupted or killed sweep always leaves a complete plan behind.
+
+Each sweep has an id, made once when its manifest is created and kept on resume: the
+results database keys its runs by (sweep id, run id). Manifests written before sweeps
+had ids get one derived from their creation time and run ids, the same every time.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +37,7 @@ class Manifest:
     states: dict[str, str]
     options: dict = field(default_factory=dict)
     created_at: str = ""
+    sweep_id: str = ""
 
     @classmethod
     def create(cls, output_dir: Path, configs: list[RunConfig], options: dict) -> Manifest:
@@ -39,12 +46,14 @@ class Manifest:
         duplicates = sorted({run_id for run_id in run_ids if run_ids.count(run_id) > 1})
         if duplicates:
             raise MnistbenchError(f"the sweep plans run(s) twice: {', '.join(duplicates)}")
+        created_at = utc_now()
         manifest = cls(
             Path(output_dir) / MANIFEST_JSON,
             list(configs),
             dict.fromkeys(run_ids, "planned"),
             options,
-            utc_now(),
+            created_at,
+            new_sweep_id(created_at),
         )
         manifest.save()
         return manifest
@@ -71,13 +80,16 @@ class Manifest:
             raise
         except (ValueError, KeyError, TypeError) as error:
             raise MnistbenchError(f"{path}: corrupt manifest ({type(error).__name__})") from None
-        return cls(path, configs, states, data.get("options", {}), data.get("created_at", ""))
+        created_at = data.get("created_at", "")
+        sweep_id = data.get("sweep_id") or derived_sweep_id(created_at, list(states))
+        return cls(path, configs, states, data.get("options", {}), created_at, sweep_id)
 
     def save(self) -> None:
         data = {
             "format": FORMAT,
             "mnistbench": __version__,
             "created_at": self.created_at,
+            "sweep_id": self.sweep_id,
             "updated_at": utc_now(),
             "options": self.options,
             "runs": [
@@ -96,3 +108,37 @@ class Manifest:
     @property
     def order(self) -> list[str]:
         return [config.run_id for config in self.configs]
+
+
+def new_sweep_id(created_at: str) -> str:
+    """A new sweep's id: its UTC start to the second, then 8 random hex digits.
+
+    ``2025-01-01T12:00:00+00:00`` gives ``20250101T120000Z-1f3a9c07``: ids sort by start
+    and two sweeps started in the same second still differ.
+    """
+    stamp = created_at.split("+")[0].replace("-", "").replace(":", "")
+    return f"{stamp}Z-{uuid.uuid4().hex[:8]}"
+
+
+def derived_sweep_id(created_at: str, run_ids: list[str]) -> str:
+    """The id of a sweep whose manifest predates sweep ids: a hash of its creation time
+    and run ids, so importing its directory twice names the same sweep."""
+    digest = hashlib.sha256(json.dumps([created_at, run_ids]).encode()).hexdigest()
+    return f"derived-{digest[:16]}"
+
+
+def read_sweep_identity(output_dir: Path) -> tuple[str, str]:
+    """``(sweep_id, created_at)`` of an output directory, however old its manifest.
+
+    Reads ``manifest.json`` leniently (any format): its ``sweep_id``, else one derived
+    from its ``created_at`` and run ids. Without a readable manifest, the id is derived
+    from the directory's absolute path and ``created_at`` is "".
+    """
+    try:
+        data = json.loads((Path(output_dir) / MANIFEST_JSON).read_text())
+        created_at = str(data.get("created_at", ""))
+        run_ids = [str(run["run_id"]) for run in data.get("runs", [])]
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        digest = hashlib.sha256(str(Path(output_dir).resolve()).encode()).hexdigest()
+        return f"derived-{digest[:16]}", ""
+    return str(data.get("sweep_id") or derived_sweep_id(created_at, run_ids)), created_at

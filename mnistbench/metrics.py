@@ -105,6 +105,18 @@ COLUMNS: tuple[Column, ...] = (
         "CPUs reserved for the run (local: all of the machine's; Ray: "
         "`--cpus-per-run`); its thread pools are limited to them",
     ),
+    Column(
+        "device",
+        "the device the model's weights lived on while it trained: `cpu`, or "
+        "`<kind>:<index> <name>` (`gpu:0 NVIDIA H200`)",
+    ),
+    Column(
+        "devices",
+        'JSON list of the devices the run\'s backend saw, accelerators first, each `{"kind": '
+        '"gpu", "name": "NVIDIA H200", "memory_mb": 143771.0}`; `memory_mb` is null where the '
+        "backend does not tell it; the `cpu` entry is named by the CPU model and holds the "
+        "machine's physical memory",
+    ),
     Column("epochs", "epochs trained (fewer than `--epochs` when a target stopped it)"),
     Column("batch_size", "batch size for training, evaluation and inference timing"),
     Column("steps_per_execution", "batches per compiled call (Keras `compile` option)"),
@@ -196,6 +208,15 @@ COLUMNS: tuple[Column, ...] = (
     ),
     _metric("latency_p95_ms", "95th percentile of the same 100 calls", "ms", LOWER, *_HC),
     _metric("latency_p99_ms", "99th percentile of the same 100 calls", "ms", LOWER, HEADLINE),
+    Column(
+        "inference_curve",
+        "JSON list, one point per `--inference-batch-sizes` value, ascending: "
+        '`{"batch_size": 32, "samples": 1984, "seconds": 0.05, "samples_per_second": 39680.0, '
+        '"latency_ms": 0.8}`; measured after training with `predict_on_batch` on test images '
+        "(repeated when the test set is smaller), after one warm-up call, for at most 2,000 "
+        "images (at least one call) or until 3 s have passed; `seconds`: the timed calls' sum; "
+        "`latency_ms`: median seconds per call × 1000. Empty without the option",
+    ),
     Column("sample_predictions", "JSON list: predicted labels of the digits in `samples.npz`"),
     _metric("params", "the model's parameter count (trainable and not)", "", LOWER, HEADLINE),
     Column(
@@ -248,6 +269,14 @@ COLUMNS: tuple[Column, ...] = (
         EXTRA_INFO,
         summary="peak MB",
         spec=",.0f",
+    ),
+    _metric(
+        "peak_accelerator_memory_mb",
+        "peak memory the backend allocated on the accelerator the run trained on "
+        "(TensorFlow `get_memory_info(...)['peak']`, JAX `memory_stats()['peak_bytes_in_use']`, "
+        "`torch.cuda.max_memory_allocated`); empty on a CPU",
+        "MB",
+        LOWER,
     ),
     Column(
         "probe_version",

@@ -18,6 +18,8 @@ from mnistbench.errors import ConfigError
 
 EXECUTORS = ("local", "ray")
 ISOLATIONS = ("process", "none")
+#: The batch size of a run that names none; configuration ids leave it unnamed.
+DEFAULT_BATCH_SIZE = 32
 
 
 @dataclass(frozen=True)
@@ -26,7 +28,7 @@ class RunConfig:
 
     architecture: str
     epochs: int = 5
-    batch_size: int = 32
+    batch_size: int = DEFAULT_BATCH_SIZE
     train_limit: int | None = None  # first N training images; None = all of them
     test_limit: int | None = None  # first N test images; None = all of them
     seed: int = 0  # base seed; the run uses seed + repeat
@@ -36,11 +38,26 @@ class RunConfig:
     target_accuracy: float | None = None  # stop once test accuracy reaches it
     eval_every: int | None = None  # steps between target evaluations; None = each epoch
     backend: str | None = None  # Keras backend; None = the configured one (KERAS_BACKEND)
+    # Batch sizes of the inference curve measured after training; () = no curve. Not in
+    # config_id: it changes what is measured afterwards, not the training.
+    inference_batch_sizes: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        # A manifest gives a JSON list; keep a tuple so the config stays hashable.
+        object.__setattr__(self, "inference_batch_sizes", tuple(self.inference_batch_sizes))
 
     @property
     def config_id(self) -> str:
-        """The architecture plus its non-default options: repeats of one configuration share it."""
+        """The architecture plus its non-default options: repeats of one configuration share it.
+
+        The options are named in a fixed order, batch size, steps per execution, jit:
+        ``dnn``, ``dnn-bs128``, ``dnn-bs128-spe32-jiton``. Defaults are not named, so the
+        ids of configurations with default options are the same as before each option
+        could vary.
+        """
         parts = [self.architecture]
+        if self.batch_size != DEFAULT_BATCH_SIZE:
+            parts.append(f"bs{self.batch_size}")
         if self.steps_per_execution != 1:
             parts.append(f"spe{self.steps_per_execution}")
         if self.jit_compile is not None:
@@ -164,7 +181,7 @@ def plan(
     architectures: Sequence[str],
     *,
     epochs: int = 5,
-    batch_size: int = 32,
+    batch_size: int | Sequence[int] = DEFAULT_BATCH_SIZE,
     train_limit: int | None = None,
     test_limit: int | None = None,
     seed: int = 0,
@@ -174,13 +191,19 @@ def plan(
     target_accuracy: float | None = None,
     eval_every: int | None = None,
     backends: Sequence[str | None] = (None,),
+    inference_batch_sizes: Sequence[int] = (),
 ) -> list[RunConfig]:
-    """Every run of a sweep: architectures × backends × steps-per-execution × jit × repeats.
+    """Every run of a sweep: architectures × backends × batch sizes × steps-per-execution ×
+    jit × repeats.
 
-    Checks each option's range, the limits against the dataset's size and the option
-    combinations; raises :class:`ConfigError` naming the option.
+    ``batch_size``, ``steps_per_execution``, ``jit_compile`` and ``backends`` are grids
+    (one value or a list); a value given twice runs once. Checks each option's range, the
+    limits against the dataset's size and the option combinations; raises
+    :class:`ConfigError` naming the option. ``inference_batch_sizes`` is no grid: every
+    run measures its inference curve at each of them, in ascending order.
     """
-    for option, value in (("--epochs", epochs), ("--batch-size", batch_size)):
+    batch_sizes = [batch_size] if isinstance(batch_size, int) else list(batch_size)
+    for option, value in (("--epochs", epochs), *(("--batch-size", size) for size in batch_sizes)):
         if value < 1:
             raise ConfigError(f"{option} must be at least 1, got {value}")
     if seed < 0:
@@ -199,11 +222,14 @@ def plan(
         raise ConfigError(f"--eval-every must be at least 1, got {eval_every}")
     if eval_every is not None and target_accuracy is None:
         raise ConfigError("--eval-every needs --target-accuracy")
+    if any(value < 1 for value in inference_batch_sizes):
+        raise ConfigError("--inference-batch-sizes: every value must be at least 1")
+    curve_sizes = tuple(sorted(set(inference_batch_sizes)))
     return [
         RunConfig(
             architecture=name,
             epochs=epochs,
-            batch_size=batch_size,
+            batch_size=size,
             train_limit=train_limit,
             test_limit=test_limit,
             seed=seed,
@@ -213,9 +239,11 @@ def plan(
             target_accuracy=target_accuracy,
             eval_every=eval_every,
             backend=backend,
+            inference_batch_sizes=curve_sizes,
         )
         for name in architectures
         for backend in dict.fromkeys(backends)
+        for size in dict.fromkeys(batch_sizes)
         for spe in dict.fromkeys(steps_per_execution)
         for jit in dict.fromkeys(jit_compile)
         for repeat in range(repeats)

@@ -2,8 +2,8 @@
 
 :func:`comparison_table` is ``comparison.csv``; each figure is a module of
 :mod:`mnistbench.plots` (``comparison.png``, ``curves.png``, ``predictions.png``).
-``mnistbench_write_report`` is the core's implementation of the report hook and
-only ties them together.
+``report.html`` is :mod:`mnistbench.pages.report`. ``mnistbench_write_report`` is
+the core's implementation of the report hook and only ties them together.
 
 Runs are grouped by configuration, labelled as :mod:`mnistbench.runs` says
 (``dnn-spe32``, or ``dnn-spe32 (jax)`` when several backends ran). Only runs with
@@ -29,6 +29,7 @@ from mnistbench.atomic import atomic_writer
 from mnistbench.metrics import HEADLINE, LOWER, Column, in_view
 from mnistbench.plots.comparison import COMPARISON_PNG, plot_comparison
 from mnistbench.plots.curves import CURVES_PNG, plot_curves
+from mnistbench.plots.inference import INFERENCE_PNG, has_inference_curves, plot_inference
 from mnistbench.plots.predictions import PREDICTIONS_PNG, plot_predictions, sample_predictions
 from mnistbench.plots.style import first_error
 from mnistbench.results import SAMPLES_NPZ
@@ -158,14 +159,22 @@ def _ratio_to_best(medians: pd.Series, better: str) -> pd.Series:
 # --- the hook -------------------------------------------------------------------------
 
 
-@mnistbench.hookimpl
+# trylast: the other reporters (pytest-benchmark.json, third parties') write first, so that
+# report.html, written last, links every file of the directory.
+@mnistbench.hookimpl(trylast=True)
 def mnistbench_write_report(runs: pd.DataFrame, output_dir: Path) -> list[Path]:
-    """Write ``comparison.csv``, ``comparison.png``, ``curves.png`` and ``predictions.png``.
+    """Write ``comparison.csv``, ``comparison.png``, ``curves.png``, ``predictions.png``,
+    ``inference.png`` and ``report.html``.
 
     ``predictions.png`` only when ``output_dir/samples.npz`` exists and a
-    successful run recorded ``sample_predictions``. Every file is written
-    atomically. Returns the paths written, in that order.
+    successful run recorded ``sample_predictions``; ``inference.png`` only when a
+    successful run recorded an ``inference_curve`` (``--inference-batch-sizes``).
+    ``report.html`` (:mod:`mnistbench.pages.report`) comes last: it embeds the others and
+    links every file in the directory, so this reporter runs after the other reporters.
+    Every file is written atomically. Returns the paths written, in that order.
     """
+    from mnistbench.pages.report import write_html_report
+
     output_dir = Path(output_dir)
     csv_path = output_dir / COMPARISON_CSV
     with atomic_writer(csv_path, "w") as handle:
@@ -178,4 +187,7 @@ def mnistbench_write_report(runs: pd.DataFrame, output_dir: Path) -> list[Path]:
     samples = output_dir / SAMPLES_NPZ
     if samples.is_file() and sample_predictions(runs):
         written.append(plot_predictions(runs, samples, output_dir / PREDICTIONS_PNG))
+    if has_inference_curves(runs):
+        written.append(plot_inference(runs, output_dir / INFERENCE_PNG))
+    written.append(write_html_report(runs, output_dir))
     return written

@@ -1,4 +1,5 @@
-"""One run, phase by phase: prepare data, build the model, fit, evaluate, time inference.
+"""One run, phase by phase: prepare data, build the model, fit, evaluate, time inference,
+measure the inference curve (``--inference-batch-sizes``), record the devices.
 
 The phases return raw timings and counts (:class:`RawRun`); :func:`derive_metrics`, a
 pure function, turns them into the measured columns of ``runs.csv``. :func:`run_one`
@@ -13,12 +14,13 @@ import math
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from mnistbench import contention
 from mnistbench.backends import backend_version, quiet_backend_logs
+from mnistbench.devices import device_columns, reset_peak_accelerator_memory
 from mnistbench.plan import RunConfig, Target
 from mnistbench.results import SAMPLE_COUNT
 
@@ -26,6 +28,10 @@ NUM_CLASSES = 10
 #: Single-sample latency: calls discarded to warm up, then calls timed.
 LATENCY_WARMUP_CALLS = 5
 LATENCY_TIMED_CALLS = 100
+#: Each point of the inference curve times at most this many images (at least one call)...
+CURVE_MAX_SAMPLES = 2000
+#: ... and stops calling once this many seconds have passed, so batch size 1 stays quick.
+CURVE_MAX_SECONDS = 3.0
 
 ProgressCallback = Callable[[dict], None]
 
@@ -72,6 +78,7 @@ class RawRun:
     peak_memory_mb: float
     fit_counters: contention.Counters  # what the process got from the machine during fit
     inference_counters: contention.Counters  # ... while inference was timed
+    inference_curve: list[dict] = field(default_factory=list)  # curve_point() per batch size
 
 
 def derive_metrics(raw: RawRun) -> dict:
@@ -114,6 +121,7 @@ def derive_metrics(raw: RawRun) -> dict:
         "latency_ms": latency_ms(50),
         "latency_p95_ms": latency_ms(95),
         "latency_p99_ms": latency_ms(99),
+        "inference_curve": json.dumps(raw.inference_curve) if raw.inference_curve else None,
         "sample_predictions": json.dumps(raw.sample_predictions),
         "params": raw.params,
         "inference_flops_per_sample": raw.inference_flops_per_sample,
@@ -290,6 +298,51 @@ def _time_inference(model, test: np.ndarray, batch_size: int):
     return probabilities, predict_seconds, latencies
 
 
+def curve_point(batch_size: int, call_seconds: list[float]) -> dict:
+    """One point of the inference curve from the durations of its timed calls (pure).
+
+    ``{"batch_size", "samples", "seconds", "samples_per_second", "latency_ms"}``: the images
+    predicted, the calls' summed seconds, images per second over them, and the median
+    call's milliseconds.
+    """
+    samples = batch_size * len(call_seconds)
+    seconds = float(sum(call_seconds))
+    return {
+        "batch_size": batch_size,
+        "samples": samples,
+        "seconds": round(seconds, 6),
+        "samples_per_second": round(samples / seconds, 1),
+        "latency_ms": round(float(np.median(call_seconds)) * 1000, 4),
+    }
+
+
+def measure_inference_curve(
+    model, test: np.ndarray, batch_sizes: tuple[int, ...], on_progress: ProgressCallback
+) -> list[dict]:
+    """Inference throughput and latency at each batch size: one warm-up call (tracing for
+    the new shape), then ``predict_on_batch`` calls over the test images, repeated when
+    fewer than needed, for at most :data:`CURVE_MAX_SAMPLES` images (at least one call) or
+    until :data:`CURVE_MAX_SECONDS` have passed."""
+    points = []
+    for size in batch_sizes:
+        on_progress({"event": "phase", "phase": f"inference curve: batch size {size}"})
+        calls = max(1, CURVE_MAX_SAMPLES // size)
+        # np.resize repeats whole images: the test set's size is a multiple of one image's.
+        images = np.resize(test, (calls * size, *test.shape[1:]))
+        model.predict_on_batch(images[:size])
+        call_seconds: list[float] = []
+        deadline = time.perf_counter() + CURVE_MAX_SECONDS
+        for call in range(calls):
+            start = time.perf_counter()
+            model.predict_on_batch(images[call * size : (call + 1) * size])
+            end = time.perf_counter()
+            call_seconds.append(end - start)
+            if end >= deadline:
+                break
+        points.append(curve_point(size, call_seconds))
+    return points
+
+
 def run_one(
     config: RunConfig,
     mnist,
@@ -300,7 +353,10 @@ def run_one(
     """Train and measure one configuration; returns the measured columns of ``runs.csv``.
 
     ``peak_flops_per_second`` is the peak available to this run (see
-    :func:`mnistbench.worker.measure_machine`), None when unknown.
+    :func:`mnistbench.worker.measure_machine`), None when unknown. After the inference
+    timing comes the inference curve at ``config.inference_batch_sizes`` (none when empty),
+    then the devices the backend sees, the one the model trained on and its peak
+    accelerator memory (:func:`mnistbench.devices.device_columns`).
 
     Raises whatever the plugin or Keras raises; the executor records it as a failed run.
     """
@@ -310,6 +366,9 @@ def run_one(
     data = _prepare(config, mnist, plugins)
 
     import keras
+
+    backend = keras.backend.backend()
+    reset_peak_accelerator_memory(backend)
 
     on_progress({"event": "phase", "phase": "building model"})
     model = _build(config, plugins, data.train.shape[1:])
@@ -329,10 +388,11 @@ def run_one(
     probabilities, predict_seconds, latencies = _time_inference(model, data.test, config.batch_size)
     inference_counters = contention.now() - start
     predicted = np.argmax(probabilities, axis=-1)
+    curve = measure_inference_curve(model, data.test, config.inference_batch_sizes, on_progress)
 
-    return derive_metrics(
+    measured = derive_metrics(
         RawRun(
-            backend=keras.backend.backend(),
+            backend=backend,
             jit_compile=bool(model.jit_compile),
             params=int(model.count_params()),
             train_samples=len(data.train),
@@ -355,5 +415,9 @@ def run_one(
             peak_memory_mb=peak_memory_mb(),
             fit_counters=fit_counters,
             inference_counters=inference_counters,
+            inference_curve=curve,
         )
     )
+    weight = model.weights[0].value if model.weights else None
+    measured.update(device_columns(backend, weight))
+    return measured

@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from mnistbench.atomic import atomic_writer
+from mnistbench.db import SweepRecorder
+from mnistbench.devices import record_devices
 from mnistbench.environment import (
     configured_backend,
     describe_environment,
@@ -135,17 +137,23 @@ def run_sweep(
     plugins,
     on_progress: ProgressCallback | None = None,
     argv: list[str] | None = None,
+    db: Path | None = None,
 ) -> SweepResult:
     """Run the sweep's pending runs, writing each row as it finishes, then the reports.
 
     ``sweep.output_dir`` must exist (see :func:`prepare_output_dir`). Each run's row is
-    written to ``runs.csv`` and its state to the manifest the moment it ends.
+    written to ``runs.csv`` and its state to the manifest the moment it ends, then to
+    the results database ``db`` when one is given (see :mod:`mnistbench.db`; a failure
+    to write it is a warning, never the sweep's failure). When the runs end,
+    ``environment.json`` gains the devices the workers reported
+    (:func:`mnistbench.devices.record_devices`).
     """
     output_dir = sweep.output_dir
     sweep.check_architectures(list(plugins.architectures))
     if sweep.manifest is None:
         sweep.manifest = Manifest.create(output_dir, sweep.configs, sweep.execution.to_dict())
     manifest, to_run = sweep.manifest, sweep.pending
+    database = None if db is None else SweepRecorder(db, manifest.sweep_id, output_dir)
     if to_run:
         write_samples(output_dir, mnist, manifest.configs[0].test_samples)
         environment = describe_environment(
@@ -159,12 +167,17 @@ def run_sweep(
             argv=sys.argv if argv is None else argv,
             backends=sorted({config.backend or configured_backend() for config in to_run}),
             executor=sweep.execution.executor,
+            sweep_id=manifest.sweep_id,
         )
         write_environment(output_dir, environment)
+        if database is not None:
+            database.record_sweep(environment, started_at=manifest.created_at)
     writer = RunsWriter(output_dir, manifest.order, sweep.kept)
 
     def record(row: dict) -> None:
         writer.append(row)
+        if database is not None:
+            database.record_run(row)
         manifest.set_state(row["run_id"], row["status"])
         plugins.record_run(row, output_dir)
 
@@ -179,8 +192,13 @@ def run_sweep(
         executor = make_executor(
             sweep.execution, mnist=mnist, plugins=plugins, log_dir=output_dir / LOG_DIR
         )
-        executor.run(recorder)
+        try:
+            executor.run(recorder)
+        finally:
+            if database is not None:
+                database.close()
     runs = read_runs(output_dir)
+    record_devices(output_dir, runs)  # what the workers saw, per node and backend
     reports = plugins.write_report(runs, output_dir)
     return SweepResult(output_dir, recorder.results(), reports, len(sweep.kept), runs)
 

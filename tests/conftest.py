@@ -82,34 +82,58 @@ def faulty_plugin(faulty_site, monkeypatch) -> Path:
 
 
 @pytest.fixture(scope="session")
-def cli() -> Callable[..., subprocess.CompletedProcess]:
-    """``cli(*args, env=None)``: run the mnistbench command in a fresh process, as a user would."""
+def cli(tmp_path_factory) -> Callable[..., subprocess.CompletedProcess]:
+    """``cli(*args, env=None)``: run the mnistbench command in a fresh process, as a user would.
+
+    Its results database is a session-wide temporary file (``MNISTBENCH_DB``), never the
+    repository's ``results/mnistbench.sqlite``, unless ``env`` names another.
+    """
+    db = tmp_path_factory.mktemp("cli-db") / "mnistbench.sqlite"
 
     def run(*args: str, env: dict | None = None, timeout: float = 600):
         return subprocess.run(
             [sys.executable, "-m", "mnistbench.cli", *args],
             capture_output=True,
             text=True,
-            env={**os.environ, **(env or {})},
+            env={**os.environ, "MNISTBENCH_DB": str(db), **(env or {})},
             timeout=timeout,
         )
 
     return run
 
 
+REPO_RESULTS = TESTS.parent / "results"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _repository_results_untouched():
+    """Fails the session's last test when the suite wrote into the repository's results/
+    (a test that ran a sweep or wrote the database with the default paths)."""
+
+    def state():
+        db = REPO_RESULTS / "mnistbench.sqlite"
+        entries = sorted(p.name for p in REPO_RESULTS.iterdir()) if REPO_RESULTS.is_dir() else None
+        return entries, db.stat().st_mtime_ns if db.exists() else None
+
+    before = state()
+    yield
+    assert state() == before, f"the test suite wrote into {REPO_RESULTS}"
+
+
 @pytest.fixture(scope="session")
 def sweep_in_process(mnist) -> Callable:
-    """``sweep(output_dir, configs, plugins=None, **execution)``: run a sweep inside the test
-    process (fast, and test plugins need no installing); returns its SweepResult.
+    """``sweep(output_dir, configs, plugins=None, db=None, **execution)``: run a sweep inside
+    the test process (fast, and test plugins need no installing); returns its SweepResult.
 
     ``execution`` are :class:`mnistbench.plan.Execution` fields; isolation defaults to
-    "none". ``plugins`` defaults to the installed ones.
+    "none". ``plugins`` defaults to the installed ones; ``db`` is the results database
+    to record into (none by default, like the library).
     """
     from mnistbench.plan import Execution
     from mnistbench.plugins import load_plugins
     from mnistbench.sweep import Sweep, prepare_output_dir, run_sweep
 
-    def sweep(output_dir: Path, configs, plugins=None, **execution):
+    def sweep(output_dir: Path, configs, plugins=None, db=None, **execution):
         execution.setdefault("isolation", "none")
         prepare_output_dir(output_dir, force=True)
         return run_sweep(
@@ -117,6 +141,7 @@ def sweep_in_process(mnist) -> Callable:
             mnist=mnist,
             plugins=plugins or load_plugins(),
             argv=["mnistbench"],
+            db=db,
         )
 
     return sweep
@@ -149,3 +174,19 @@ def cli_sweep(tmp_path_factory, cli, mnist_npz) -> Path:
             assert result.returncode == 0, result.stderr
             done.touch()
     return output
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium (Debian's, at /usr/bin/chromium) for the HTML pages' tests, one per
+    test module: ``browser.visit(page, screenshot)`` returns what the page did (tests/browser.py).
+
+    Skips the test where Chromium or Playwright is missing (``.ci/run`` installs Chromium).
+    """
+    import browser as harness
+
+    reason = harness.unavailable()
+    if reason:
+        pytest.skip(reason)
+    with harness.launch() as chromium:
+        yield chromium

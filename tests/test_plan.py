@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
+from synthetic_runs import run_row
 
+from mnistbench.compare import NO_CHANGE, compare_runs
 from mnistbench.errors import ConfigError
-from mnistbench.plan import Execution, RunConfig, Target, plan, select_architectures
+from mnistbench.plan import (
+    DEFAULT_BATCH_SIZE,
+    Execution,
+    RunConfig,
+    Target,
+    plan,
+    select_architectures,
+)
+from mnistbench.runs import labels
 
 # --- RunConfig: ids, seeds, sample counts, target ------------------------------------------
 
@@ -74,6 +85,99 @@ def test_plan_orders_architectures_then_backends_then_options_then_repeats():
 def test_plan_drops_repeated_grid_values():
     configs = plan(["dnn"], steps_per_execution=[4, 4], jit_compile=[True, True])
     assert [c.run_id for c in configs] == ["dnn-spe4-jiton-r0"]
+
+
+# --- the batch-size grid -------------------------------------------------------------------
+
+
+def test_a_non_default_batch_size_is_named_in_the_configuration_id():
+    assert RunConfig("dnn", batch_size=128).config_id == "dnn-bs128"
+
+
+def test_the_default_batch_size_is_not_named_so_earlier_ids_stay():
+    assert RunConfig("dnn", batch_size=DEFAULT_BATCH_SIZE).config_id == "dnn"
+    assert DEFAULT_BATCH_SIZE == 32
+
+
+def test_batch_size_comes_first_in_the_configuration_id():
+    config = RunConfig("dnn", batch_size=256, steps_per_execution=32, jit_compile=True)
+    assert config.config_id == "dnn-bs256-spe32-jiton"
+    assert RunConfig("dnn", batch_size=8, backend="jax", repeat=1).run_id == "dnn-bs8-jax-r1"
+
+
+def test_a_batch_size_list_multiplies_into_the_grid_in_order():
+    configs = plan(["dnn", "cnn"], batch_size=[32, 128, 512], steps_per_execution=[1, 32])
+    assert len(configs) == 2 * 3 * 2
+    assert [c.run_id for c in configs[:6]] == [
+        "dnn-r0",
+        "dnn-spe32-r0",
+        "dnn-bs128-r0",
+        "dnn-bs128-spe32-r0",
+        "dnn-bs512-r0",
+        "dnn-bs512-spe32-r0",
+    ]
+    assert [c.batch_size for c in configs[:6]] == [32, 32, 128, 128, 512, 512]
+
+
+def test_one_batch_size_as_a_number_or_a_list_plans_the_same_runs():
+    assert plan(["dnn"], batch_size=64) == plan(["dnn"], batch_size=[64])
+
+
+def test_plan_drops_a_repeated_batch_size():
+    assert [c.run_id for c in plan(["dnn"], batch_size=[64, 64, 32])] == ["dnn-bs64-r0", "dnn-r0"]
+
+
+def test_plan_refuses_a_batch_size_below_one_in_a_list():
+    with pytest.raises(ConfigError) as error:
+        plan(["dnn"], batch_size=[32, 0])
+    assert str(error.value) == "--batch-size must be at least 1, got 0"
+
+
+def test_configurations_of_a_batch_size_grid_have_one_label_each():
+    configs = plan(["dnn"], batch_size=[32, 128], repeats=2)
+    runs = pd.DataFrame(
+        {
+            "config_id": [c.config_id for c in configs],
+            "architecture": ["dnn"] * 4,
+            "backend": ["tensorflow"] * 4,
+        }
+    )
+    assert list(labels(runs)) == ["dnn", "dnn", "dnn-bs128", "dnn-bs128"]
+
+
+def test_compare_matches_each_batch_size_with_its_own():
+    def side(fit_seconds: dict[int, float]) -> pd.DataFrame:
+        rows = []
+        for config in plan(["dnn"], batch_size=[32, 128], repeats=4):
+            row = run_row("dnn", config.repeat, config_id=config.config_id)
+            row.update(batch_size=config.batch_size, fit_seconds=fit_seconds[config.batch_size])
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    baseline = side({32: 30.0, 128: 10.0})
+    candidate = side({32: 30.0, 128: 10.0})
+    table = compare_runs(baseline, candidate, [])
+    fit = table[table["metric"] == "fit_seconds"]
+    assert list(fit["config_id"]) == ["dnn", "dnn-bs128"]
+    assert list(fit["baseline_median"]) == [30.0, 10.0]
+    assert list(fit["different_work"]) == ["", ""]
+    assert list(fit["verdict"]) == [NO_CHANGE, NO_CHANGE]
+
+
+def test_dry_run_lists_one_configuration_per_batch_size(cli):
+    result = cli("run", "dnn", "--batch-size", "32,256", "--dry-run")
+    assert (result.returncode, result.stderr) == (0, "")
+    assert "mnistbench plan: 2 run(s)" in result.stdout
+    runs = [
+        line.split()[0] for line in result.stdout.splitlines() if line.strip().startswith("dnn")
+    ]
+    assert runs == ["dnn-r0", "dnn-bs256-r0"]
+
+
+def test_a_bad_batch_size_list_is_a_usage_error(cli):
+    result = cli("run", "dnn", "--batch-size", "32,0", "--dry-run")
+    assert result.returncode == 2
+    assert "'32,0': every value must be at least 1" in result.stderr
 
 
 def test_plan_passes_every_option_to_each_run():

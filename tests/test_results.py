@@ -74,8 +74,8 @@ def test_a_row_records_the_configuration_and_the_plugin_behind_it():
             "status",
         )
     } == {
-        "run_id": "tiny-spe4-r2",
-        "config_id": "tiny-spe4",
+        "run_id": "tiny-bs64-spe4-r2",
+        "config_id": "tiny-bs64-spe4",
         "architecture": "tiny",
         "plugin": "faulty",
         "plugin_version": "0.1.0",

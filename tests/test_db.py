@@ -1,0 +1,553 @@
+"""The results database: every finished run of every sweep, with the sweep's environment."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import mnistbench
+from mnistbench import db
+from mnistbench.manifest import Manifest, derived_sweep_id
+from mnistbench.metrics import RUN_COLUMNS
+from mnistbench.plan import plan
+from mnistbench.plugins import load_plugins
+from mnistbench.runs import read_rows, read_runs
+from mnistbench.sweep import Sweep, run_sweep
+
+TINY = {"epochs": 1, "train_limit": 300, "test_limit": 50}
+# A CLI sweep of dnn small enough for a test; --isolation none skips the worker start-up.
+CLI_RUN = ("run", "dnn", "--epochs", "1", "--train-limit", "200", "--test-limit", "50")
+
+
+class Trio:
+    """Three architectures, one per way a run ends: ``tiny`` ok, ``broken`` failed (its
+    build raises), ``nan`` diverged (its inputs are NaN)."""
+
+    @mnistbench.hookimpl
+    def mnistbench_register_architectures(self, register):
+        register("tiny")
+        register("broken")
+        register("nan")
+
+    @mnistbench.hookimpl
+    def mnistbench_prepare_data(self, architecture, x):
+        return x.astype("float32") * np.nan if architecture == "nan" else None
+
+    @mnistbench.hookimpl
+    def mnistbench_build_model(self, architecture, input_shape, num_classes):
+        if architecture == "broken":
+            raise RuntimeError("cannot build this one")
+        import keras
+
+        model = keras.Sequential(
+            [
+                keras.Input(input_shape),
+                keras.layers.Flatten(),
+                keras.layers.Dense(num_classes, "softmax"),
+            ]
+        )
+        model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+        return model
+
+
+def trio_plugins():
+    return load_plugins(entry_points=False, extra=[Trio()])
+
+
+@contextlib.contextmanager
+def logged() -> Iterator[list[str]]:
+    """The messages logged to the "mnistbench" logger meanwhile, whatever its propagation."""
+    messages: list[str] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = lambda record: messages.append(record.getMessage())
+    logger = logging.getLogger("mnistbench")
+    logger.addHandler(handler)
+    try:
+        yield messages
+    finally:
+        logger.removeHandler(handler)
+
+
+def query(path: Path, sql: str, *args) -> list[tuple]:
+    connection = sqlite3.connect(path)
+    try:
+        return connection.execute(sql, args).fetchall()
+    finally:
+        connection.close()
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory, sweep_in_process) -> tuple[Path, Path]:
+    """One in-process sweep of tiny (ok), broken (failed) and nan (diverged), recorded in a
+    database: ``(output_dir, database)``, read-only (copy them to change anything)."""
+    root = tmp_path_factory.mktemp("recorded")
+    output, database = root / "out", root / "results.sqlite"
+    configs = plan(["tiny", "broken", "nan"], **TINY)
+    sweep_in_process(output, configs, trio_plugins(), db=database)
+    return output, database
+
+
+@pytest.fixture
+def copies(recorded, tmp_path) -> tuple[Path, Path]:
+    output, database = recorded
+    return shutil.copytree(output, tmp_path / "out"), Path(
+        shutil.copy(database, tmp_path / "results.sqlite")
+    )
+
+
+# --- a sweep writes it --------------------------------------------------------------------
+
+
+def test_every_run_of_a_sweep_is_in_the_database_with_every_column(recorded):
+    output, database = recorded
+    runs = db.read_runs(database)
+    assert list(runs.columns) == [*RUN_COLUMNS, *db.SWEEP_COLUMNS]
+    assert list(runs["status"]) == ["ok", "failed", "diverged"]
+    # Typed exactly as runs.csv reads: the same frame, cell for cell.
+    pd.testing.assert_frame_equal(runs[RUN_COLUMNS], read_runs(output))
+
+
+def test_the_database_stores_numbers_as_numbers_and_empty_cells_as_null(recorded):
+    _, database = recorded
+    types = query(
+        database,
+        "SELECT typeof(fit_seconds), typeof(epochs), typeof(jit_compile), typeof(error) "
+        "FROM runs ORDER BY rowid",
+    )
+    assert types == [
+        ("real", "integer", "text", "null"),
+        ("null", "integer", "null", "text"),
+        ("null", "integer", "null", "text"),  # diverged: nothing measured is kept
+    ]
+
+
+def test_the_sweep_row_holds_the_environment_of_the_sweep(recorded):
+    output, database = recorded
+    environment = json.loads((output / "environment.json").read_text())
+    manifest = json.loads((output / "manifest.json").read_text())
+    (sweep,) = query(
+        database,
+        "SELECT sweep_id, started_at, output_dir, command, git_commit, git_dirty, "
+        "mnistbench_version, cpu_model, platform, python, backends, packages, plugins, "
+        "environment FROM sweeps",
+    )
+    assert sweep == (
+        manifest["sweep_id"],
+        manifest["created_at"],
+        str(output.resolve()),
+        "mnistbench",
+        environment["git_commit"],
+        str(environment["commit_info"]["dirty"]),
+        mnistbench.__version__,
+        environment["cpu"],
+        environment["platform"],
+        environment["python"],
+        json.dumps(environment["backends"], sort_keys=True),
+        json.dumps(environment["packages"], sort_keys=True),
+        json.dumps(environment["plugins"], sort_keys=True),
+        json.dumps(environment, sort_keys=True),
+    )
+    assert environment["sweep_id"] == manifest["sweep_id"] != ""
+
+
+def test_read_runs_gives_each_run_the_columns_of_its_sweep(recorded):
+    output, database = recorded
+    runs = db.read_runs(database)
+    manifest = json.loads((output / "manifest.json").read_text())
+    sweep_columns = runs[list(db.SWEEP_COLUMNS)].drop_duplicates()
+    assert len(sweep_columns) == 1
+    assert sweep_columns.iloc[0][["sweep_id", "sweep_started_at", "output_dir"]].tolist() == [
+        manifest["sweep_id"],
+        manifest["created_at"],
+        str(output.resolve()),
+    ]
+    assert sweep_columns.iloc[0]["mnistbench_version"] == mnistbench.__version__
+
+
+def ids_and_rowids(database: Path) -> dict[str, tuple]:
+    rows = query(database, "SELECT run_id, sweep_id, rowid FROM runs")
+    return {run_id: rest for run_id, *rest in rows}
+
+
+def test_a_resumed_sweep_keeps_its_id_and_replaces_the_rows_it_reruns(copies, mnist):
+    output, database = copies
+    before = ids_and_rowids(database)
+    sweep = Sweep.resume(output)
+    assert sweep.manifest.sweep_id == before["tiny-r0"][0]
+    run_sweep(sweep, mnist=mnist, plugins=trio_plugins(), argv=["mnistbench"], db=database)
+    after = ids_and_rowids(database)
+    assert set(after) == {"tiny-r0", "broken-r0", "nan-r0"}
+    assert {sweep_id for sweep_id, _ in after.values()} == {sweep.manifest.sweep_id}
+    assert after["tiny-r0"] == before["tiny-r0"]  # kept, not rerun
+    rows = {row["run_id"]: row for row in read_rows(output)}
+    stored = dict(query(database, "SELECT run_id, started_at FROM runs"))
+    assert stored == {run_id: row["started_at"] for run_id, row in rows.items()}
+    assert query(database, "SELECT count(*) FROM sweeps") == [(1,)]
+
+
+def test_a_database_that_cannot_be_written_warns_once_and_the_sweep_goes_on(
+    tmp_path, sweep_in_process
+):
+    (tmp_path / "file").write_text("")
+    database = tmp_path / "file" / "results.sqlite"  # its directory cannot be made
+    with logged() as messages:
+        configs = plan(["broken", "tiny"], **TINY, repeats=2)
+        sweep_in_process(tmp_path / "out", configs, trio_plugins(), db=database)
+    assert [row["run_id"] for row in read_rows(tmp_path / "out")] == [
+        "broken-r0",
+        "broken-r1",
+        "tiny-r0",
+        "tiny-r1",
+    ]
+    warnings = [message for message in messages if "results database" in message]
+    assert len(warnings) == 1
+    assert warnings[0].startswith(f"results database not written: cannot create {database}: ")
+    assert warnings[0].endswith(f"add them later with `mnistbench db import {tmp_path / 'out'}`")
+
+
+def test_a_sweep_recorder_warns_once_however_many_writes_fail(tmp_path):
+    bad = tmp_path / "notes.sqlite"
+    bad.write_text("not a database\n")
+    recorder = db.SweepRecorder(bad, "s1", tmp_path)
+    with logged() as messages:
+        recorder.record_sweep({}, started_at="2025-01-01T00:00:00+00:00")
+        for repeat in range(3):
+            recorder.record_run({"run_id": f"tiny-r{repeat}", "status": "ok"})
+    assert messages == [
+        f"results database not written: {bad}: not an SQLite database (file is not a "
+        f"database); runs.csv keeps every run, add them later with "
+        f"`mnistbench db import {tmp_path}`"
+    ]
+
+
+# --- concurrency and crashes ---------------------------------------------------------------
+
+WRITER = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    from mnistbench.db import Database
+
+    path, sweep_id, count = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+    start = float(sys.argv[4])
+    while time.time() < start:
+        time.sleep(0.005)
+    with Database(path) as database:
+        database.record_sweep(sweep_id, {}, started_at="", output_dir=".")
+        for index in range(count):
+            database.record_run(sweep_id, {"run_id": f"run-{index}", "status": "ok",
+                                           "fit_seconds": index / 10})
+    """
+)
+
+
+def test_two_processes_writing_at_once_lose_no_run(tmp_path):
+    database, start = tmp_path / "shared.sqlite", time.time() + 2
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(database), sweep_id, "250", str(start)],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for sweep_id in ("first", "second")
+    ]
+    for writer in writers:
+        assert writer.wait(timeout=120) == 0, writer.stderr.read()
+    counts = query(database, "SELECT sweep_id, count(*) FROM runs GROUP BY sweep_id")
+    assert counts == [("first", 250), ("second", 250)]
+    assert query(database, "SELECT sum(fit_seconds) FROM runs") == [(2 * sum(range(250)) / 10,)]
+
+
+def test_a_sweep_killed_mid_run_leaves_a_readable_database(tmp_path, mnist_npz):
+    database, output = tmp_path / "env.sqlite", tmp_path / "out"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mnistbench.cli", *CLI_RUN, "--repeats", "20"]
+        + ["--isolation", "none", "--output", str(output), "--data", str(mnist_npz)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        # MNISTBENCH_DB chooses the database when --db is not given.
+        env={**os.environ, "MNISTBENCH_DB": str(database)},
+    )
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and process.poll() is None:
+            try:
+                if query(database, "SELECT count(*) FROM runs")[0][0] >= 1:
+                    break
+            except sqlite3.Error:
+                pass  # not created yet
+            time.sleep(0.1)
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.kill()
+        process.wait()
+    assert process.returncode == -signal.SIGKILL
+    runs = db.read_runs(database)
+    finished = [row["run_id"] for row in read_rows(output)]
+    assert 1 <= len(runs) < 20
+    # Each row reaches the database right after runs.csv: it holds the same runs, or
+    # all but the one whose database write the kill came before.
+    assert list(runs["run_id"]) in (finished, finished[:-1])
+    assert list(runs["run_id"]) == [f"dnn-r{repeat}" for repeat in range(len(runs))]
+    assert set(runs["status"]) == {"ok"}
+
+
+# --- the command line ------------------------------------------------------------------------
+
+
+def test_run_writes_the_default_database_beside_the_default_output(tmp_path, mnist_npz):
+    env = {key: value for key, value in os.environ.items() if key != "MNISTBENCH_DB"}
+    result = subprocess.run(
+        [sys.executable, "-m", "mnistbench.cli", *CLI_RUN, "--isolation", "none"]
+        + ["--data", str(mnist_npz)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    (output,) = [path for path in (tmp_path / "results").iterdir() if path.is_dir()]
+    runs = db.read_runs(tmp_path / "results" / "mnistbench.sqlite")
+    assert list(runs["run_id"]) == ["dnn-r0"]
+    assert list(runs["output_dir"]) == [str(output.resolve())]
+
+
+def test_run_with_no_db_writes_no_database(tmp_path, mnist_npz):
+    result = subprocess.run(
+        [sys.executable, "-m", "mnistbench.cli", *CLI_RUN, "--isolation", "none", "--no-db"]
+        + ["--data", str(mnist_npz), "--output", "out"],
+        cwd=tmp_path,
+        env={**os.environ, "MNISTBENCH_DB": str(tmp_path / "env.sqlite")},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert [row["run_id"] for row in read_rows(tmp_path / "out")] == ["dnn-r0"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["out"]
+
+
+def test_run_refuses_db_and_no_db_together(cli, tmp_path):
+    result = cli(*CLI_RUN, "--db", str(tmp_path / "x.sqlite"), "--no-db")
+    assert (result.returncode, result.stderr) == (2, "Error: give --db PATH or --no-db, not both\n")
+
+
+def newer(path: Path) -> Path:
+    connection = sqlite3.connect(path)
+    connection.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
+    connection.execute("INSERT INTO meta VALUES ('schema_version', '99')")
+    connection.commit()
+    connection.close()
+    return path
+
+
+def text_file(path: Path) -> Path:
+    path.write_text("run_id,status\ndnn-r0,ok\n" * 200)
+    return path
+
+
+def truncated(path: Path) -> Path:
+    with db.Database(path) as database:
+        for index in range(50):
+            database.record_run("s", {"run_id": f"r{index}", "error": "x" * 500})
+    path.write_bytes(path.read_bytes()[:3000])
+    return path
+
+
+BAD_DATABASES = {
+    "newer": (newer, "results database schema version 99 is newer than this mnistbench's (1); "
+              "upgrade mnistbench or choose another --db"),
+    "text": (text_file, "not an SQLite database (file is not a database)"),
+    "truncated": (truncated, "not an SQLite database (database disk image is malformed)"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", BAD_DATABASES)
+def test_a_bad_database_is_refused_in_one_line_by_run_import_and_read_runs(
+    kind, cli, recorded, tmp_path
+):
+    make, message = BAD_DATABASES[kind]
+    path = make(tmp_path / "bad.sqlite")
+    content = path.read_bytes()
+    expected = f"Error: {path}: {message}\n"
+    output = tmp_path / "out"
+    ran = cli(*CLI_RUN, "--db", str(path), "--output", str(output))
+    assert (ran.returncode, ran.stderr, output.exists()) == (2, expected, False)
+    imported = cli("db", "import", str(recorded[0]), env={"MNISTBENCH_DB": str(path)})
+    assert (imported.returncode, imported.stderr) == (2, expected)
+    with pytest.raises(db.DatabaseError) as error:
+        db.read_runs(path)
+    assert f"Error: {error.value}\n" == expected
+    assert path.read_bytes() == content  # refused, not repaired
+
+
+def test_read_runs_of_a_missing_database_is_one_line(tmp_path):
+    with pytest.raises(db.DatabaseError) as error:
+        db.read_runs(tmp_path / "none.sqlite")
+    assert str(error.value) == (
+        f"{tmp_path / 'none.sqlite'}: not found; `mnistbench run` or `mnistbench db import` "
+        "writes it"
+    )
+
+
+def test_db_import_twice_adds_nothing(cli, recorded, tmp_path):
+    output, _ = recorded
+    sweep_id = json.loads((output / "manifest.json").read_text())["sweep_id"]
+    database = tmp_path / "imported.sqlite"
+    first = cli("db", "import", str(output), "--db", str(database))
+    second = cli("db", "import", str(output), "--db", str(database))
+    assert (first.returncode, first.stdout) == (
+        0,
+        f"{output}: 3 run(s) added, 0 updated, 0 unchanged (sweep {sweep_id})\n"
+        f"database: {database}\n",
+    )
+    assert (second.returncode, second.stdout) == (
+        0,
+        f"{output}: 0 run(s) added, 0 updated, 3 unchanged (sweep {sweep_id})\n"
+        f"database: {database}\n",
+    )
+    assert query(database, "SELECT count(*) FROM runs") == [(3,)]
+
+
+def test_importing_a_sweep_the_database_recorded_changes_nothing(copies):
+    output, database = copies
+    with db.Database(database) as opened:
+        imported = opened.import_directory(output)
+    assert (imported.added, imported.updated, imported.unchanged) == (0, 0, 3)
+
+
+def test_db_import_of_a_directory_without_runs_csv_imports_nothing(cli, recorded, tmp_path):
+    database, empty = tmp_path / "imported.sqlite", tmp_path / "empty"
+    empty.mkdir()
+    result = cli("db", "import", str(recorded[0]), str(empty), "--db", str(database))
+    assert (result.returncode, result.stdout, result.stderr) == (
+        2,
+        "",
+        f"Error: {empty}: no runs.csv; is it an mnistbench output directory?\n",
+    )
+    assert query(database, "SELECT count(*) FROM runs") == [(0,)]
+
+
+def test_an_older_directory_gets_an_id_derived_from_its_manifest(copies, tmp_path):
+    output, _ = copies
+    manifest = json.loads((output / "manifest.json").read_text())
+    del manifest["sweep_id"]
+    (output / "manifest.json").write_text(json.dumps(manifest))
+    expected = derived_sweep_id(manifest["created_at"], ["tiny-r0", "broken-r0", "nan-r0"])
+    with db.Database(tmp_path / "fresh.sqlite") as database:
+        first, second = database.import_directories([output, output])
+    assert (first.sweep_id, first.added) == (expected, 3)
+    assert (second.sweep_id, second.added, second.updated) == (expected, 0, 0)
+    assert Manifest.load(output).sweep_id == expected  # what --resume will keep
+
+
+def test_a_directory_without_manifest_gets_an_id_derived_from_its_path(copies, tmp_path):
+    output, _ = copies
+    (output / "manifest.json").unlink()
+    with db.Database(tmp_path / "fresh.sqlite") as database:
+        first, second = database.import_directories([output, output])
+    assert first.sweep_id == second.sweep_id
+    assert first.sweep_id.startswith("derived-")
+    assert (first.added, second.added) == (3, 0)
+    started = query(tmp_path / "fresh.sqlite", "SELECT started_at FROM sweeps")
+    assert started == [(min(row["started_at"] for row in read_rows(output)),)]
+
+
+# --- sweep ids --------------------------------------------------------------------------------
+
+
+def test_a_sweep_id_is_made_once_with_the_manifest_and_kept_when_loaded(tmp_path):
+    configs = plan(["tiny"], **TINY, repeats=2)
+    created = Manifest.create(tmp_path, configs, {})
+    loaded = Manifest.load(tmp_path)
+    loaded.set_state("tiny-r0", "ok")
+    assert Manifest.load(tmp_path).sweep_id == loaded.sweep_id == created.sweep_id
+    stamp = created.created_at[:19].replace("-", "").replace(":", "")
+    assert created.sweep_id.startswith(f"{stamp}Z-") and len(created.sweep_id) == 25
+    (tmp_path / "other").mkdir()
+    assert Manifest.create(tmp_path / "other", configs, {}).sweep_id != created.sweep_id
+
+
+# --- schema versions --------------------------------------------------------------------------
+
+
+def test_a_version_1_database_with_fewer_run_columns_is_migrated_and_keeps_its_rows(tmp_path):
+    path = tmp_path / "old.sqlite"
+    connection = sqlite3.connect(path)
+    connection.executescript(
+        """
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
+        INSERT INTO meta VALUES ('schema_version', '1');
+        CREATE TABLE sweeps (sweep_id TEXT PRIMARY KEY, started_at TEXT, output_dir TEXT,
+            command TEXT, git_commit TEXT, git_dirty TEXT, mnistbench_version TEXT,
+            cpu_model TEXT, platform TEXT, python TEXT, backends TEXT, packages TEXT,
+            plugins TEXT, environment TEXT);
+        INSERT INTO sweeps (sweep_id, started_at, git_commit) VALUES ('old', '2024-01-01', 'abc');
+        CREATE TABLE runs (sweep_id TEXT NOT NULL, run_id TEXT NOT NULL, architecture,
+            status, fit_seconds REAL, PRIMARY KEY (sweep_id, run_id));
+        INSERT INTO runs VALUES ('old', 'dnn-r0', 'dnn', 'ok', 12.5);
+        """
+    )
+    connection.close()
+    with db.Database(path) as database:
+        assert database.schema_version == db.SCHEMA_VERSION
+        database.record_run("new", {"run_id": "dnn-r0", "status": "ok", "probe_seconds": 0.25})
+    columns = [row[1] for row in query(path, "PRAGMA table_info(runs)")]
+    assert columns[:5] == ["sweep_id", "run_id", "architecture", "status", "fit_seconds"]
+    assert sorted(columns[1:]) == sorted(RUN_COLUMNS)
+    runs = db.read_runs(path)
+    assert runs[["sweep_id", "run_id", "architecture", "fit_seconds"]].values.tolist()[0] == [
+        "old",
+        "dnn-r0",
+        "dnn",
+        12.5,
+    ]
+    assert runs["git_commit"].tolist()[0] == "abc"
+    assert runs["probe_seconds"].tolist()[0] != runs["probe_seconds"].tolist()[0]  # NaN
+    assert runs["probe_seconds"].tolist()[1] == 0.25
+
+
+def test_read_runs_of_an_older_database_reads_without_writing_to_it(tmp_path):
+    path = tmp_path / "old.sqlite"
+    connection = sqlite3.connect(path)
+    connection.executescript(
+        """
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
+        INSERT INTO meta VALUES ('schema_version', '1');
+        CREATE TABLE sweeps (sweep_id TEXT PRIMARY KEY, started_at TEXT, output_dir TEXT,
+            command TEXT, git_commit TEXT, git_dirty TEXT, mnistbench_version TEXT,
+            cpu_model TEXT, platform TEXT, python TEXT, backends TEXT, packages TEXT,
+            plugins TEXT, environment TEXT);
+        CREATE TABLE runs (sweep_id TEXT NOT NULL, run_id TEXT NOT NULL, status,
+            PRIMARY KEY (sweep_id, run_id));
+        INSERT INTO runs VALUES ('old', 'dnn-r0', 'ok');
+        """
+    )
+    connection.close()
+    content = path.read_bytes()
+    runs = db.read_runs(path)
+    assert list(runs.columns) == [*RUN_COLUMNS, *db.SWEEP_COLUMNS]
+    assert runs[["run_id", "status", "sweep_id"]].values.tolist() == [["dnn-r0", "ok", "old"]]
+    assert path.read_bytes() == content
+
+
+def test_the_migrations_are_in_order_and_end_at_the_schema_version():
+    versions = [version for version, _ in db.MIGRATIONS]
+    assert versions == list(range(1, len(versions) + 1))
+    assert versions[-1] == db.SCHEMA_VERSION
