@@ -760,6 +760,14 @@ def compare(
     default=None,
     help="Write the figure to this path instead of OUTPUT/history.png.",
 )
+@click.option(
+    "--html",
+    "html_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Also write the history pages (index.html, one page per configuration) into "
+    "this directory; they open offline.",
+)
 def history(
     db_path: Path,
     architectures: tuple[str, ...],
@@ -769,6 +777,7 @@ def history(
     normalized: bool,
     output: Path | None,
     png: Path | None,
+    html_dir: Path | None,
 ) -> None:
     """Each configuration's METRIC sweep after sweep, and the commits where it changed."""
     from mnistbench.history import (
@@ -776,11 +785,12 @@ def history(
         check_metric,
         detect_changes,
         load_points,
-        normalized_metric,
         parse_since,
         print_history,
     )
+    from mnistbench.metrics import normalized as normalized_metric
     from mnistbench.plots.history import panel_metrics, plot_history
+    from mnistbench.runs import in_order
 
     if output is not None and png is not None:
         raise MnistbenchError("give --output DIR or --png PATH, not both")
@@ -814,6 +824,25 @@ def history(
     except OSError as error:
         raise MnistbenchError(f"cannot write to {path.parent}: {error.strerror or error}") from None
     click.echo(f"wrote {plot_history(points, metric, changes, path)}", err=True)
+    if html_dir is not None:
+        from mnistbench.history import PAGE_METRICS
+        from mnistbench.pages.history import write_history_pages
+
+        shown = in_order([metric.removesuffix("_normalized"), *PAGE_METRICS])
+        page_changes = [
+            change
+            for name in shown
+            for panel in filter(None, (name, normalized_metric(name)))
+            for change in detect_changes(points, panel)
+        ]
+        try:
+            html_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise MnistbenchError(
+                f"cannot write to {html_dir}: {error.strerror or error}"
+            ) from None
+        pages = write_history_pages(points, page_changes, html_dir, metrics=shown)
+        click.echo(f"wrote {pages[0]} and {len(pages) - 1} more file(s)", err=True)
 
 
 if __name__ == "__main__":

@@ -585,7 +585,10 @@ def machine_comparison(
         if math.isnan(probe):
             reasons.append(f"the {side}'s runs have no speed probe")
     if not reasons:
-        versions = [_distinct_text(side, "probe_version") for side in (base, cand)]
+        versions = [  # numbers: a column with an empty cell reads as floats
+            [f"{v:g}" for v in sorted(set(numeric(side, "probe_version").dropna()))]
+            for side in (base, cand)
+        ]
         if versions[0] != versions[1]:
             reasons.append(
                 f"probe versions differ ({'/'.join(versions[0])} vs {'/'.join(versions[1])})"
@@ -620,7 +623,7 @@ def normalized_lines(table: pd.DataFrame, machines: MachineSpeed) -> list[str]:
         table[fit].iterrows(),
         strict=True,
     ):
-        if not row["normalized_verdict"]:
+        if not row["normalized_verdict"] or row["verdict"] in (ONLY_IN_BASELINE, ONLY_IN_CANDIDATE):
             continue
         lines.append(
             f"{name}: fit time ×{row['ratio']:.2f} ({row['verdict']}); "

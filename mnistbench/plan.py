@@ -89,7 +89,10 @@ class RunConfig:
         return Target(self.target_accuracy, self.eval_every)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """Plain JSON values, as the manifest saves them; ``RunConfig(**data)`` reads them."""
+        data = asdict(self)
+        data["inference_batch_sizes"] = list(self.inference_batch_sizes)
+        return data
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,8 @@ A run's worker goes through these phases:
    the runs that follow the figure the first one measured;
 3. the speed probe (:func:`probe_machine`, :mod:`mnistbench.probe`), before the run;
 4. the run itself (:func:`mnistbench.runner.run_one`), seeded after the measurements;
+   it ends with the inference curve and the devices its backend sees, asked of the
+   backend here, never in the driver (:mod:`mnistbench.devices`);
 5. the speed probe again, after the run: a machine that changed speed during the run
    shows as two probes that differ;
 6. its :class:`Outcome`, which never raises for the run's own errors.

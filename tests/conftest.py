@@ -106,9 +106,12 @@ REPO_RESULTS = TESTS.parent / "results"
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _repository_results_untouched():
-    """Fails the session's last test when the suite wrote into the repository's results/
-    (a test that ran a sweep or wrote the database with the default paths)."""
+def _repository_results_untouched(tmp_path_factory):
+    """Every process the suite starts records into a temporary results database
+    (``MNISTBENCH_DB``), and the session's last test fails when the suite wrote into the
+    repository's results/ all the same (a sweep run with the default paths)."""
+    previous = os.environ.get("MNISTBENCH_DB")
+    os.environ["MNISTBENCH_DB"] = str(tmp_path_factory.mktemp("session-db") / "mnistbench.sqlite")
 
     def state():
         db = REPO_RESULTS / "mnistbench.sqlite"
@@ -117,6 +120,10 @@ def _repository_results_untouched():
 
     before = state()
     yield
+    if previous is None:
+        os.environ.pop("MNISTBENCH_DB", None)
+    else:
+        os.environ["MNISTBENCH_DB"] = previous
     assert state() == before, f"the test suite wrote into {REPO_RESULTS}"
 
 

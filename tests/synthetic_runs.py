@@ -26,6 +26,11 @@ NEWER_COLUMNS = [
     "converged", "latency_p95_ms", "latency_p99_ms", "inference_flops_per_sample",
     "train_flops_per_sample", "train_flops_per_second", "inference_flops_per_second",
     "peak_flops_per_second", "train_peak_fraction", "inference_peak_fraction",
+    "probe_version", "probe_seconds_before", "probe_seconds_after", "probe_seconds",
+    "machine_changed", "fit_seconds_normalized", "steady_epoch_seconds_normalized",
+    "inference_samples_per_second_normalized", "latency_ms_normalized", "fit_cpu_seconds",
+    "inference_cpu_seconds", "fit_involuntary_switches", "fit_cpu_pressure_seconds",
+    "fit_steal_seconds",
 ]  # fmt: skip
 
 

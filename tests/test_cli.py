@@ -80,12 +80,13 @@ REPORTS = ("comparison.csv", "comparison.png", "curves.png", "predictions.png")
 
 def test_report_regenerates_the_reports_without_training(sweep_dir, tmp_path, cli):
     copy = shutil.copytree(sweep_dir, tmp_path / "out")
-    for name in (*REPORTS, "pytest-benchmark.json"):
+    for name in (*REPORTS, "pytest-benchmark.json", "report.html"):
         (copy / name).unlink()
     result = cli("report", str(copy))
     assert result.returncode == 0, result.stderr
+    # report.html last: it links every other file.
     assert result.stdout.splitlines() == [
-        f"wrote {copy / name}" for name in (*REPORTS, "pytest-benchmark.json")
+        f"wrote {copy / name}" for name in ("pytest-benchmark.json", *REPORTS, "report.html")
     ]
     # The same runs give the same comparison and the same interchange file as `run` wrote.
     assert (copy / "comparison.csv").read_text() == (sweep_dir / "comparison.csv").read_text()

@@ -1028,3 +1028,17 @@ def test_cli_says_when_the_candidate_machine_was_slower(tmp_path: Path) -> None:
     assert "machine: dnn: fit time ×2.00 (regressed); normalized ×1.00: no significant change" in (
         result.stderr
     )
+
+
+def test_a_failed_run_without_a_probe_does_not_make_probe_versions_differ() -> None:
+    baseline = frame(probed("dnn", FAST, PROBE))
+    candidate = frame(probed("dnn", SLOW, PROBE), runs("dnn", status="failed", fit_seconds=[None]))
+    assert machine_comparison(baseline, candidate).withheld == ""
+
+
+def test_a_configuration_on_one_side_only_has_no_normalized_line() -> None:
+    baseline = frame(probed("dnn", FAST, PROBE))
+    candidate = frame(probed("dnn", FAST, PROBE), probed("cnn", SLOW, PROBE))
+    table = compare_runs(baseline, candidate)
+    lines = normalized_lines(table, machine_comparison(baseline, candidate))
+    assert [line.split(":")[0] for line in lines[1:]] == ["dnn"]

@@ -244,4 +244,5 @@ def test_reporter_that_raises_leaves_the_other_reports(
         "curves.png",
         "predictions.png",
         "pytest-benchmark.json",
+        "report.html",
     ]

@@ -278,10 +278,10 @@ def test_comparison_csv_writes_flags_as_true_false_or_empty(tmp_path):
 # The hook and its files
 
 
-def test_write_report_writes_csv_and_three_plots_and_returns_their_paths(runs, tmp_path):
+def test_write_report_writes_csv_three_plots_and_the_page_and_returns_their_paths(runs, tmp_path):
     write_samples(tmp_path)
     written = mnistbench_write_report(runs, tmp_path)
-    names = ["comparison.csv", "comparison.png", "curves.png", "predictions.png"]
+    names = ["comparison.csv", "comparison.png", "curves.png", "predictions.png", "report.html"]
     assert written == [tmp_path / name for name in names]
     assert all(path.is_file() for path in written)
 
@@ -290,16 +290,18 @@ def test_write_report_leaves_no_temporary_files(runs, tmp_path):
     write_samples(tmp_path)
     mnistbench_write_report(runs, tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "comparison.csv", "comparison.png", "curves.png", "predictions.png", "runs.csv",
-        "samples.npz",
+        "comparison.csv", "comparison.png", "curves.png", "predictions.png", "report.html",
+        "runs.csv", "samples.npz",
     ]  # fmt: skip
 
 
-def test_write_report_is_the_hook_the_plugin_manager_calls_first(runs, tmp_path):
+def test_write_report_is_the_hook_the_plugin_manager_calls_last(runs, tmp_path):
     written = load_plugins(entry_points=False).write_report(runs, tmp_path)
-    # The other core reporter (pytest-benchmark.json) follows.
-    assert [path.name for path in written[:3]] == [
-        "comparison.csv", "comparison.png", "curves.png",
+    # The other core reporter (pytest-benchmark.json) comes first, so that report.html,
+    # written last, links it.
+    assert [path.name for path in written] == [
+        "pytest-benchmark.json", "comparison.csv", "comparison.png", "curves.png",
+        "report.html",
     ]  # fmt: skip
 
 
@@ -313,7 +315,7 @@ def test_report_of_an_older_runs_csv_writes_every_file(tmp_path):
     write_samples(tmp_path)
     written = mnistbench_write_report(older_runs(sweep_rows()), tmp_path)
     assert [path.name for path in written] == [
-        "comparison.csv", "comparison.png", "curves.png", "predictions.png",
+        "comparison.csv", "comparison.png", "curves.png", "predictions.png", "report.html",
     ]  # fmt: skip
     assert png(tmp_path / "comparison.png").size == (1560, 576)
 
@@ -326,7 +328,7 @@ def test_single_architecture_with_one_epoch_writes_every_file(tmp_path):
     write_samples(tmp_path)
     written = mnistbench_write_report(runs, tmp_path)
     assert [path.name for path in written] == [
-        "comparison.csv", "comparison.png", "curves.png", "predictions.png",
+        "comparison.csv", "comparison.png", "curves.png", "predictions.png", "report.html",
     ]  # fmt: skip
     assert comparison_table(runs)["fit_seconds_ratio_to_best"].tolist() == [1.0]
 
@@ -336,7 +338,9 @@ def test_all_runs_failed_writes_the_csv_and_notices_but_no_predictions(tmp_path)
     runs = as_read(rows, tmp_path)
     write_samples(tmp_path)
     written = mnistbench_write_report(runs, tmp_path)
-    assert [path.name for path in written] == ["comparison.csv", "comparison.png", "curves.png"]
+    assert [path.name for path in written] == [
+        "comparison.csv", "comparison.png", "curves.png", "report.html",
+    ]  # fmt: skip
     table = pd.read_csv(tmp_path / "comparison.csv")
     assert table[["architecture", "status", "runs", "failed"]].values.tolist() == [
         ["dnn", "failed", 0, 1],

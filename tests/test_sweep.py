@@ -126,6 +126,7 @@ def test_a_sweep_writes_the_core_reports(finished):
         "manifest.json",
         "predictions.png",
         "pytest-benchmark.json",
+        "report.html",
         "runs.csv",
         "samples.npz",
     ]

@@ -2,5 +2,6 @@
 
 :mod:`mnistbench.pages.shell` is what every page shares (the page template and its CSS,
 escaping, plotly charts, atomic writing); each page set is its own module over plain
-values (:mod:`mnistbench.pages.history`: the trends of every configuration over sweeps).
+values (:mod:`mnistbench.pages.history`: the trends of every configuration over sweeps;
+:mod:`mnistbench.pages.report`: one sweep's ``report.html``).
 """

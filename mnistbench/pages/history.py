@@ -29,7 +29,7 @@ from typing import Any, Protocol
 import pandas as pd
 
 from mnistbench.errors import ConfigError
-from mnistbench.metrics import BY_NAME, HIGHER, Column
+from mnistbench.metrics import BY_NAME, HIGHER, Column, normalized
 from mnistbench.pages.shell import (
     IMPROVEMENT_COLOR,
     REGRESSION_COLOR,
@@ -129,9 +129,8 @@ def _shown_metrics(metrics: Sequence[str]) -> list[Column]:
 
 
 def _normalized(column: Column) -> Column | None:
-    if column.name.endswith(NORMALIZED_SUFFIX):
-        return None
-    return BY_NAME.get(column.name + NORMALIZED_SUFFIX)
+    name = normalized(column.name)
+    return BY_NAME[name] if name else None
 
 
 def _series(points: pd.DataFrame) -> list[_Series]:

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
 REPORT_HTML = "report.html"
 #: Lines of a failed run's log shown in the page (the whole log is linked).
-LOG_TAIL_LINES = 40
+LOG_TAIL_LINES = 25
 #: Characters of a failed run's log read from its end at most.
 LOG_TAIL_BYTES = 64 * 1024
 
@@ -196,13 +196,7 @@ def headline_rows(runs: pd.DataFrame) -> dict[str, Any]:
             median = row[column.name]
             spread = ""
             if int(row["runs"]) > 1 and not _missing(median):
-                spread = (
-                    f"{_number(column, row[f'{column.name}_min'])}–"
-                    f"{_number(column, row[f'{column.name}_max'])}"
-                )
-                cv = row[f"{column.name}_cv"]
-                if not _missing(cv):
-                    spread += f" · cv {cv:.1%}"
+                spread = _spread(column, row)
             ratio = row[f"{column.name}_ratio_to_best"]
             cells.append(
                 {
@@ -224,6 +218,18 @@ def headline_rows(runs: pd.DataFrame) -> dict[str, Any]:
     return {"configurations": configurations, "rows": rows}
 
 
+def _spread(column: Column, row: pd.Series) -> str:
+    """``"30.0–39.0 s · cv 13.7%"``: the min–max of several runs and their cv."""
+    low = _number(column, row[f"{column.name}_min"])
+    high = _number(column, row[f"{column.name}_max"])
+    if low == high:
+        return f"{int(row['runs'])} runs alike"
+    if column.unit and low.endswith(f" {column.unit}"):
+        low = low.removesuffix(f" {column.unit}")
+    cv = row[f"{column.name}_cv"]
+    return f"{low}–{high}" + ("" if _missing(cv) else f" · cv {cv:.1%}")
+
+
 def _missing(value: Any) -> bool:
     if value is None:
         return True
@@ -237,8 +243,9 @@ def _missing(value: Any) -> bool:
 
 
 def _comparison_chart(runs: pd.DataFrame) -> Any:
-    """One bar panel per metric of ``comparison_data``, as ``comparison.png`` has."""
-    import plotly.graph_objects as go
+    """One bar panel per metric of ``comparison_data``, as ``comparison.png`` has: the
+    median per configuration, min–max error bars over several runs, the value above each
+    bar (the best in bold) with "noisy" or the converged count where they apply."""
     from plotly.subplots import make_subplots
 
     from mnistbench.plots.comparison import comparison_data
@@ -256,65 +263,80 @@ def _comparison_chart(runs: pd.DataFrame) -> Any:
         horizontal_spacing=0.11,
         vertical_spacing=0.2,
     )
+    fig.update_annotations(font={"size": 14})  # the panel titles
+    style_figure(fig, title="", y_title="", height=440 if rows == 1 else 780)
     for i, bars in enumerate(panels):
         row, col = divmod(i, columns)
-        several = bars["n"] > 1
-        texts = []
-        for bar in bars.itertuples(index=False):
-            value = plot_text(bar.value_text)
-            lines = [f"<b>{value}</b>" if bar.best else value]
-            if bar.noisy:
-                lines.append("noisy")
-            texts.append("<br>".join(lines))
-        fig.add_trace(
-            go.Bar(
-                x=[plot_text(label) for label in bars["label"]],
-                y=[0.0 if math.isnan(v) else v for v in bars["median"]],
-                marker={"color": list(bars["color"])},
-                text=texts,
-                textposition="outside",
-                cliponaxis=False,
-                error_y={
-                    "type": "data",
-                    "symmetric": False,
-                    "array": [
-                        (hi - med) if many else 0
-                        for hi, med, many in zip(bars["max"], bars["median"], several, strict=True)
-                    ],
-                    "arrayminus": [
-                        (med - lo) if many else 0
-                        for lo, med, many in zip(bars["min"], bars["median"], several, strict=True)
-                    ],
-                    "visible": bool(several.any()),
-                    "color": "#1f2933",
-                },
-                customdata=[
-                    [plot_text(bar.value_text), bar.runs, plot_text(_range(bar))]
-                    for bar in bars.itertuples(index=False)
-                ],
-                hovertemplate="%{x}: <b>%{customdata[0]}</b><br>%{customdata[1]} runs"
-                "%{customdata[2]}<extra></extra>",
-                showlegend=False,
-            ),
-            row=row + 1,
-            col=col + 1,
-        )
-        top = float(bars["max"].max()) if bars["n"].max() else 1.0
-        accuracy = bars["metric"].iloc[0] == "test_accuracy"
-        fig.update_yaxes(
-            title_text=plot_text(bars["ylabel"].iloc[0]),
-            range=[0, 100 * 1.18 if accuracy else (top or 1.0) * 1.22],
-            row=row + 1,
-            col=col + 1,
-        )
-    style_figure(fig, title="", y_title="", height=430 if rows == 1 else 760)
-    # style_figure titles every y axis alike; the panels name their own.
-    for i, bars in enumerate(panels):
-        row, col = divmod(i, columns)
-        fig.update_yaxes(title_text=plot_text(bars["ylabel"].iloc[0]), row=row + 1, col=col + 1)
+        _bar_panel(fig, bars, row + 1, col + 1)
     fig.update_layout(title=None, margin={"t": 40})
-    fig.update_annotations(font={"size": 14})
     return chart(fig, "chart-comparison")
+
+
+def _bar_panel(fig: Any, bars: pd.DataFrame, row: int, col: int) -> None:
+    import plotly.graph_objects as go
+
+    names = [plot_text(label) for label in bars["label"]]
+    several = [n > 1 for n in bars["n"]]
+    medians = [0.0 if math.isnan(v) else float(v) for v in bars["median"]]
+    fig.add_trace(
+        go.Bar(
+            x=names,
+            y=medians,
+            marker={"color": list(bars["color"])},
+            error_y={
+                "type": "data",
+                "symmetric": False,
+                "array": [
+                    hi - med if many else 0.0
+                    for hi, med, many in zip(bars["max"], medians, several, strict=True)
+                ],
+                "arrayminus": [
+                    med - lo if many else 0.0
+                    for lo, med, many in zip(bars["min"], medians, several, strict=True)
+                ],
+                "visible": any(several),
+                "color": "#1f2933",
+                "thickness": 1.5,
+            },
+            customdata=[
+                [plot_text(bar.value_text), bar.runs, plot_text(_range(bar))]
+                for bar in bars.itertuples(index=False)
+            ],
+            hovertemplate="%{x}: <b>%{customdata[0]}</b><br>%{customdata[1]} runs"
+            "%{customdata[2]}<extra></extra>",
+            showlegend=False,
+        ),
+        row=row,
+        col=col,
+    )
+    # Labels above the error bars, where the bars' own text would collide with them.
+    for name, bar in zip(names, bars.itertuples(index=False), strict=True):
+        value = plot_text(bar.value_text)
+        lines = [f"<b>{value}</b>" if bar.best else value]
+        if 0 < bar.converged_runs < bar.target_runs:
+            lines.append(f"{bar.converged_runs}/{bar.target_runs} converged")
+        if bar.noisy:
+            lines.append('<span style="color:#b45309"><b>noisy</b></span>')
+        fig.add_annotation(
+            x=name,
+            y=0.0 if math.isnan(bar.max) else float(bar.max),
+            text="<br>".join(lines),
+            showarrow=False,
+            yanchor="bottom",
+            yshift=3,
+            font={"size": 12},
+            row=row,
+            col=col,
+        )
+    top = float(bars["max"].max()) if bars["n"].max() else 1.0
+    accuracy = bars["metric"].iloc[0] == "test_accuracy"
+    headroom = 1.18 + 0.08 * int(bars["noisy"].any())
+    fig.update_yaxes(
+        title_text=plot_text(bars["ylabel"].iloc[0]),
+        range=[0, (100 if accuracy else (top or 1.0)) * headroom],
+        row=row,
+        col=col,
+    )
 
 
 def _range(bar: Any) -> str:
@@ -377,7 +399,7 @@ def _inference_chart(runs: pd.DataFrame) -> Any:
     fig = _line_panels(panels, x_title="inference batch size (log scale)")
     sizes = sorted({int(size) for size in data["batch_size"]})
     fig.update_xaxes(type="log", tickvals=sizes, ticktext=[str(size) for size in sizes])
-    fig.update_yaxes(type="log")
+    fig.update_yaxes(type="log", dtick=1)
     return chart(fig, "chart-inference")
 
 
@@ -413,6 +435,7 @@ def _line_panels(panels: list[_LinePanel], *, x_title: str) -> Any:
                     go.Scatter(
                         x=x + x[::-1],
                         y=list(line["max"]) + list(line["min"])[::-1],
+                        mode="lines",
                         fill="toself",
                         fillcolor=_translucent(color),
                         line={"width": 0},
@@ -552,10 +575,27 @@ def _environment_facts(environment: dict) -> list[tuple[str, str]]:
             f"{environment.get('cpu') or '?'} × {environment.get('cpu_count') or '?'} cores",
         ),
         ("data", " · ".join(dict.fromkeys(str(data[k]) for k in _DATA_KEYS if data.get(k)))),
+        ("devices", _devices(environment.get("devices"))),
         ("git commit", environment.get("git_commit") or "not a git repository"),
         ("sweep file", (environment.get("sweep_file") or {}).get("path")),
     ]
     return [(name, plain(value)) for name, value in facts if value not in (None, "")]
+
+
+def _devices(reported: Any) -> str:
+    """``{node: {backend: [device, ...]}}`` on one line: ``node1 · jax: gpu NVIDIA H200``."""
+    if not isinstance(reported, dict):
+        return ""
+    parts = []
+    for node, backends in reported.items():
+        for backend, devices in (backends or {}).items():
+            names = ", ".join(
+                " ".join(str(d[key]) for key in ("kind", "name") if d.get(key))
+                for d in devices
+                if isinstance(d, dict)
+            )
+            parts.append(f"{node} · {backend}: {names}" if node else f"{backend}: {names}")
+    return "; ".join(parts)
 
 
 def _plugins(environment: dict) -> list[dict[str, str]]:
@@ -647,7 +687,7 @@ under it, with several runs, their min–max and coefficient of variation (cv).
 <tbody>
 {% for row in headline.rows %}
 <tr><td title="{{ row.description }}"><code>{{ row.name }}</code>
-<span class="sub">{{ row.unit }}{% if row.unit %} · {% endif %}{{ row.better }}</span></td>
+<span class="hint">{{ row.unit }}{% if row.unit %} · {% endif %}{{ row.better }}</span></td>
 {% for cell in row.cells %}
 <td class="num">{% if cell.best %}<b>{{ cell.median }}</b>{% else %}{{ cell.median }}{% endif %}
 {% if cell.noisy %} <span class="badge noisy">noisy</span>{% endif %}
@@ -715,12 +755,12 @@ spans their min–max.</p>
 their worker's log.</p>
 {% for run in failures %}
 <div class="failure">
-<h3 class="failure-title"><span class="badge failed">{{ run.status }}</span> <code>{{ run.run_id }}</code>
-· {{ run.label }}</h3>
+<h3 class="failure-title"><span class="badge failed">{{ run.status }}</span>
+<code>{{ run.run_id }}</code> · {{ run.label }}</h3>
 <pre class="error">{{ run.error }}</pre>
 {% if run.log %}
 <details open><summary>last lines of <a href="{{ run.log_href }}">{{ run.log }}</a></summary>
-<pre class="log">{{ run.log_tail }}</pre></details>
+<pre class="log tail">{{ run.log_tail }}</pre></details>
 {% else %}
 <p class="note">No worker log: the run ran in the mnistbench process or never started.</p>
 {% endif %}

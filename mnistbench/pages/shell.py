@@ -99,11 +99,13 @@ code, .mono { font-family: ui-monospace, "DejaVu Sans Mono", "Liberation Mono", 
 .badge.failed { background: #fdecea; color: var(--bad); }
 .badge.partial, .badge.noisy { background: #fff4e5; color: #b45309; }
 .sub { display: block; color: var(--muted); font-size: 12px; font-weight: normal; }
+.hint { color: var(--muted); font-size: 12px; margin-left: 6px; white-space: nowrap; }
 pre { font-family: ui-monospace, "DejaVu Sans Mono", "Liberation Mono", monospace;
   font-size: 12.5px; background: #f5f7fa; border: 1px solid var(--line); border-radius: 6px;
   padding: 8px 10px; margin: 6px 0; white-space: pre-wrap; overflow-wrap: anywhere;
   max-height: 420px; overflow-y: auto; }
 pre.error { color: var(--bad); }
+pre.tail { max-height: none; }
 details > summary { cursor: pointer; color: var(--muted); font-size: 13.5px; }
 img.figure { max-width: 100%; height: auto; display: block; margin: 8px auto 0; }
 .dirty { color: var(--bad); font-size: 12px; }

@@ -1,0 +1,71 @@
+"""JSON for CI: a comparison or a sweep for machines, the same content as the Markdown.
+
+:func:`compare_json` renders a :class:`mnistbench.digest.ComparisonDigest` (what
+``mnistbench compare --format json`` prints) and :func:`sweep_json` a
+:class:`mnistbench.digest.SweepDigest` (``mnistbench report --format json``). Numbers
+stay numbers in the metric's unit (the column of ``runs.csv`` of the same name); a
+missing one (NaN) is ``null``. Nothing is cut: a program reads it, not GitHub.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict
+from typing import Any
+
+from mnistbench.digest import ComparisonDigest, SweepDigest
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with NaN as None and tuples as lists, for :func:`json.dumps`."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return value
+
+
+def _dumps(document: dict[str, Any]) -> str:
+    return json.dumps(_plain(document), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def compare_json(digest: ComparisonDigest) -> str:
+    """A comparison as JSON: an object with
+
+    - ``verdicts``: rows per verdict (only the verdicts that occur);
+    - ``failing``: one line per failing ``--fail`` rule, [] when none;
+    - ``machine``: the machine-speed lines;
+    - ``work_differences``: the configurations whose sides did different work;
+    - ``rows``: one object per configuration and metric, regressions first, with the
+      fields of :class:`mnistbench.digest.ComparedRow` (``baseline`` and ``candidate``
+      are the medians, ``failed_rules`` a list).
+    """
+    return _dumps(
+        {
+            "verdicts": digest.verdicts,
+            "failing": digest.failing,
+            "machine": digest.machine,
+            "work_differences": digest.work_differences,
+            "rows": [asdict(row) for row in digest.rows],
+        }
+    )
+
+
+def sweep_json(digest: SweepDigest) -> str:
+    """A sweep's headline table as JSON: an object with ``configurations``, ``runs``
+    (successful) and ``failed`` counts, ``metrics`` (the headline metrics, in ``runs.csv``
+    order) and ``configs``: one object per configuration with the fields of
+    :class:`mnistbench.digest.SweepConfig`, ``metrics`` mapping each metric to its
+    ``median``, ``min``, ``max``, ``cv`` and ``noisy``."""
+    return _dumps(
+        {
+            "configurations": len(digest.configs),
+            "runs": digest.runs,
+            "failed": digest.failed,
+            "metrics": digest.metrics,
+            "configs": [asdict(config) for config in digest.configs],
+        }
+    )
