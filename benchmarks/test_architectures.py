@@ -1,7 +1,9 @@
 """Regression benchmarks: a fixed amount of training and inference per architecture.
 
 Save a baseline with ``--benchmark-autosave``; fail on regression with
-``--benchmark-compare --benchmark-compare-fail=median:15%`` (see the README).
+``--benchmark-compare --benchmark-compare-fail=median:15%`` (see the README). Each benchmark
+also records the speed probe and its median divided by it in ``extra_info`` (the
+``speed_probe`` fixture), to tell a slower machine from a slower code.
 """
 
 import pytest
@@ -23,7 +25,7 @@ def model_and_data(architecture, plugins, mnist):
     return model, x_train, mnist.y_train[:count], x_test
 
 
-def test_training_steps(benchmark, architecture, model_and_data):
+def test_training_steps(benchmark, speed_probe, architecture, model_and_data):
     model, x_train, y_train, _ = model_and_data
     benchmark.extra_info.update(architecture=architecture, steps=TRAIN_STEPS, batch_size=BATCH_SIZE)
 
@@ -37,7 +39,7 @@ def test_training_steps(benchmark, architecture, model_and_data):
     assert len(history.history["loss"]) == 1
 
 
-def test_inference(benchmark, architecture, model_and_data):
+def test_inference(benchmark, speed_probe, architecture, model_and_data):
     model, _, _, x_test = model_and_data
     benchmark.extra_info.update(architecture=architecture, samples=INFERENCE_SAMPLES)
 

@@ -780,13 +780,13 @@ def history(
     html_dir: Path | None,
 ) -> None:
     """Each configuration's METRIC sweep after sweep, and the commits where it changed."""
+    from mnistbench.display import print_history
     from mnistbench.history import (
         HistoryError,
         check_metric,
         detect_changes,
         load_points,
         parse_since,
-        print_history,
     )
     from mnistbench.metrics import normalized as normalized_metric
     from mnistbench.plots.history import panel_metrics, plot_history

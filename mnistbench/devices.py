@@ -267,14 +267,16 @@ def reported_devices(runs: pd.DataFrame) -> dict[str, dict[str, list[dict]]]:
     return reported
 
 
-def record_devices(output_dir: Path, runs: pd.DataFrame) -> None:
+def record_devices(output_dir: Path, runs: pd.DataFrame) -> dict | None:
     """Set the ``devices`` entry of ``output_dir``'s ``environment.json`` to what the runs
-    reported (:func:`reported_devices`); nothing when there is no ``environment.json`` or
-    no run reported devices."""
+    reported (:func:`reported_devices`) and return the new environment; None (and nothing
+    written) when there is no ``environment.json`` or no run reported devices."""
     from mnistbench.environment import read_environment, write_environment
 
     environment = read_environment(output_dir)
     reported = reported_devices(runs)
     if not environment or not reported:
-        return
-    write_environment(output_dir, {**environment, DEVICES_ENTRY: reported})
+        return None
+    environment = {**environment, DEVICES_ENTRY: reported}
+    write_environment(output_dir, environment)
+    return environment

@@ -1,4 +1,5 @@
-"""What the terminal shows: live progress of a sweep, the summary table, the plugin list."""
+"""What the terminal shows: live progress of a sweep, the summary table, the plugin list,
+the comparison and the history tables."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from mnistbench.metrics import metric as metric_column
 from mnistbench.runs import OK, label, several_backends
 from mnistbench.stats import NOISY_CV
 
@@ -262,3 +264,93 @@ def print_medians(console: Console, comparison) -> None:
             f"noisy: coefficient of variation above {NOISY_CV:.0%} over the repeats; "
             "see comparison.csv for every metric's spread."
         )
+
+
+def print_history(console: Console, points, metric: str, changes) -> None:
+    """Per series its points (date, commit, versions, the metric's median, ratio to the
+    previous point), then the detected changes, regressions first."""
+    from mnistbench.history import REGRESSION, commit_label
+    from mnistbench.runs import missing
+
+    column = metric_column(metric)
+    changed = {(c.series, c.position): c for c in changes}
+    for series in dict.fromkeys(points["series"]):
+        rows = points[points["series"] == series].reset_index(drop=True)
+        view = Table(
+            title=f"{rows['label'].iloc[0]}: {metric} ({column.better} is better)",
+            box=box.SIMPLE_HEAD,
+            pad_edge=False,
+            title_justify="left",
+        )
+        for header in ("date", "commit", "mnistbench", "plugin", "runs", metric, "vs previous"):
+            right = header in ("runs", metric, "vs previous")
+            view.add_column(header, justify="right" if right else "left", no_wrap=True)
+        previous = math.nan
+        for i, row in rows.iterrows():
+            value = float(row[metric]) if metric in rows.columns else math.nan
+            ratio = value / previous if math.isfinite(previous) and previous else math.nan
+            step = changed.get((series, i))
+            mark = ""
+            if step is not None:
+                color = "red" if step.kind == REGRESSION else "green"
+                mark = f" [{color}]◀ {step.kind}[/{color}]"
+            view.add_row(
+                row["started_at"].strftime("%Y-%m-%d %H:%M")
+                if not missing(row["started_at"])
+                else "-",
+                commit_label(row["commit"], row["dirty"]),
+                row["mnistbench_version"] or "-",
+                row["plugin_version"] or "-",
+                str(row["runs"]),
+                column.format(value) if math.isfinite(value) else "- (no ok run)",
+                (f"{ratio:.3f}×" if math.isfinite(ratio) else "") + mark,
+            )
+            if math.isfinite(value):
+                previous = value
+        console.print(view)
+    print_changes(console, changes)
+
+
+def print_changes(console: Console, changes) -> None:
+    """The detected changes, regressions first: series, metric, commit range, size,
+    whether they survive normalization by the speed probe."""
+    from mnistbench.history import REGRESSION, sort_changes
+
+    regressions = sum(change.kind == REGRESSION for change in changes)
+    console.print(
+        f"{len(changes)} change(s) detected: {regressions} regression(s), "
+        f"{len(changes) - regressions} improvement(s)."
+    )
+    if not changes:
+        return
+    view = Table(title="changes", box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left")
+    for header in (
+        "kind",
+        "series",
+        "metric",
+        "commits",
+        "before",
+        "after",
+        "change",
+        "normalized",
+    ):
+        view.add_column(header, no_wrap=True)
+    for change in sort_changes(changes):
+        color = "red" if change.kind == REGRESSION else "green"
+        column = metric_column(change.metric)
+        survives = {True: "survives", False: "gone", None: "—"}[change.survives_normalization]
+        view.add_row(
+            f"[{color}]{change.kind}[/{color}]",
+            change.label,
+            change.metric,
+            f"{change.from_commit}..{change.to_commit}",
+            column.format(change.before),
+            column.format(change.after),
+            f"{change.ratio:.2f}× ({(change.ratio - 1) * 100:+.0f}%)",
+            survives,
+        )
+    console.print(view)
+    console.print(
+        "normalized: whether the change also shows in the metric divided by the speed probe "
+        "(gone: the machine's speed changed, not the code); — when not measured."
+    )

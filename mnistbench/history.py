@@ -45,11 +45,10 @@ from typing import TYPE_CHECKING, Literal
 
 from mnistbench.errors import MnistbenchError
 from mnistbench.metrics import BY_NAME, COLUMNS, COMPARED, HIGHER, in_view, normalized
-from mnistbench.runs import flags, in_order, is_ok, numeric, text
+from mnistbench.runs import flags, in_order, is_ok, missing, numeric, text
 
 if TYPE_CHECKING:
     import pandas as pd
-    from rich.console import Console
 
 #: The plan options that shape a run's work: runs that agree on all of them form a series.
 SERIES_KEY: tuple[str, ...] = (
@@ -254,7 +253,7 @@ def points_from_runs(
             "sweep_id": sweep,
             "started_at": group["_started"].min(),
             "commit": first["_commit"],
-            "dirty": None if _missing(first["_dirty"]) else bool(first["_dirty"]),
+            "dirty": None if missing(first["_dirty"]) else bool(first["_dirty"]),
             "mnistbench_version": first["_version"],
             "plugin_version": ", ".join(v for v in in_order(group["_plugin_version"]) if v),
             "runs": int(group["_ok"].sum()),
@@ -505,103 +504,3 @@ def _last_valid(commits: list[str], values: list[float], position: int) -> str:
 def sort_changes(changes: Sequence[Change]) -> list[Change]:
     """Regressions first, each kind biggest first (by the size of the ratio's log)."""
     return sorted(changes, key=lambda c: (c.kind != REGRESSION, -abs(math.log(c.ratio or 1e-300))))
-
-
-# --- the terminal ------------------------------------------------------------------------
-
-
-def print_history(console: Console, points: pd.DataFrame, metric: str, changes) -> None:
-    """Per series its points (date, commit, versions, the metric's median, ratio to the
-    previous point), then the detected changes, regressions first."""
-    from rich import box
-    from rich.table import Table
-
-    column = BY_NAME[metric]
-    changed = {(c.series, c.position): c for c in changes}
-    for series in in_order(points["series"]):
-        rows = points[points["series"] == series].reset_index(drop=True)
-        view = Table(
-            title=f"{rows['label'].iloc[0]}: {metric} ({column.better} is better)",
-            box=box.SIMPLE_HEAD,
-            pad_edge=False,
-            title_justify="left",
-        )
-        for header in ("date", "commit", "mnistbench", "plugin", "runs", metric, "vs previous"):
-            right = header in ("runs", metric, "vs previous")
-            view.add_column(header, justify="right" if right else "left", no_wrap=True)
-        previous = math.nan
-        for i, row in rows.iterrows():
-            value = float(row[metric]) if metric in rows.columns else math.nan
-            ratio = value / previous if math.isfinite(previous) and previous else math.nan
-            step = changed.get((series, i))
-            mark = ""
-            if step is not None:
-                color = "red" if step.kind == REGRESSION else "green"
-                mark = f" [{color}]◀ {step.kind}[/{color}]"
-            view.add_row(
-                row["started_at"].strftime("%Y-%m-%d %H:%M")
-                if not _missing(row["started_at"])
-                else "-",
-                commit_label(row["commit"], row["dirty"]),
-                row["mnistbench_version"] or "-",
-                row["plugin_version"] or "-",
-                str(row["runs"]),
-                column.format(value) if math.isfinite(value) else "- (no ok run)",
-                (f"{ratio:.3f}×" if math.isfinite(ratio) else "") + mark,
-            )
-            if math.isfinite(value):
-                previous = value
-        console.print(view)
-    print_changes(console, changes)
-
-
-def print_changes(console: Console, changes) -> None:
-    """The detected changes, regressions first: series, metric, commit range, size,
-    whether they survive normalization by the speed probe."""
-    from rich import box
-    from rich.table import Table
-
-    regressions = sum(change.kind == REGRESSION for change in changes)
-    console.print(
-        f"{len(changes)} change(s) detected: {regressions} regression(s), "
-        f"{len(changes) - regressions} improvement(s)."
-    )
-    if not changes:
-        return
-    view = Table(title="changes", box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left")
-    for header in (
-        "kind",
-        "series",
-        "metric",
-        "commits",
-        "before",
-        "after",
-        "change",
-        "normalized",
-    ):
-        view.add_column(header, no_wrap=True)
-    for change in sort_changes(changes):
-        color = "red" if change.kind == REGRESSION else "green"
-        column = BY_NAME[change.metric]
-        survives = {True: "survives", False: "gone", None: "—"}[change.survives_normalization]
-        view.add_row(
-            f"[{color}]{change.kind}[/{color}]",
-            change.label,
-            change.metric,
-            f"{change.from_commit}..{change.to_commit}",
-            column.format(change.before),
-            column.format(change.after),
-            f"{change.ratio:.2f}× ({(change.ratio - 1) * 100:+.0f}%)",
-            survives,
-        )
-    console.print(view)
-    console.print(
-        "normalized: whether the change also shows in the metric divided by the speed probe "
-        "(gone: the machine's speed changed, not the code); — when not measured."
-    )
-
-
-def _missing(value) -> bool:
-    import pandas as pd
-
-    return value is None or bool(pd.isna(value))

@@ -26,10 +26,12 @@ from mnistbench.metrics import COLUMNS, HIGHER, metric, normalized
 #: Changes whenever the workload below changes: probe times compare only within a version.
 PROBE_VERSION = 1
 #: Timed repeats of the workload; the probe is their median.
-PROBE_TIMINGS = 7
-#: Training steps in one timed repeat.
-PROBE_STEPS = 8
-PROBE_BATCH = 128
+PROBE_TIMINGS = 5
+#: Training steps in one timed repeat: long enough (about 50 ms here) to span many
+#: scheduler time slices, so a competing load slows it as it slows training.
+PROBE_STEPS = 24
+#: The default training batch size: small steps, as training makes them.
+PROBE_BATCH = 32
 #: Two probes further apart than this (relative) flag the run ``machine_changed``.
 MACHINE_CHANGED_TOLERANCE = 0.10
 

@@ -175,3 +175,10 @@ def reservation_warning(runs: pd.DataFrame) -> str | None:
         f"these runs were measured under different reservations (executor/CPUs: {listed}): "
         "their times are not comparable with each other"
     )
+
+
+def missing(value) -> bool:
+    """True for an empty cell: None, NaN or NaT."""
+    import pandas as pd
+
+    return value is None or bool(pd.isna(value))

@@ -198,7 +198,10 @@ def run_sweep(
             if database is not None:
                 database.close()
     runs = read_runs(output_dir)
-    record_devices(output_dir, runs)  # what the workers saw, per node and backend
+    environment = record_devices(output_dir, runs)  # what the workers saw, per node and backend
+    if environment is not None and database is not None:
+        database.record_sweep(environment, started_at=manifest.created_at)
+        database.close()
     reports = plugins.write_report(runs, output_dir)
     return SweepResult(output_dir, recorder.results(), reports, len(sweep.kept), runs)
 

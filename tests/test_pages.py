@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import shutil
-from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import pytest
 from browser import distinct_colors, point_selector
 
 from mnistbench.errors import ConfigError
+from mnistbench.history import Change
 from mnistbench.pages.history import write_history_pages
 from mnistbench.pages.shell import PLOTLY_JS
 
@@ -21,23 +21,6 @@ SHOTS = Path("/tmp/pages-shots")
 METRICS = ["fit_seconds", "inference_samples_per_second", "test_accuracy", "latency_ms"]
 DAYS = 10
 STEP_AT = 6  # the first sweep after the 40% step of the hostile series' fit time
-
-
-@dataclass(frozen=True)
-class Change:
-    """Shaped like mnistbench.history.Change: what the pages read of a detected change."""
-
-    series: str
-    label: str
-    metric: str
-    position: int
-    from_commit: str | None
-    to_commit: str | None
-    before: float
-    after: float
-    ratio: float
-    kind: str
-    survives_normalization: bool | None
 
 
 def _points() -> pd.DataFrame:

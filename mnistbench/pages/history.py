@@ -24,11 +24,12 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import pandas as pd
 
 from mnistbench.errors import ConfigError
+from mnistbench.history import REGRESSION, Change, sort_changes
 from mnistbench.metrics import BY_NAME, HIGHER, Column, normalized
 from mnistbench.pages.shell import (
     IMPROVEMENT_COLOR,
@@ -45,8 +46,6 @@ from mnistbench.pages.shell import (
 
 INDEX_HTML = "index.html"
 TITLE = "mnistbench history"
-REGRESSION = "regression"
-IMPROVEMENT = "improvement"
 
 #: The columns of a point that say what ran: shown on each configuration's page.
 CONFIGURATION_COLUMNS = (
@@ -56,22 +55,6 @@ CONFIGURATION_COLUMNS = (
 )  # fmt: skip
 
 NORMALIZED_SUFFIX = "_normalized"
-
-
-class ChangeLike(Protocol):
-    """What the pages read of a detected change (:class:`mnistbench.history.Change`)."""
-
-    series: str
-    label: str
-    metric: str
-    position: int
-    from_commit: str | None
-    to_commit: str | None
-    before: float
-    after: float
-    ratio: float
-    kind: str
-    survives_normalization: bool | None
 
 
 @dataclass(frozen=True)
@@ -85,7 +68,7 @@ class _Series:
 
 def write_history_pages(
     points: pd.DataFrame,
-    changes: Sequence[ChangeLike],
+    changes: Sequence[Change],
     out_dir: Path,
     *,
     metrics: Sequence[str],
@@ -106,7 +89,7 @@ def write_history_pages(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     all_series = _series(points)
-    ordered = _ordered_changes(changes)
+    ordered = sort_changes(changes)
     pages = [
         write_page(out_dir / one.page, _config_page(one, ordered, shown)) for one in all_series
     ]
@@ -163,16 +146,6 @@ def _page_name(series: str, used: set[str]) -> str:
     while name in used:
         name, n = f"config-{slug}-{n}.html", n + 1
     return name
-
-
-def _ordered_changes(changes: Sequence[ChangeLike]) -> list[ChangeLike]:
-    """Regressions first, then improvements; the largest step first within each."""
-
-    def key(change: ChangeLike) -> tuple[int, float]:
-        size = abs(math.log(change.ratio)) if change.ratio and change.ratio > 0 else 0.0
-        return (0 if change.kind == REGRESSION else 1, -size)
-
-    return sorted(changes, key=key)
 
 
 # Formatting -------------------------------------------------------------------------------
@@ -280,7 +253,7 @@ def _trace(column: Column, one: _Series, *, name: str | None = None) -> Any:
     )
 
 
-def _mark_change(fig: Any, change: ChangeLike, frame: pd.DataFrame, row: int) -> None:
+def _mark_change(fig: Any, change: Change, frame: pd.DataFrame, row: int) -> None:
     """A dashed line between the last point before the step and the first after it."""
     position = int(change.position)
     if not 0 < position < len(frame):
@@ -316,9 +289,7 @@ def _mark_change(fig: Any, change: ChangeLike, frame: pd.DataFrame, row: int) ->
     )
 
 
-def _series_chart(
-    one: _Series, column: Column, changes: Sequence[ChangeLike], chart_id: str
-) -> Any:
+def _series_chart(one: _Series, column: Column, changes: Sequence[Change], chart_id: str) -> Any:
     import plotly.graph_objects as go
 
     fig = go.Figure(_trace(column, one, name=column.name))
@@ -466,7 +437,7 @@ _CONFIG = (
 )
 
 
-def _change_rows(changes: Sequence[ChangeLike], pages: dict[str, _Series]) -> list[dict[str, str]]:
+def _change_rows(changes: Sequence[Change], pages: dict[str, _Series]) -> list[dict[str, str]]:
     rows = []
     for change in changes:
         one = pages.get(change.series)
@@ -500,7 +471,7 @@ def _change_rows(changes: Sequence[ChangeLike], pages: dict[str, _Series]) -> li
 def _index_page(
     points: pd.DataFrame,
     all_series: Sequence[_Series],
-    changes: Sequence[ChangeLike],
+    changes: Sequence[Change],
     shown: Sequence[Column],
 ) -> str:
     pages = {one.series: one for one in all_series}
@@ -541,7 +512,7 @@ def _index_page(
     )
 
 
-def _config_page(one: _Series, changes: Sequence[ChangeLike], shown: Sequence[Column]) -> str:
+def _config_page(one: _Series, changes: Sequence[Change], shown: Sequence[Column]) -> str:
     mine = [c for c in changes if c.series == one.series]
     latest = one.points.iloc[-1]
     facts = [

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from mnistbench.history import REGRESSION, Change, commit_label
 from mnistbench.metrics import BY_NAME, normalized
 from mnistbench.plots.style import GOOD_COLOR, WRONG_COLOR, figure, notice, save, style_axes
-from mnistbench.runs import in_order
+from mnistbench.runs import in_order, missing
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -61,7 +61,7 @@ def sweep_ticks(points: pd.DataFrame) -> dict[str, tuple[int, str]]:
     )
     ticks = {}
     for x, row in enumerate(sweeps.itertuples(index=False)):
-        day = row.started_at.strftime("%Y-%m-%d") if not _missing(row.started_at) else "?"
+        day = row.started_at.strftime("%Y-%m-%d") if not missing(row.started_at) else "?"
         ticks[row.sweep_id] = (x, f"{commit_label(row.commit, row.dirty)}\n{day}")
     return ticks
 
@@ -171,9 +171,3 @@ def _colors(series: list[str]) -> dict:
 
     palette = list(colormaps["tab10"].colors) + list(colormaps["Dark2"].colors)
     return {name: palette[i % len(palette)] for i, name in enumerate(series)}
-
-
-def _missing(value) -> bool:
-    import pandas as pd
-
-    return value is None or bool(pd.isna(value))
