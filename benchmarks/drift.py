@@ -68,9 +68,9 @@ class Settings:
 #: the process CPU time of a training epoch (the DNN's step is about 2.5 ms, the CNN's 8 ms,
 #: the RNN's 30 ms; an N×N matmul costs 2·N³ FLOPs).
 SETTINGS = {
-    "dnn": Settings(train_limit=20_000, test_limit=1_000, burn=320),
-    "cnn": Settings(train_limit=10_000, test_limit=1_000, burn=480),
-    "rnn": Settings(train_limit=2_000, test_limit=500, burn=750),
+    "dnn": Settings(train_limit=30_000, test_limit=1_000, burn=400),
+    "cnn": Settings(train_limit=10_000, test_limit=1_000, burn=640),
+    "rnn": Settings(train_limit=2_000, test_limit=500, burn=1000),
 }
 
 #: The normalized ``--fail`` rule both compares gate on.
@@ -185,27 +185,11 @@ def run_sweep(
 
 
 def merge_sweeps(sweeps: Sequence[Path], output: Path) -> Path:
-    """One side of a comparison from several sweeps: their ``runs.csv`` rows, in order, as
-    ``output/runs.csv``, and the first sweep's ``environment.json``; returns ``output``.
+    """One side of a comparison from its rounds' sweeps, as ``mnistbench merge`` makes it."""
+    from mnistbench.results import merge_directories
 
-    The cells are copied as text, so the merged file reads back exactly as the sweeps do.
-    """
-    import csv
-
-    rows: list[dict[str, str]] = []
-    columns: list[str] = []
-    for sweep in sweeps:
-        with open(sweep / "runs.csv", newline="") as handle:
-            reader = csv.DictReader(handle)
-            columns += [c for c in reader.fieldnames or [] if c not in columns]
-            rows += list(reader)
     output.mkdir(parents=True, exist_ok=True)
-    with open(output / "runs.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns, restval="", lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-    shutil.copy(sweeps[0] / "environment.json", output / "environment.json")
-    return output
+    return merge_directories(list(sweeps), output)
 
 
 @dataclass

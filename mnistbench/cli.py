@@ -596,6 +596,23 @@ def _print_markdown(render) -> None:
 
 
 @cli.command()
+@click.argument("output", type=click.Path(path_type=Path, file_okay=False))
+@click.argument("directories", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--force", is_flag=True, help="Write into a non-empty OUTPUT directory.")
+def merge(output: Path, directories: tuple[Path, ...], force: bool) -> None:
+    """Merge the runs of result DIRECTORIES (sweeps of one side, run in halves) into OUTPUT,
+    for `compare` and `report`."""
+    from mnistbench.results import merge_directories
+    from mnistbench.sweep import prepare_output_dir
+
+    if Path(output).resolve() in {Path(d).resolve() for d in directories}:
+        raise MnistbenchError(f"{output} is one of the directories to merge; choose another")
+    prepare_output_dir(output, force=force)
+    merge_directories(list(directories), output)
+    click.echo(f"merged {len(directories)} director(ies) into {output / 'runs.csv'}")
+
+
+@cli.command()
 @click.argument("directory", type=click.Path(path_type=Path))
 @_format_option("the headline table")
 def report(directory: Path, output_format: str) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from mnistbench.atomic import atomic_writer
 from mnistbench.data import TEST_SAMPLES, TRAIN_SAMPLES
-from mnistbench.errors import ResultsWriteError
+from mnistbench.errors import MnistbenchError, ResultsWriteError
 from mnistbench.metrics import RUN_COLUMNS
 from mnistbench.runs import RUNS_CSV
 
@@ -124,3 +124,58 @@ class RunsWriter:
             raise ResultsWriteError(
                 f"{error}; the runs finished before this one are intact in it"
             ) from None
+
+
+def merge_directories(directories: list[Path], output_dir: Path) -> Path:
+    """One result directory from several sweeps of one side: every row of their
+    ``runs.csv``, in order, as ``output_dir/runs.csv``; returns ``output_dir``.
+
+    This is how a side is measured in halves that alternate with the other side's (base,
+    head, base, head on one CI runner), so that drift hits both sides alike. A run id
+    already taken by an earlier directory gets ``-m<k>`` (``k``: its directory's place,
+    from 1). ``environment.json`` is the first directory's, with ``merged_from`` listing
+    the directories; a field that differs between them (the CPU model, the commit) holds
+    their values joined by `` / ``, so ``compare`` sees that the sides did not run on one
+    machine. ``samples.npz`` is the first one's. ``output_dir`` must exist.
+    """
+    import csv
+    import json
+    import shutil
+
+    from mnistbench.environment import read_environment, write_environment
+    from mnistbench.runs import read_rows
+
+    rows: list[dict] = []
+    taken: set[str] = set()
+    environments = []
+    for place, directory in enumerate(directories, start=1):
+        directory_rows = read_rows(directory)
+        if not directory_rows:
+            raise MnistbenchError(
+                f"{Path(directory) / RUNS_CSV}: not found or empty; is {directory} an "
+                "mnistbench output directory?"
+            )
+        for row in directory_rows:
+            if row["run_id"] in taken:
+                row = {**row, "run_id": f"{row['run_id']}-m{place}"}
+            taken.add(row["run_id"])
+            rows.append(row)
+        environments.append(read_environment(directory))
+    output_dir = Path(output_dir)
+    with atomic_writer(output_dir / RUNS_CSV, "w") as handle:
+        writer = csv.DictWriter(
+            handle, fieldnames=RUN_COLUMNS, restval="", lineterminator="\n", extrasaction="ignore"
+        )
+        writer.writeheader()
+        writer.writerows(rows)
+    merged = dict(environments[0])
+    for key, value in environments[0].items():
+        values = [json.dumps(env.get(key), sort_keys=True) for env in environments]
+        if isinstance(value, str) and len(set(values)) > 1:
+            merged[key] = " / ".join(dict.fromkeys(str(env.get(key)) for env in environments))
+    merged["merged_from"] = [str(Path(directory).resolve()) for directory in directories]
+    write_environment(output_dir, merged)
+    samples = Path(directories[0]) / SAMPLES_NPZ
+    if samples.is_file():
+        shutil.copyfile(samples, output_dir / SAMPLES_NPZ)
+    return output_dir

@@ -194,3 +194,71 @@ def _raising_writer(real_writer):
             yield handle  # pragma: no cover
 
     return fills_up
+
+
+# --- merging the sweeps of one side ----------------------------------------------------------
+
+
+def half(directory: Path, fit_seconds: tuple[float, ...], cpu: str = "CPU A") -> Path:
+    """A result directory of dnn repeats (run ids dnn-r0, dnn-r1, ...) and its environment."""
+    import json
+
+    from synthetic_runs import as_read, repeat_rows
+
+    directory.mkdir()
+    rows = repeat_rows(fit_seconds=fit_seconds, accuracies=(0.97,) * len(fit_seconds))
+    as_read(rows, directory)
+    (directory / "environment.json").write_text(json.dumps({"cpu": cpu, "python": "3.11"}))
+    return directory
+
+
+def test_merged_halves_hold_every_run_with_unique_ids(tmp_path):
+    from mnistbench.runs import read_runs
+
+    first, second = half(tmp_path / "a", (10.0, 11.0)), half(tmp_path / "b", (12.0, 13.0))
+    (tmp_path / "side").mkdir()
+    results.merge_directories([first, second], tmp_path / "side")
+    runs = read_runs(tmp_path / "side")
+    assert list(runs["run_id"]) == ["dnn-r0", "dnn-r1", "dnn-r0-m2", "dnn-r1-m2"]
+    assert list(runs["fit_seconds"]) == [10.0, 11.0, 12.0, 13.0]
+
+
+def test_merged_environment_names_its_sources_and_joins_what_differs(tmp_path):
+    import json
+
+    first = half(tmp_path / "a", (10.0,), cpu="CPU A")
+    second = half(tmp_path / "b", (12.0,), cpu="CPU B")
+    (tmp_path / "side").mkdir()
+    results.merge_directories([first, second], tmp_path / "side")
+    environment = json.loads((tmp_path / "side" / "environment.json").read_text())
+    assert environment["cpu"] == "CPU A / CPU B"
+    assert environment["python"] == "3.11"
+    assert environment["merged_from"] == [str(first.resolve()), str(second.resolve())]
+
+
+def test_cli_compares_sides_merged_from_alternating_halves(tmp_path, cli):
+    for name, fits in (("base-1", (10.0, 10.1)), ("head-1", (12.0, 12.1)),
+                       ("base-2", (9.9, 10.2)), ("head-2", (11.9, 12.2))):  # fmt: skip
+        half(tmp_path / name, fits)
+    for side in ("base", "head"):
+        merged = cli(
+            "merge", str(tmp_path / side), *(str(tmp_path / f"{side}-{i}") for i in (1, 2))
+        )
+        assert merged.returncode == 0, merged.stderr
+    result = cli(
+        "compare", str(tmp_path / "base"), str(tmp_path / "head"), "--fail", "fit_seconds:10%"
+    )
+    assert result.returncode == 1  # 4 a side: the 20% slowdown is significant
+    assert "regression: dnn fit_seconds: 10.1 s → 12.1 s (+19.9%, p=0.029) exceeds 10%" in (
+        result.stderr
+    )
+
+
+def test_cli_merge_of_a_directory_without_runs_is_one_line(tmp_path, cli):
+    (tmp_path / "empty").mkdir()
+    result = cli("merge", str(tmp_path / "side"), str(tmp_path / "empty"))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"Error: {tmp_path / 'empty' / 'runs.csv'}: not found or empty; is "
+        f"{tmp_path / 'empty'} an mnistbench output directory?"
+    ]
