@@ -44,9 +44,11 @@ lint: $(DEV)
 benchmark: $(DEV)
 	$(BIN)/python -m pytest benchmarks $(ARGS)
 
-# Regenerate docs/columns.md from the metric registry (a test checks it is current).
+# Regenerate the generated reference pages: docs/columns.md from the metric registry and
+# docs/cli.md from the click commands (tests check both are current).
 docs: $(RUNTIME)
 	$(BIN)/python -m mnistbench.metrics > docs/columns.md
+	$(BIN)/python -m mnistbench.reference > docs/cli.md
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -334,7 +334,7 @@ _CHANGES_TABLE = """
 {% for row in rows %}
 <tr><td><span class="badge {{ row.kind }}">{{ row.arrow }} {{ row.kind }}</span></td>
 {% if link %}<td><a href="{{ row.href }}">{{ row.label }}</a></td>{% endif %}
-<td><a href="{{ row.metric_href }}"><code>{{ row.metric }}</code></a></td>
+<td><a href="{{ row.metric_href }}"><code>{{ row.metric | breakable }}</code></a></td>
 <td class="mono nowrap">{{ row.from_commit }} → {{ row.to_commit }}</td>
 <td class="nowrap">{{ row.date }}</td>
 <td class="num">{{ row.before }}</td><td class="num">{{ row.after }}</td>
@@ -369,7 +369,7 @@ run is divided by the machine's speed probe (no: the machine was slower or faste
 <div class="scroll"><table>
 <thead><tr><th>configuration</th><th>latest sweep</th><th>commit</th>
 <th class="num">sweeps</th>{% for column in metrics %}
-<th class="num">{{ column.name }}</th>{% endfor %}</tr></thead>
+<th class="num">{{ column.name | breakable }}</th>{% endfor %}</tr></thead>
 <tbody>
 {% for row in latest %}
 <tr><td><a href="{{ row.href }}">{{ row.label }}</a></td><td class="nowrap">{{ row.date }}</td>
@@ -438,8 +438,21 @@ _CONFIG = (
 
 
 def _change_rows(changes: Sequence[Change], pages: dict[str, _Series]) -> list[dict[str, str]]:
+    """The rows of a changes table. A change of a normalized metric that its raw metric
+    shows too is left out: the raw row's "holds when normalized" says it."""
+    raw_steps = {
+        (c.series, c.metric, c.position)
+        for c in changes
+        if not c.metric.endswith(NORMALIZED_SUFFIX)
+    }
     rows = []
     for change in changes:
+        raw_metric = change.metric.removesuffix(NORMALIZED_SUFFIX)
+        if raw_metric != change.metric and any(
+            (change.series, raw_metric, change.position + shift) in raw_steps
+            for shift in (-1, 0, 1)
+        ):
+            continue
         one = pages.get(change.series)
         column = BY_NAME.get(change.metric)
         raw = change.metric.removesuffix(NORMALIZED_SUFFIX)

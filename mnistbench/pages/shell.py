@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jinja2 import BaseLoader, Environment, StrictUndefined, TemplateNotFound
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from mnistbench import __version__
 from mnistbench.atomic import atomic_writer
@@ -77,15 +77,15 @@ h3 { font-size: 16px; margin: 20px 0 6px; }
 .subtitle { margin: 4px 0 0; color: var(--muted); }
 a { color: var(--accent); text-decoration: none; }
 a:hover { text-decoration: underline; }
-section.card { background: #fff; border: 1px solid var(--line); border-radius: 8px;
-  padding: 16px 20px; margin-bottom: 20px; }
+section.card { overflow-x: auto; background: #fff; border: 1px solid var(--line);
+  border-radius: 8px; padding: 16px 20px; margin-bottom: 20px; }
 section.card > h2:first-child { margin-top: 0; }
 .note { color: var(--muted); font-size: 13.5px; margin: 4px 0 10px; }
 .scroll { overflow-x: auto; }
 table { border-collapse: collapse; width: 100%; font-size: 14px; }
 th, td { text-align: left; padding: 6px 10px; border-bottom: 1px solid var(--line);
   vertical-align: top; }
-th { font-weight: 600; color: var(--muted); font-size: 12.5px; white-space: nowrap; }
+th { font-weight: 600; color: var(--muted); font-size: 12.5px; }
 .nowrap { white-space: nowrap; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 tbody tr:hover { background: #f0f4f8; }
@@ -177,7 +177,14 @@ def environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["plain"] = plain
+    env.filters["breakable"] = breakable
     return env
+
+
+def breakable(name: Any) -> Markup:
+    """``name`` escaped, with a line-break opportunity after each underscore: long metric
+    names (``inference_samples_per_second_normalized``) wrap in narrow table cells."""
+    return Markup(str(escape(str(name))).replace("_", "_<wbr>"))
 
 
 def render(
@@ -258,6 +265,8 @@ def plain(value: Any) -> str:
             return "-"
     except ImportError:  # pragma: no cover - pandas is a dependency
         pass
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))  # a count read back from a column with empty cells
     return str(value)
 
 
