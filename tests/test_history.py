@@ -494,7 +494,8 @@ def test_history_finds_the_commit_that_slowed_training(
         commits[CHANGED_AT],
         "regression",
     )
-    assert change.ratio > 1.3
+    # The sleep steps 40%; the fit around it (tracing, one training step) dilutes that a little.
+    assert 1.2 < change.ratio < 1.5
 
     pages = tmp_path / "pages"
     result = cli("history", "--db", str(database), "--output", str(tmp_path), "--html", str(pages))
