@@ -74,7 +74,7 @@ def mnistbench_record_run(row, output_dir):
     Use it to log results to an experiment tracker. The core has already
     written the row to disk, so an error here loses nothing.
 
-    :param row: dict with the columns of ``runs.csv`` (see the README).
+    :param row: dict with the columns of ``runs.csv`` (docs/columns.md lists them).
     :param output_dir: ``pathlib.Path`` of the run directory.
     :return: ignored.
     """

@@ -5,7 +5,7 @@ much as 3× from day to day with the same code. Each run's worker times a short 
 training workload just before and just after the run, under the run's own thread limit
 and on its backend; dividing a run's times by the probe's time gives figures that
 compare across machine speeds (``<metric>_normalized``). What this cannot see is
-listed in the README (Tracking history: what normalization cannot see).
+listed in the README ("The speed probe and normalization") and docs/history.md.
 
 The workload is fixed by :data:`PROBE_VERSION`: a small convolutional and dense network
 (the kinds of layer the reference architectures use), its weights seeded, trained on a
