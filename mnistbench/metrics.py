@@ -214,7 +214,7 @@ COLUMNS: tuple[Column, ...] = (
         '`{"batch_size": 32, "samples": 1984, "seconds": 0.05, "samples_per_second": 39680.0, '
         '"latency_ms": 0.8}`; measured after training with `predict_on_batch` on test images '
         "(repeated when the test set is smaller), after one warm-up call, for at most 2,000 "
-        "images (at least one call) or until 3 s have passed; `seconds`: the timed calls' sum; "
+        "images (at least 5 calls) or until 3 s have passed; `seconds`: the timed calls' sum; "
         "`latency_ms`: median seconds per call × 1000. Empty without the option",
     ),
     Column("sample_predictions", "JSON list: predicted labels of the digits in `samples.npz`"),

@@ -28,8 +28,10 @@ NUM_CLASSES = 10
 #: Single-sample latency: calls discarded to warm up, then calls timed.
 LATENCY_WARMUP_CALLS = 5
 LATENCY_TIMED_CALLS = 100
-#: Each point of the inference curve times at most this many images (at least one call)...
+#: Each point of the inference curve times at most this many images, but at least
+#: CURVE_MIN_CALLS calls (a median of one call at a large batch size would be one sample)...
 CURVE_MAX_SAMPLES = 2000
+CURVE_MIN_CALLS = 5
 #: ... and stops calling once this many seconds have passed, so batch size 1 stays quick.
 CURVE_MAX_SECONDS = 3.0
 
@@ -321,12 +323,12 @@ def measure_inference_curve(
 ) -> list[dict]:
     """Inference throughput and latency at each batch size: one warm-up call (tracing for
     the new shape), then ``predict_on_batch`` calls over the test images, repeated when
-    fewer than needed, for at most :data:`CURVE_MAX_SAMPLES` images (at least one call) or
-    until :data:`CURVE_MAX_SECONDS` have passed."""
+    fewer than needed, for at most :data:`CURVE_MAX_SAMPLES` images (at least
+    :data:`CURVE_MIN_CALLS` calls) or until :data:`CURVE_MAX_SECONDS` have passed."""
     points = []
     for size in batch_sizes:
         on_progress({"event": "phase", "phase": f"inference curve: batch size {size}"})
-        calls = max(1, CURVE_MAX_SAMPLES // size)
+        calls = max(CURVE_MIN_CALLS, CURVE_MAX_SAMPLES // size)
         # np.resize repeats whole images: the test set's size is a multiple of one image's.
         images = np.resize(test, (calls * size, *test.shape[1:]))
         model.predict_on_batch(images[:size])

@@ -59,13 +59,13 @@ class FakeModel:
 TEST_IMAGES = np.arange(200 * 4, dtype=np.float32).reshape(200, 2, 2)
 
 
-def test_each_point_times_at_most_2000_images_after_one_warm_up_call():
+def test_each_point_times_at_most_2000_images_or_5_calls_after_one_warm_up_call():
     model = FakeModel()
     points = measure_inference_curve(model, TEST_IMAGES, (1, 32, 1024), lambda event: None)
     assert [p["batch_size"] for p in points] == [1, 32, 1024]
-    assert [p["samples"] for p in points] == [2000, 1984, 1024]
+    assert [p["samples"] for p in points] == [2000, 1984, 5 * 1024]
     # Per batch size: one warm-up call, then the timed ones, every call a full batch.
-    assert len(model.batches) == (1 + 2000) + (1 + 62) + (1 + 1)
+    assert len(model.batches) == (1 + 2000) + (1 + 62) + (1 + 5)
     assert {len(b) for b in model.batches[:2001]} == {1}
     assert {len(b) for b in model.batches[2001:2064]} == {32}
     assert {len(b) for b in model.batches[2064:]} == {1024}
@@ -74,7 +74,7 @@ def test_each_point_times_at_most_2000_images_after_one_warm_up_call():
 def test_a_batch_larger_than_the_test_set_repeats_the_test_images():
     model = FakeModel()
     measure_inference_curve(model, TEST_IMAGES, (512,), lambda event: None)
-    assert len(model.batches) == 1 + 3  # 3 × 512 images: at most 2000
+    assert len(model.batches) == 1 + 5  # 5 × 512 images: at least 5 calls
     timed = model.batches[1]
     assert timed.shape == (512, 2, 2)
     np.testing.assert_array_equal(timed[:200], TEST_IMAGES)
@@ -262,7 +262,7 @@ def test_a_run_records_one_point_per_batch_size(curve_sweep):
     assert [point["batch_size"] for point in points] == [1, 32, 1024]
     # Batch size 1 may stop early on a busy machine (3 s); the others time whole calls.
     assert 1 <= points[0]["samples"] <= 2000
-    assert [point["samples"] for point in points[1:]] == [1984, 1024]
+    assert [point["samples"] for point in points[1:]] == [1984, 5 * 1024]
     for point in points:
         assert point["samples_per_second"] == pytest.approx(
             point["samples"] / point["seconds"], rel=1e-3
