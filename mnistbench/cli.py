@@ -392,9 +392,12 @@ def run(
 
         print_plan(_console(), sweep.pending, estimate_seconds(sweep.pending, Path("results")))
         return
-    if no_db and ctx.get_parameter_source("db_path") is click.core.ParameterSource.COMMANDLINE:
+    typed = click.core.ParameterSource.COMMANDLINE
+    db_typed = ctx.get_parameter_source("db_path") is typed
+    if no_db and db_typed and ctx.get_parameter_source("no_db") is typed:
         raise MnistbenchError("give --db PATH or --no-db, not both")
-    db = None if no_db else db_path
+    # Typed options win over the sweep file's: a typed --db over the file's no_db.
+    db = None if no_db and not db_typed else db_path
     if db is not None:  # a file it could never write is refused before any run
         from mnistbench.db import check
 
@@ -603,10 +606,13 @@ def merge(output: Path, directories: tuple[Path, ...], force: bool) -> None:
     """Merge the runs of result DIRECTORIES (sweeps of one side, run in halves) into OUTPUT,
     for `compare` and `report`."""
     from mnistbench.results import merge_directories
+    from mnistbench.runs import read_result_rows
     from mnistbench.sweep import prepare_output_dir
 
     if Path(output).resolve() in {Path(d).resolve() for d in directories}:
         raise MnistbenchError(f"{output} is one of the directories to merge; choose another")
+    for directory in directories:  # before OUTPUT is made: a failed merge leaves nothing
+        read_result_rows(directory)
     prepare_output_dir(output, force=force)
     merge_directories(list(directories), output)
     click.echo(f"merged {len(directories)} director(ies) into {output / 'runs.csv'}")

@@ -556,6 +556,8 @@ class MachineSpeed:
         if self.withheld:
             return f"normalized figures not compared: {self.withheld}; raw figures only"
         ratio = self.ratio
+        if math.isnan(ratio):
+            return "no machine speed to compare: a side has no successful run"
         probes = f"probe {self.candidate_probe:.3g} s vs {self.baseline_probe:.3g} s"
         if ratio > 1 + SAME_SPEED:
             return f"candidate's machine {ratio:.2f}× slower by the probe ({probes})"
@@ -581,10 +583,12 @@ def machine_comparison(
     base, cand = _keyed(baseline), _keyed(candidate)
     probes = [_median(numeric(side, "probe_seconds").dropna()) for side in (base, cand)]
     reasons = []
-    for side, probe in zip(("baseline", "candidate"), probes, strict=True):
-        if math.isnan(probe):
+    for side, runs, probe in zip(("baseline", "candidate"), (base, cand), probes, strict=True):
+        # A side with no successful run has nothing to normalize: its configurations are
+        # "only in" the other side, and gated as such, not withheld.
+        if math.isnan(probe) and not runs.empty:
             reasons.append(f"the {side}'s runs have no speed probe")
-    if not reasons:
+    if not any(math.isnan(probe) for probe in probes):
         versions = [  # numbers: a column with an empty cell reads as floats
             [f"{v:g}" for v in sorted(set(numeric(side, "probe_version").dropna()))]
             for side in (base, cand)

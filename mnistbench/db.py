@@ -38,7 +38,7 @@ from mnistbench.environment import read_environment
 from mnistbench.errors import MnistbenchError
 from mnistbench.manifest import read_sweep_identity
 from mnistbench.metrics import COLUMNS, RUN_COLUMNS
-from mnistbench.runs import RUNS_CSV, read_rows
+from mnistbench.runs import RUNS_CSV, read_result_rows
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -161,14 +161,17 @@ def _cell(value: Any) -> Any:
 def _parse(text: str) -> Any:
     # The same cell gives the same value whether it comes from a sweep's row or from
     # runs.csv (db import), so re-importing a recorded sweep changes nothing.
+    # Only text that a number writes back unchanged is a number: plugin_version "1.10"
+    # and node "007" stay text.
     if text == "":
         return None
     if _INTEGER.fullmatch(text):
-        return _cell(int(text))
+        return _cell(int(text)) if str(int(text)) == text else text
     try:
-        return _cell(float(text))
+        number = float(text)
     except ValueError:
         return text
+    return _cell(number) if repr(number) == text or math.isnan(number) else text
 
 
 def _csv_text(value: Any) -> str:
@@ -312,7 +315,7 @@ class Database:
         derived from their manifest or path, so importing twice adds nothing.
         """
         directory = _output_dir(directory)
-        rows = read_rows(directory)
+        rows = read_result_rows(directory)
         sweep_id, created_at = read_sweep_identity(directory)
         started = created_at or min((row.get("started_at") or "" for row in rows), default="")
         outcomes = {"added": 0, "updated": 0, "unchanged": 0}
@@ -326,6 +329,8 @@ class Database:
         """:meth:`import_directory` each; every one is checked first, so a wrong path
         imports nothing."""
         checked = [_output_dir(directory) for directory in directories]
+        for directory in checked:
+            read_result_rows(directory)
         return [self.import_directory(directory) for directory in checked]
 
     def _upsert_sweep(

@@ -302,7 +302,9 @@ def print_history(console: Console, points, metric: str, changes) -> None:
                 row["mnistbench_version"] or "-",
                 row["plugin_version"] or "-",
                 str(row["runs"]),
-                column.format(value) if math.isfinite(value) else "- (no ok run)",
+                column.format(value)
+                if math.isfinite(value)
+                else ("- (no ok run)" if not row["runs"] else "- (not measured)"),
                 (f"{ratio:.3f}×" if math.isfinite(ratio) else "") + mark,
             )
             if math.isfinite(value):

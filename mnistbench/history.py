@@ -282,6 +282,20 @@ def _series_keys(runs: pd.DataFrame) -> pd.DataFrame:
     # With a target accuracy, runs.csv's epochs are those trained before the target was
     # reached, not those planned: they vary from run to run and do not define the work.
     keys.loc[keys["target_accuracy"].notna(), "epochs"] = math.nan
+    # A run that failed records jit as planned (None for "auto"), one that succeeded as
+    # Keras resolved it: a failed run belongs to the series of its configuration's
+    # successful runs, so a sweep whose runs all failed is a gap in it, not a new series.
+    ok = is_ok(runs)
+    config = text(runs, "config_id") if "config_id" in runs else text(runs, "architecture")
+    group = config + "\x00" + keys["backend"]
+    resolved = {
+        name: values.iloc[0]
+        for name, values in keys.loc[ok, "jit_compile"].groupby(group[ok])
+        if values.nunique(dropna=True) == 1 and values.notna().all()
+    }
+    unresolved = ~ok & keys["jit_compile"].isna() & group.isin(list(resolved))
+    keys["jit_compile"] = keys["jit_compile"].astype(object)
+    keys.loc[unresolved, "jit_compile"] = group[unresolved].map(resolved)
     return keys
 
 

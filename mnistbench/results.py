@@ -15,7 +15,7 @@ from pathlib import Path
 
 from mnistbench.atomic import atomic_writer
 from mnistbench.data import TEST_SAMPLES, TRAIN_SAMPLES
-from mnistbench.errors import MnistbenchError, ResultsWriteError
+from mnistbench.errors import ResultsWriteError
 from mnistbench.metrics import RUN_COLUMNS
 from mnistbench.runs import RUNS_CSV
 
@@ -61,7 +61,10 @@ def make_row(
     what was measured.
 
     A failed run keeps its configuration, placement and error; its measured columns are empty.
+    Its backend is the one it was to run on (``--backend``, else the configured one).
     """
+    from mnistbench.environment import configured_backend
+
     row = {column: None for column in RUN_COLUMNS}
     row.update(
         run_id=config.run_id,
@@ -69,7 +72,8 @@ def make_row(
         architecture=config.architecture,
         plugin=architecture.plugin,
         plugin_version=architecture.version,
-        backend=config.backend,
+        # The backend a failed run was to use, so it keys like the runs that succeeded.
+        backend=config.backend or configured_backend(),
         epochs=config.epochs,
         batch_size=config.batch_size,
         steps_per_execution=config.steps_per_execution,
@@ -143,18 +147,13 @@ def merge_directories(directories: list[Path], output_dir: Path) -> Path:
     import shutil
 
     from mnistbench.environment import read_environment, write_environment
-    from mnistbench.runs import read_rows
+    from mnistbench.runs import read_result_rows
 
+    read = [read_result_rows(directory) for directory in directories]  # all checked first
     rows: list[dict] = []
     taken: set[str] = set()
     environments = []
-    for place, directory in enumerate(directories, start=1):
-        directory_rows = read_rows(directory)
-        if not directory_rows:
-            raise MnistbenchError(
-                f"{Path(directory) / RUNS_CSV}: not found or empty; is {directory} an "
-                "mnistbench output directory?"
-            )
+    for place, (directory, directory_rows) in enumerate(zip(directories, read, strict=True), 1):
         for row in directory_rows:
             if row["run_id"] in taken:
                 row = {**row, "run_id": f"{row['run_id']}-m{place}"}
@@ -175,6 +174,8 @@ def merge_directories(directories: list[Path], output_dir: Path) -> Path:
             merged[key] = " / ".join(dict.fromkeys(str(env.get(key)) for env in environments))
     merged["merged_from"] = [str(Path(directory).resolve()) for directory in directories]
     write_environment(output_dir, merged)
+    # The merged directory is no sweep: a manifest left by --force would lend it a sweep id.
+    (output_dir / "manifest.json").unlink(missing_ok=True)
     samples = Path(directories[0]) / SAMPLES_NPZ
     if samples.is_file():
         shutil.copyfile(samples, output_dir / SAMPLES_NPZ)

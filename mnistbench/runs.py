@@ -63,6 +63,33 @@ def read_rows(output_dir: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
+#: The columns without which a file is no runs.csv of mnistbench's.
+REQUIRED_COLUMNS = ("run_id", "architecture", "status")
+
+
+def read_result_rows(output_dir: Path) -> list[dict[str, str]]:
+    """The rows of an output directory's ``runs.csv`` as written, for commands that take
+    directories (``merge``, ``db import``): MnistbenchError, one line, when the file is
+    missing or empty, not text, not CSV, or lacks :data:`REQUIRED_COLUMNS`."""
+    path = Path(output_dir) / RUNS_CSV
+    where = f"{path}: not found or empty; is {output_dir} an mnistbench output directory?"
+    if not path.is_file():
+        raise MnistbenchError(where)
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            rows = list(reader)
+            columns = reader.fieldnames or []
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise MnistbenchError(f"{path}: cannot be read as CSV: {error}") from None
+    if not rows:
+        raise MnistbenchError(where)
+    missing = [column for column in REQUIRED_COLUMNS if column not in columns]
+    if missing:
+        raise MnistbenchError(f"{path}: missing column(s) {', '.join(missing)}")
+    return rows
+
+
 # --- typed columns ----------------------------------------------------------------------
 
 

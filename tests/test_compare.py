@@ -1042,3 +1042,26 @@ def test_a_configuration_on_one_side_only_has_no_normalized_line() -> None:
     table = compare_runs(baseline, candidate)
     lines = normalized_lines(table, machine_comparison(baseline, candidate))
     assert [line.split(":")[0] for line in lines[1:]] == ["dnn"]
+
+
+def test_a_candidate_whose_runs_all_failed_fails_a_normalized_rule_rather_than_an_error() -> None:
+    baseline = frame(probed("dnn", FAST, PROBE))
+    # As runs.csv holds them: every column, empty for a failed run.
+    candidate = frame(
+        runs("dnn", status="failed", fit_seconds=[None] * 5, fit_seconds_normalized=[None] * 5)
+    )
+    machines = machine_comparison(baseline, candidate)
+    assert machines.withheld == ""
+    assert machines.line() == "no machine speed to compare: a side has no successful run"
+    table = compare_runs(
+        baseline,
+        candidate,
+        rules("fit_seconds_normalized:15%"),
+        normalization_withheld=machines.withheld,
+    )
+    fit = row(table, "dnn", "fit_seconds")
+    assert (fit["verdict"], fit["regression"], fit["failed_rule"]) == (
+        "only in baseline",
+        True,
+        "fit_seconds_normalized:15%",
+    )

@@ -551,3 +551,19 @@ def test_the_migrations_are_in_order_and_end_at_the_schema_version():
     versions = [version for version, _ in db.MIGRATIONS]
     assert versions == list(range(1, len(versions) + 1))
     assert versions[-1] == db.SCHEMA_VERSION
+
+
+def test_text_that_looks_like_a_number_is_kept_as_written(tmp_path):
+    path = tmp_path / "text.sqlite"
+    with db.Database(path) as database:
+        database.record_run("s", {"run_id": "r1", "plugin_version": "1.10", "node": "007"})
+    assert query(path, "SELECT plugin_version, node FROM runs") == [("1.10", "007")]
+
+
+def test_import_of_a_file_that_is_no_runs_csv_is_one_line_and_exit_2(tmp_path, cli):
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "runs.csv").write_bytes(b"\xff\xfe\x00a")
+    result = cli("db", "import", str(tmp_path / "other"), "--db", str(tmp_path / "r.sqlite"))
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"Error: {tmp_path / 'other' / 'runs.csv'}: cannot be read as CSV")

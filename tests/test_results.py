@@ -262,3 +262,14 @@ def test_cli_merge_of_a_directory_without_runs_is_one_line(tmp_path, cli):
         f"Error: {tmp_path / 'empty' / 'runs.csv'}: not found or empty; is "
         f"{tmp_path / 'empty'} an mnistbench output directory?"
     ]
+
+
+def test_cli_merge_of_a_file_that_is_no_runs_csv_is_one_line_and_leaves_no_output(tmp_path, cli):
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "runs.csv").write_text("a,b\n1,2\n")
+    result = cli("merge", str(tmp_path / "side"), str(tmp_path / "other"))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"Error: {tmp_path / 'other' / 'runs.csv'}: missing column(s) run_id, architecture, status"
+    ]
+    assert not (tmp_path / "side").exists()
