@@ -405,6 +405,14 @@ def run(
     _run_sweep(sweep, plugins, data_path, force=force and resume is None, db=db, sweep_file=config)
 
 
+def _make_dir(path: Path) -> None:
+    """Create ``path`` (and its parents) for a command's output; one line if it cannot."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise MnistbenchError(f"cannot write to {path}: {error.strerror or error}") from None
+
+
 def _flag(name: str) -> str:
     return {"architectures": "ARCH", "run_all": "--all"}.get(name, f"--{name.replace('_', '-')}")
 
@@ -717,10 +725,7 @@ def compare(
     for line in work_differences(table):
         click.echo(f"warning: {line}: {outcome}", err=True)
     output = output or candidate
-    try:
-        output.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise MnistbenchError(f"cannot write to {output}: {error.strerror or error}") from None
+    _make_dir(output)
     if output_format == "text":
         print_comparison(_console(), table)
     else:
@@ -837,34 +842,27 @@ def history(
             "`mnistbench db import DIR` adds earlier ones."
         )
         return
-    changes = [
-        change for name in panel_metrics(points, metric) for change in detect_changes(points, name)
-    ]
+    detected: dict[str, list] = {}  # changes per metric, each detected once
+
+    def changes_of(names) -> list:
+        for name in names:
+            if name not in detected:
+                detected[name] = detect_changes(points, name)
+        return [change for name in names for change in detected[name]]
+
+    changes = changes_of(panel_metrics(points, metric))
     print_history(_console(), points, metric, [c for c in changes if c.metric == metric])
     path = png or (output or db_path.parent) / "history.png"
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise MnistbenchError(f"cannot write to {path.parent}: {error.strerror or error}") from None
+    _make_dir(path.parent)
     click.echo(f"wrote {plot_history(points, metric, changes, path)}", err=True)
     if html_dir is not None:
         from mnistbench.history import PAGE_METRICS
         from mnistbench.pages.history import write_history_pages
 
         shown = in_order([metric.removesuffix("_normalized"), *PAGE_METRICS])
-        page_changes = [
-            change
-            for name in shown
-            for panel in filter(None, (name, normalized_metric(name)))
-            for change in detect_changes(points, panel)
-        ]
-        try:
-            html_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise MnistbenchError(
-                f"cannot write to {html_dir}: {error.strerror or error}"
-            ) from None
-        pages = write_history_pages(points, page_changes, html_dir, metrics=shown)
+        panels = [panel for name in shown for panel in (name, normalized_metric(name)) if panel]
+        _make_dir(html_dir)
+        pages = write_history_pages(points, changes_of(panels), html_dir, metrics=shown)
         click.echo(f"wrote {pages[0]} and {len(pages) - 1} more file(s)", err=True)
 
 

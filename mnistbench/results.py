@@ -98,6 +98,19 @@ def make_row(
     return row
 
 
+def write_runs_csv(path: Path, rows: list[dict]) -> None:
+    """Write ``rows`` as ``runs.csv`` at ``path``, atomically: the header of
+    :data:`RUN_COLUMNS`, a missing cell empty, other keys left out."""
+    import csv
+
+    with atomic_writer(path, "w") as handle:
+        writer = csv.DictWriter(
+            handle, fieldnames=RUN_COLUMNS, restval="", lineterminator="\n", extrasaction="ignore"
+        )
+        writer.writeheader()
+        writer.writerows(rows)
+
+
 class RunsWriter:
     """Writes ``runs.csv`` in ``output_dir``, rewriting it atomically after each run.
 
@@ -113,17 +126,10 @@ class RunsWriter:
 
     def append(self, row: dict) -> None:
         """Add (or replace) a run's row and rewrite the file; ResultsWriteError if it cannot."""
-        import csv
-
         self.rows[row["run_id"]] = row
         ordered = sorted(self.rows.values(), key=lambda r: self.position.get(r["run_id"], 1e9))
         try:
-            with atomic_writer(self.path, "w") as handle:
-                writer = csv.DictWriter(
-                    handle, fieldnames=RUN_COLUMNS, lineterminator="\n", extrasaction="ignore"
-                )
-                writer.writeheader()
-                writer.writerows(ordered)
+            write_runs_csv(self.path, ordered)
         except ResultsWriteError as error:  # atomic_writer named the file and the cause
             raise ResultsWriteError(
                 f"{error}; the runs finished before this one are intact in it"
@@ -142,7 +148,6 @@ def merge_directories(directories: list[Path], output_dir: Path) -> Path:
     their values joined by `` / ``, so ``compare`` sees that the sides did not run on one
     machine. ``samples.npz`` is the first one's. ``output_dir`` must exist.
     """
-    import csv
     import json
     import shutil
 
@@ -161,12 +166,7 @@ def merge_directories(directories: list[Path], output_dir: Path) -> Path:
             rows.append(row)
         environments.append(read_environment(directory))
     output_dir = Path(output_dir)
-    with atomic_writer(output_dir / RUNS_CSV, "w") as handle:
-        writer = csv.DictWriter(
-            handle, fieldnames=RUN_COLUMNS, restval="", lineterminator="\n", extrasaction="ignore"
-        )
-        writer.writeheader()
-        writer.writerows(rows)
+    write_runs_csv(output_dir / RUNS_CSV, rows)
     merged = dict(environments[0])
     for key, value in environments[0].items():
         values = [json.dumps(env.get(key), sort_keys=True) for env in environments]

@@ -487,17 +487,23 @@ def test_a_sweep_id_is_made_once_with_the_manifest_and_kept_when_loaded(tmp_path
 # --- schema versions --------------------------------------------------------------------------
 
 
-def test_a_version_1_database_with_fewer_run_columns_is_migrated_and_keeps_its_rows(tmp_path):
-    path = tmp_path / "old.sqlite"
-    connection = sqlite3.connect(path)
-    connection.executescript(
-        """
+#: The meta and sweeps tables of a schema-version-1 database, as version 1 made them.
+VERSION_1_SWEEPS = """
         CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
         INSERT INTO meta VALUES ('schema_version', '1');
         CREATE TABLE sweeps (sweep_id TEXT PRIMARY KEY, started_at TEXT, output_dir TEXT,
             command TEXT, git_commit TEXT, git_dirty TEXT, mnistbench_version TEXT,
             cpu_model TEXT, platform TEXT, python TEXT, backends TEXT, packages TEXT,
             plugins TEXT, environment TEXT);
+"""
+
+
+def test_a_version_1_database_with_fewer_run_columns_is_migrated_and_keeps_its_rows(tmp_path):
+    path = tmp_path / "old.sqlite"
+    connection = sqlite3.connect(path)
+    connection.executescript(
+        VERSION_1_SWEEPS
+        + """
         INSERT INTO sweeps (sweep_id, started_at, git_commit) VALUES ('old', '2024-01-01', 'abc');
         CREATE TABLE runs (sweep_id TEXT NOT NULL, run_id TEXT NOT NULL, architecture,
             status, fit_seconds REAL, PRIMARY KEY (sweep_id, run_id));
@@ -527,13 +533,8 @@ def test_read_runs_of_an_older_database_reads_without_writing_to_it(tmp_path):
     path = tmp_path / "old.sqlite"
     connection = sqlite3.connect(path)
     connection.executescript(
-        """
-        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
-        INSERT INTO meta VALUES ('schema_version', '1');
-        CREATE TABLE sweeps (sweep_id TEXT PRIMARY KEY, started_at TEXT, output_dir TEXT,
-            command TEXT, git_commit TEXT, git_dirty TEXT, mnistbench_version TEXT,
-            cpu_model TEXT, platform TEXT, python TEXT, backends TEXT, packages TEXT,
-            plugins TEXT, environment TEXT);
+        VERSION_1_SWEEPS
+        + """
         CREATE TABLE runs (sweep_id TEXT NOT NULL, run_id TEXT NOT NULL, status,
             PRIMARY KEY (sweep_id, run_id));
         INSERT INTO runs VALUES ('old', 'dnn-r0', 'ok');
