@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import re
 import shutil
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from browser import distinct_colors, point_selector
+from html_page import Page as _Page
 
 from mnistbench.errors import ConfigError
 from mnistbench.history import Change
@@ -81,41 +81,6 @@ CHANGES = [
 def pages(tmp_path_factory) -> list[Path]:
     out = tmp_path_factory.mktemp("history")
     return write_history_pages(_points(), CHANGES, out, metrics=METRICS)
-
-
-class _Page(HTMLParser):
-    """The parts of a page the tests read: links, ids, script elements and table rows."""
-
-    def __init__(self, source: str) -> None:
-        super().__init__()
-        self.hrefs: list[str] = []
-        self.ids: set[str] = set()
-        self.scripts: list[str] = []
-        self.rows: list[list[str]] = []
-        self._cell: list[str] | None = None
-        self.feed(source)
-
-    def handle_starttag(self, tag, attrs):
-        attrs = dict(attrs)
-        if "id" in attrs:
-            self.ids.add(attrs["id"])
-        if tag == "a" and "href" in attrs:
-            self.hrefs.append(attrs["href"])
-        if tag == "script":
-            self.scripts.append(attrs.get("src") or "inline")
-        if tag == "tr":
-            self.rows.append([])
-        if tag in ("td", "th"):
-            self._cell = []
-
-    def handle_endtag(self, tag):
-        if tag in ("td", "th") and self._cell is not None:
-            self.rows[-1].append(" ".join("".join(self._cell).split()))
-            self._cell = None
-
-    def handle_data(self, data):
-        if self._cell is not None:
-            self._cell.append(data)
 
 
 def _read(path: Path) -> _Page:
