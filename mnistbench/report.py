@@ -177,8 +177,9 @@ def mnistbench_write_report(runs: pd.DataFrame, output_dir: Path) -> list[Path]:
 
     output_dir = Path(output_dir)
     csv_path = output_dir / COMPARISON_CSV
+    table = comparison_table(runs)
     with atomic_writer(csv_path, "w") as handle:
-        comparison_table(runs).to_csv(handle, index=False)
+        table.to_csv(handle, index=False)
     written = [
         csv_path,
         plot_comparison(runs, output_dir / COMPARISON_PNG),
@@ -189,5 +190,5 @@ def mnistbench_write_report(runs: pd.DataFrame, output_dir: Path) -> list[Path]:
         written.append(plot_predictions(runs, samples, output_dir / PREDICTIONS_PNG))
     if has_inference_curves(runs):
         written.append(plot_inference(runs, output_dir / INFERENCE_PNG))
-    written.append(write_html_report(runs, output_dir))
+    written.append(write_html_report(runs, output_dir, table))
     return written

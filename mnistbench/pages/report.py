@@ -68,18 +68,21 @@ THIRD_PARTY = "written by another reporter"
 _DATA_KEYS = ("source", "origin", "cache_path")
 
 
-def write_html_report(runs: pd.DataFrame, output_dir: Path) -> Path:
+def write_html_report(
+    runs: pd.DataFrame, output_dir: Path, table: pd.DataFrame | None = None
+) -> Path:
     """Write ``output_dir/report.html`` for ``runs`` (read from ``output_dir/runs.csv``).
 
     Reads the directory's ``environment.json``, ``samples.npz``, ``predictions.png``
     and worker logs where they exist, and lists every other file in it, so call it
-    after the other reporters. Returns the path written (atomically).
+    after the other reporters. ``table``: their ``comparison_table(runs)``, when they
+    made it already. Returns the path written (atomically).
     """
     output_dir = Path(output_dir)
-    return write_page(output_dir / REPORT_HTML, report_page(runs, output_dir))
+    return write_page(output_dir / REPORT_HTML, report_page(runs, output_dir, table))
 
 
-def report_page(runs: pd.DataFrame, output_dir: Path) -> str:
+def report_page(runs: pd.DataFrame, output_dir: Path, table: pd.DataFrame | None = None) -> str:
     """The HTML of ``report.html`` for the ``runs`` of ``output_dir``
     (see :func:`write_html_report`)."""
     output_dir = Path(output_dir)
@@ -109,7 +112,7 @@ def report_page(runs: pd.DataFrame, output_dir: Path) -> str:
         nav=[(f"#{anchor}", name) for anchor, name in sections],
         plotly="inline",
         summary=_summary(runs, ok),
-        headline=headline_rows(runs),
+        headline=headline_rows(runs, table),
         comparison=comparison,
         curves=curves,
         predictions=predictions,
@@ -162,18 +165,19 @@ def _number(column: Column, value: Any) -> str:
     return column.format(number)
 
 
-def headline_rows(runs: pd.DataFrame) -> dict[str, Any]:
+def headline_rows(runs: pd.DataFrame, table: pd.DataFrame | None = None) -> dict[str, Any]:
     """The headline table: its configurations and one row per metric measured by any.
 
     Returns ``{"configurations": [...], "rows": [...]}``: each configuration's ``label``,
     ``status``, ``runs`` and ``failed``; each row's metric ``name``, ``unit``,
     ``better`` and ``description``, and per configuration a cell with the formatted
     ``median``, ``spread`` ("min–max · cv 3.2%" over several runs, else ""), ``noisy``
-    and ``best`` (the best median of several configurations).
+    and ``best`` (the best median of several configurations). ``table`` is
+    ``comparison_table(runs)``, computed here when not given.
     """
     from mnistbench.report import comparison_table
 
-    table = comparison_table(runs)
+    table = comparison_table(runs) if table is None else table
     names = in_order(labels(runs))
     configurations = [
         {
