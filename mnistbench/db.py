@@ -29,6 +29,7 @@ import logging
 import math
 import re
 import sqlite3
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -226,6 +227,7 @@ class Database:
 
     def __init__(self, path: Path, *, timeout: float = BUSY_TIMEOUT_SECONDS) -> None:
         self.path = Path(path)
+        self.timeout = timeout
         if self.path.is_dir():
             raise DatabaseError(f"{self.path}: is a directory, not a results database")
         try:
@@ -249,8 +251,7 @@ class Database:
     def _open(self) -> None:
         connection = self.connection
         _refuse_newer(_stored_version(connection, self.path), self.path)
-        if connection.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-            connection.execute("PRAGMA journal_mode=WAL")
+        self._switch_to_wal()
         connection.execute("PRAGMA synchronous=NORMAL")  # WAL: durable across a killed process
         with self._transaction():
             # Read again inside the write lock: another process may have migrated meanwhile.
@@ -265,6 +266,22 @@ class Database:
                     (str(SCHEMA_VERSION),),
                 )
             self._add_registry_columns()
+
+    def _switch_to_wal(self) -> None:
+        """WAL mode, once per database file. Switching needs the file to itself, and SQLite
+        answers "database is locked" at once, without its busy timeout, when another
+        process opens the new file at the same moment: retry until the timeout."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                mode = self.connection.execute("PRAGMA journal_mode").fetchone()[0]
+                if mode.lower() != "wal":
+                    self.connection.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def _add_registry_columns(self) -> None:
         present = set(_table_columns(self.connection, "runs"))
