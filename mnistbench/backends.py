@@ -7,10 +7,13 @@ environment before any backend (or Keras) is imported.
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import importlib.util
+import json
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 
 from mnistbench.errors import ConfigError
 
@@ -45,6 +48,17 @@ THREAD_VARIABLES = (
 #: XLA's parser skips it after a ``--`` flag and, as the first word of XLA_FLAGS,
 #: takes it for a file name and aborts the process.
 XLA_SINGLE_THREAD_FLAG = "--xla_cpu_multi_thread_eigen=false"
+
+
+def configured_backend() -> str:
+    """The Keras backend a new process will use, found as Keras finds it, without importing it."""
+    if os.environ.get("KERAS_BACKEND"):
+        return os.environ["KERAS_BACKEND"]
+    keras_home = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
+    try:
+        return json.loads((keras_home / "keras.json").read_text()).get("backend", "tensorflow")
+    except (OSError, ValueError, AttributeError):
+        return "tensorflow"
 
 
 def check_backends(names: Sequence[str]) -> None:
@@ -109,8 +123,6 @@ def select_backend(backend: str | None) -> str:
     torch run. A ``None`` entry in ``sys.modules`` makes ``import jax`` raise ImportError,
     which Keras handles; only backends not yet imported are blocked. Returns the backend.
     """
-    from mnistbench.environment import configured_backend
-
     if backend:
         os.environ["KERAS_BACKEND"] = backend
     chosen = configured_backend()
@@ -130,7 +142,7 @@ def imported_backends() -> list[str]:
 def probe_modules(backend: str, on_progress: Callable[[dict], None] | None = None) -> list[str]:
     """Worker task: prepare ``backend`` as a run's worker does, use it, return the backends loaded.
 
-    For tests (through :func:`mnistbench.executor.call_in_worker` or a Ray task): a
+    For tests (through :func:`mnistbench.executors.local.call_in_worker` or a Ray task): a
     run should load exactly one backend package.
     """
     select_backend(backend)
@@ -144,8 +156,6 @@ def probe_modules(backend: str, on_progress: Callable[[dict], None] | None = Non
 
 def backend_version(backend: str) -> str:
     """The installed version of a Keras backend's package, without importing it."""
-    import importlib.metadata
-
     try:
         return importlib.metadata.version(backend)
     except importlib.metadata.PackageNotFoundError:

@@ -1,24 +1,22 @@
 """Comparing two output directories: is the candidate faster, slower, or the same?
 
 The library behind ``mnistbench compare BASELINE_DIR CANDIDATE_DIR [--fail RULE ...]``.
-:func:`compare_runs` takes the two ``runs.csv`` DataFrames and returns one row per
-configuration, backend and metric; :func:`regressions` names the rows that fail a
-``--fail`` rule; :func:`work_differences` names the configurations whose two sides
-did different work; :func:`write_compare` writes ``compare.csv`` and, through
-:mod:`mnistbench.plots.compare`, ``compare.png``.
+:func:`compare_runs` takes the two sides' typed tables of runs
+(:func:`mnistbench.record.frame`) and returns one row per configuration, backend and
+metric; :func:`regressions` names the rows that fail a ``--fail`` rule
+(:mod:`mnistbench.gates`); :func:`work_differences` names the configurations whose two
+sides did different work; :func:`write_compare_csv` writes ``compare.csv``
+(``compare.png`` is :mod:`mnistbench.figures.compare`).
 
 Only runs with status ``ok`` count. A configuration is a ``config_id`` (an
 architecture plus its non-default execution options) on one ``backend``; its rows
 are repeats with different seeds. The ``config_id`` does not name the work (epochs,
 batch size, samples, target), so the two sides are compared only when their runs did
-the same work (:data:`WORK_OPTIONS`). Each side is summarized by its median, and the
-two sides are compared by their ratio and by a two-sided Mann-Whitney U test at
+the same work (:func:`mnistbench.columns.work_options`). Each side is summarized by its
+median, and the two sides are compared by their ratio and by a two-sided Mann-Whitney U test at
 :data:`~mnistbench.stats.ALPHA`, run only when the repeats are enough for it to
 find a change (:func:`mnistbench.stats.can_be_significant`). With fewer the
 comparison says it cannot tell and how many repeats a side it needs.
-
-Nothing heavy is imported at module level (pandas, scipy and matplotlib are imported
-by the functions that use them), so that ``mnistbench --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -29,10 +27,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mnistbench import format as fmt
+from mnistbench import layout
 from mnistbench.atomic import atomic_writer
+from mnistbench.columns import LOWER, metric, normalized, work_options
 from mnistbench.errors import ConfigError
-from mnistbench.metrics import COMPARED, in_view, metric, normalized
-from mnistbench.runs import config_keys, in_order, is_ok, label, numeric, several_backends, text
+from mnistbench.gates import FailRule, compared_metrics
+from mnistbench.record import in_order, label, ok, several_backends
 from mnistbench.stats import ALPHA, can_be_significant, mann_whitney_p, repeats_needed
 
 if TYPE_CHECKING:
@@ -50,24 +51,6 @@ DIFFERENT_WORK = "different work"
 ONLY_IN_BASELINE = "only in baseline"
 ONLY_IN_CANDIDATE = "only in candidate"
 
-#: The ``runs.csv`` columns that say how much work a run did. Two runs of one
-#: configuration are compared only when these agree. With a target accuracy, the
-#: ``epochs`` column holds the epochs trained, which the target may cut short: that
-#: is an outcome (a faster-converging candidate trains fewer), not the work asked
-#: for, so runs with a target compare the target and ``eval_every`` instead of
-#: ``epochs``. The ``--epochs`` cap of such runs is not in ``runs.csv``; a cap that
-#: matters shows as a target not reached (``converged``).
-WORK_OPTIONS = (
-    "epochs",
-    "batch_size",
-    "train_samples",
-    "test_samples",
-    "target_accuracy",
-    "eval_every",
-)
-
-COMPARE_CSV = "compare.csv"
-COMPARE_PNG = "compare.png"
 
 #: Columns of :func:`compare_runs`'s table and of ``compare.csv``, in order.
 COMPARE_COLUMNS: list[str] = [
@@ -95,157 +78,38 @@ COMPARE_COLUMNS: list[str] = [
 ]
 
 
-def compared_metrics() -> list[str]:
-    """The names of the metrics compare tests, in ``runs.csv`` order."""
-    return [column.name for column in in_view(COMPARED)]
-
-
-def gated_metrics() -> list[str]:
-    """The metrics ``--fail`` rules can name: the compared ones, then their normalized forms."""
-    compared = compared_metrics()
-    return [*compared, *filter(None, map(normalized, compared))]
-
-
-def _number(value: float) -> str:
-    """A threshold as the user would type it: ``10``, ``0.005``, ``2.5``."""
-    # Rounding first hides float noise such as 0.1 * 100 == 10.000000000000002.
-    return f"{round(value, 12):.12g}"
-
-
-# --- --fail rules ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class FailRule:
-    """One ``--fail METRIC:THRESHOLD`` rule: how much worse a metric may get.
-
-    The threshold is a magnitude in the metric's bad direction (``Column.better``);
-    its sign is ignored, so ``test_accuracy:-0.005`` and ``test_accuracy:0.005``
-    are the same rule. With ``b`` and ``c`` the baseline and candidate medians:
-
-    - relative, ``fit_seconds:10%``: exceeded when the candidate is worse by more
-      than 10 % of the baseline, i.e. ``c - b > 0.10 * |b|`` for a lower-is-better
-      metric and ``b - c > 0.10 * |b|`` for a higher-is-better one
-      (``inference_samples_per_second:10%`` fails on a drop of more than 10 %);
-    - absolute, ``test_accuracy:-0.005``: exceeded when the candidate is worse by
-      more than 0.005 in the column's unit, i.e. ``b - c > 0.005`` for a
-      higher-is-better metric; ``latency_ms:0.5`` is exceeded when ``c - b > 0.5``.
-
-    An improvement never exceeds a rule. Whether an exceeded rule fails depends on
-    significance; see :func:`compare_runs`.
-
-    :param metric: one of :func:`gated_metrics`: a compared metric or its normalized form.
-    :param threshold: the allowed worsening, positive: a fraction of the baseline
-        median (0.10 for "10%") when ``relative``, else in the metric's unit.
-    :param relative: True for a percentage, False for an absolute amount.
-    """
-
-    metric: str
-    threshold: float
-    relative: bool
-
-    @classmethod
-    def parse(cls, text: str) -> FailRule:
-        """A rule from ``METRIC:THRESHOLD`` text: ``fit_seconds:10%``, ``test_accuracy:-0.005``.
-
-        :raises ConfigError: one line naming what is wrong: no colon, no metric or
-            an unknown one (listing the known ones), no threshold or one that is
-            not a finite number or percentage, a zero threshold, a negative percentage.
-        """
-        quoted = f'--fail "{text}"'
-        name, colon, threshold_text = text.partition(":")
-        name, threshold_text = name.strip(), threshold_text.strip()
-        if not colon:
-            raise ConfigError(
-                f"{quoted}: expected METRIC:THRESHOLD, e.g. fit_seconds:10% or test_accuracy:-0.005"
-            )
-        if not name:
-            raise ConfigError(f"{quoted}: missing metric before the colon, e.g. fit_seconds:10%")
-        known = gated_metrics()
-        if name not in known:
-            raise ConfigError(f'{quoted}: unknown metric "{name}"; known: {", ".join(known)}')
-        if not threshold_text:
-            raise ConfigError(f"{quoted}: missing threshold after the colon, e.g. {name}:10%")
-        relative = threshold_text.endswith("%")
-        number_text = threshold_text.removesuffix("%").strip() if relative else threshold_text
-        try:
-            number = float(number_text)
-        except ValueError:
-            number = math.nan
-        if not math.isfinite(number):
-            raise ConfigError(
-                f'{quoted}: threshold "{threshold_text}" is not a number or a percentage, '
-                "e.g. 10% or 0.5"
-            )
-        if relative and number <= 0:
-            raise ConfigError(
-                f"{quoted}: a percentage must be above 0%: it is how much worse "
-                f"{name} may get, e.g. {name}:10%"
-            )
-        if number == 0:
-            raise ConfigError(
-                f"{quoted}: the threshold must not be 0: it is how much worse {name} may get"
-            )
-        return cls(name, number / 100 if relative else abs(number), relative)
-
-    def __str__(self) -> str:
-        """The rule as ``--fail`` text, signed in the bad direction when absolute.
-
-        ``fit_seconds:10%``, ``test_accuracy:-0.005``, ``latency_ms:+0.5``;
-        :meth:`parse` reads it back.
-        """
-        if self.relative:
-            return f"{self.metric}:{_number(self.threshold * 100)}%"
-        sign = "-" if metric(self.metric).better == "higher" else "+"
-        return f"{self.metric}:{sign}{_number(abs(self.threshold))}"
-
-    def limit(self) -> str:
-        """The allowed worsening for messages: ``10%``, ``0.005``, ``0.5 ms``."""
-        if self.relative:
-            return f"{_number(self.threshold * 100)}%"
-        unit = metric(self.metric).unit
-        return _number(abs(self.threshold)) + (f" {unit}" if unit else "")
-
-    def exceeded(self, baseline_median: float, candidate_median: float) -> bool:
-        """Whether the candidate median is worse than the baseline by more than allowed."""
-        if math.isnan(baseline_median) or math.isnan(candidate_median):
-            return False
-        if metric(self.metric).better == "lower":
-            worsening = candidate_median - baseline_median
-        else:
-            worsening = baseline_median - candidate_median
-        # Written as a product, not a ratio: a zero baseline needs no special case.
-        allowed = self.threshold * abs(baseline_median) if self.relative else abs(self.threshold)
-        return worsening > allowed
-
-
 # --- the work a configuration's runs did ----------------------------------------------
 
 
-def _value_text(value: float) -> str:
-    """``5``, ``60,000``, ``0.97``: a work option's value as the user would read it."""
+def _value_text(value, absent: str = "") -> str:
+    """``5``, ``60,000``, ``0.97``, ``True``: a work option's value as the user would read it;
+    ``absent`` when it has none."""
+    if fmt.missing(value):
+        return absent
+    if isinstance(value, bool):
+        return str(value)
     return f"{int(value):,}" if float(value).is_integer() else f"{value:g}"
 
 
 def _work(runs: pd.DataFrame) -> dict[str, pd.Series]:
-    """Per work option present in ``runs``, one text value per run; "" where not compared."""
+    """Per work option (:func:`mnistbench.columns.work_options`), one text value per run;
+    "" where not compared.
 
-    def values(column: str, absent: str = "") -> pd.Series:
-        return numeric(runs, column).map(lambda v: absent if math.isnan(v) else _value_text(v))
-
+    With a target accuracy, ``epochs`` holds the epochs trained, which the target may cut
+    short: that is an outcome (a faster-converging candidate trains fewer), not the work
+    asked for, so runs with a target compare the target and ``eval_every`` instead of
+    ``epochs``. The ``--epochs`` cap of such runs is not in ``runs.csv``; a cap that
+    matters shows as a target not reached (``converged``).
+    """
+    with_target = runs["target_accuracy"].notna()
+    absent = {"target_accuracy": "none", "eval_every": "each epoch"}
     work = {}
-    for option in ("batch_size", "train_samples", "test_samples"):
-        if option in runs.columns:
-            work[option] = values(option)
-    with_target = numeric(runs, "target_accuracy").notna()
-    if "target_accuracy" in runs.columns:
-        work["target_accuracy"] = values("target_accuracy", "none")
-    if "epochs" in runs.columns:
-        # With a target the epochs trained are an outcome, not the work asked for.
-        work["epochs"] = values("epochs").where(~with_target, "")
-    if "eval_every" in runs.columns:
-        work["eval_every"] = values("eval_every", "each epoch").where(with_target, "")
-    return {option: work[option] for option in WORK_OPTIONS if option in work}
+    for option in work_options():
+        blank = absent.get(option, "")
+        work[option] = runs[option].map(lambda v, blank=blank: _value_text(v, blank))
+    work["epochs"] = work["epochs"].where(~with_target, "")
+    work["eval_every"] = work["eval_every"].where(with_target, "")
+    return work
 
 
 def _distinct(values: pd.Series) -> list[str]:
@@ -267,9 +131,7 @@ def _differences(base_work: dict[str, pd.Series], cand_work: dict[str, pd.Series
     (a directory merged from two sweeps) are listed as ``1/5``.
     """
     differences = []
-    for option in WORK_OPTIONS:
-        if option not in base_work or option not in cand_work:
-            continue
+    for option in work_options():
         b, c = _distinct(base_work[option]), _distinct(cand_work[option])
         if b and c and b != c:
             differences.append(f"{option} {'/'.join(b)} vs {'/'.join(c)}")
@@ -317,14 +179,14 @@ def compare_runs(
       test), "different work" (see below), "only in baseline" or "only in
       candidate" (the other side has no value: the configuration is missing there,
       all its runs failed, or the metric was not measured);
-    - ``different_work``: the :data:`WORK_OPTIONS` the two sides' successful runs
-      disagree on, ``"epochs 1 vs 5, train_samples 3,000 vs 60,000"``; "" when
-      they did the same work;
+    - ``different_work``: the work options (:func:`mnistbench.columns.work_options`) the
+      two sides' successful runs disagree on,
+      ``"epochs 1 vs 5, train_samples 3,000 vs 60,000"``; "" when they did the same work;
     - ``regression``: True when a rule fails; ``failed_rule``: the failing rules as
       ``--fail`` text, "; "-separated, "" when none;
     - ``normalized_baseline_median``, ``normalized_candidate_median``,
       ``normalized_ratio``, ``normalized_p_value``, ``normalized_verdict``: the same
-      comparison of the metric's normalized form (:func:`mnistbench.metrics.normalized`:
+      comparison of the metric's normalized form (:func:`mnistbench.columns.normalized`:
       divided by each run's speed probe), beside the raw one; NaN and "" for a metric
       without one, runs without a probe, or when ``normalization_withheld`` gives the
       reason the two sides' probes do not compare (:func:`machine_comparison`).
@@ -366,7 +228,7 @@ def compare_runs(
     tried = _keyed(candidate, only_ok=False)
     # Configurations the candidate ran, successfully or not: one that only failed is gated.
     attempted = set(zip(tried["_config"], tried["_backend"], strict=True))
-    metrics = [m for m in compared_metrics() if m in baseline.columns and m in candidate.columns]
+    metrics = compared_metrics()
     keys = in_order(
         [
             *zip(base["_config"], base["_backend"], strict=True),
@@ -401,20 +263,15 @@ def compare_runs(
     for config, backend, base_runs, cand_runs, differences in pairs:
         architecture = pd.concat([base_runs["_architecture"], cand_runs["_architecture"]]).iloc[0]
         for name in metrics:
-            b, c = numeric(base_runs, name).dropna(), numeric(cand_runs, name).dropna()
+            b, c = base_runs[name].dropna(), cand_runs[name].dropna()
             if b.empty and c.empty:
                 continue
             gated = rules if (config, backend) in attempted else ()
             withheld = differences if not allow_different_work else ""
             row = _compare_metric(name, b, c, gated, require_significance, withheld)
             norm = normalized(name)
-            if (
-                norm
-                and not normalization_withheld
-                and norm in baseline.columns
-                and norm in candidate.columns
-            ):
-                nb, nc = numeric(base_runs, norm).dropna(), numeric(cand_runs, norm).dropna()
+            if norm and not normalization_withheld:
+                nb, nc = base_runs[norm].dropna(), cand_runs[norm].dropna()
                 if not (nb.empty and nc.empty):
                     _add_normalized(
                         row, _compare_metric(norm, nb, nc, gated, require_significance, withheld)
@@ -453,11 +310,11 @@ def _add_normalized(row: dict[str, Any], normalized_row: dict[str, Any]) -> None
 
 
 def _keyed(runs: pd.DataFrame, only_ok: bool = True) -> pd.DataFrame:
-    """The ``ok`` runs (or all), with their keys as clean strings in ``_config``, ``_backend``."""
-    keyed = (runs[is_ok(runs)] if only_ok else runs).copy()
-    keyed["_config"] = config_keys(keyed)
-    keyed["_architecture"] = text(keyed, "architecture")
-    keyed["_backend"] = text(keyed, "backend")
+    """The ``ok`` runs (or all), with their keys in ``_config``, ``_backend``."""
+    keyed = (runs[ok(runs)] if only_ok else runs).copy()
+    keyed["_config"] = keyed["config_id"]
+    keyed["_architecture"] = keyed["architecture"]
+    keyed["_backend"] = keyed["backend"]
     return keyed
 
 
@@ -507,7 +364,7 @@ def _compare_metric(
         # Identical samples can give NaN; that is no evidence of a change.
         significant = not math.isnan(p_value) and p_value < ALPHA
         row["p_value"], row["significant"] = p_value, significant
-        worse = c_median > b_median if better == "lower" else c_median < b_median
+        worse = c_median > b_median if better == LOWER else c_median < b_median
         if not significant or c_median == b_median:
             row["verdict"] = NO_CHANGE
         else:
@@ -567,7 +424,7 @@ class MachineSpeed:
 
 
 def _distinct_text(runs: pd.DataFrame, column: str) -> list[str]:
-    return sorted({value for value in text(runs, column) if value}) if column in runs else []
+    return sorted({value for value in runs[column] if value})
 
 
 def machine_comparison(
@@ -581,7 +438,7 @@ def machine_comparison(
     ``*_environment`` are the sides' ``environment.json`` (for the CPU model), when known.
     """
     base, cand = _keyed(baseline), _keyed(candidate)
-    probes = [_median(numeric(side, "probe_seconds").dropna()) for side in (base, cand)]
+    probes = [_median(side["probe_seconds"].dropna()) for side in (base, cand)]
     reasons = []
     for side, runs, probe in zip(("baseline", "candidate"), (base, cand), probes, strict=True):
         # A side with no successful run has nothing to normalize: its configurations are
@@ -590,8 +447,7 @@ def machine_comparison(
             reasons.append(f"the {side}'s runs have no speed probe")
     if not any(math.isnan(probe) for probe in probes):
         versions = [  # numbers: a column with an empty cell reads as floats
-            [f"{v:g}" for v in sorted(set(numeric(side, "probe_version").dropna()))]
-            for side in (base, cand)
+            [f"{v:g}" for v in sorted(set(side["probe_version"].dropna()))] for side in (base, cand)
         ]
         if versions[0] != versions[1]:
             reasons.append(
@@ -639,18 +495,13 @@ def normalized_lines(table: pd.DataFrame, machines: MachineSpeed) -> list[str]:
 # --- human-readable lines -------------------------------------------------------------
 
 
-def p_text(p_value: float) -> str:
-    """``p=0.0079``, ``p<0.001``: a p-value for messages and figures."""
-    return "p<0.001" if p_value < 0.001 else f"p={p_value:.2g}"
-
-
 def untested_text(baseline_n: int, candidate_n: int) -> str:
     """Why a row has no p-value: ``n=3 vs 3: significance needs 4 repeats a side``."""
     return f"n={baseline_n} vs {candidate_n}: significance needs {REPEATS_NEEDED} repeats a side"
 
 
 def row_labels(table: pd.DataFrame) -> list[str]:
-    """Each row's configuration label (:func:`mnistbench.runs.label`)."""
+    """Each row's configuration label (:func:`mnistbench.record.label`)."""
     several = several_backends(table["backend"])
     return [
         label(config, backend, several)
@@ -686,7 +537,7 @@ def regressions(table: pd.DataFrame) -> list[str]:
             if math.isnan(p_value):
                 evidence = untested_text(row["baseline_n"], row["candidate_n"])
             else:
-                evidence = p_text(p_value)
+                evidence = fmt.p_value(p_value)
             if rule.relative:
                 change = f"{(c - b) / abs(b) * 100:+.1f}%" if b else "from 0"
             else:
@@ -711,21 +562,12 @@ def work_differences(table: pd.DataFrame) -> list[str]:
     return in_order(lines)
 
 
-# --- compare.csv and compare.png ------------------------------------------------------
+# --- compare.csv ------------------------------------------------------------------------
 
 
-def write_compare(table: pd.DataFrame, output_dir: Path) -> list[Path]:
-    """Write ``compare.csv`` (the table as is) and ``compare.png`` into ``output_dir``.
-
-    Each file is replaced atomically; the figure is
-    :func:`mnistbench.plots.compare.plot_compare`.
-
-    :returns: the paths written, CSV first.
-    """
-    from mnistbench.plots.compare import plot_compare
-
-    output_dir = Path(output_dir)
-    csv_path = output_dir / COMPARE_CSV
-    with atomic_writer(csv_path, "w") as handle:
+def write_compare_csv(table: pd.DataFrame, output_dir: Path) -> Path:
+    """Write ``compare.csv`` (the table as is) into ``output_dir``, atomically."""
+    path = layout.COMPARE_CSV.of(output_dir)
+    with atomic_writer(path, "w") as handle:
         table.to_csv(handle, index=False, lineterminator="\n")
-    return [csv_path, plot_compare(table, output_dir / COMPARE_PNG)]
+    return path

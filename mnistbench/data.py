@@ -49,6 +49,8 @@ ARRAY_KEYS = ("x_train", "y_train", "x_test", "y_test")
 
 TRAIN_SAMPLES = 60_000
 TEST_SAMPLES = 10_000
+#: How many test digits each run predicts for ``predictions.png`` (saved in samples.npz).
+SAMPLE_COUNT = 16
 IMAGE_SHAPE = (28, 28)
 CLASS_COUNT = 10
 

@@ -7,7 +7,7 @@ them so that history can be queried across sweeps, commits and machines. Tables:
 - ``sweeps``: one row per sweep (its id, start, output directory, command, git commit
   and dirtiness, versions, CPU, platform, and the whole ``environment.json``).
 - ``runs``: one row per run, keyed by ``(sweep_id, run_id)``, with every column of
-  ``runs.csv`` as :mod:`mnistbench.metrics` declares them; a rerun replaces its row.
+  ``runs.csv`` as :mod:`mnistbench.columns` declares them; a rerun replaces its row.
 
 Cells hold what ``runs.csv`` holds, with numbers as numbers: empty cells are NULL,
 True/False are the text ``True``/``False``, JSON lists are text. Columns added to the
@@ -22,8 +22,6 @@ sweeps can write to one database at once and a killed sweep leaves it readable.
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
 import json
 import logging
 import math
@@ -35,11 +33,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mnistbench import layout, record
+from mnistbench.columns import COLUMNS, RUN_COLUMNS
 from mnistbench.environment import read_environment
 from mnistbench.errors import MnistbenchError
 from mnistbench.manifest import read_sweep_identity
-from mnistbench.metrics import COLUMNS, RUN_COLUMNS
-from mnistbench.runs import RUNS_CSV, read_result_rows
+from mnistbench.record import Run
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -317,13 +316,13 @@ class Database:
         with self._transaction():
             self._upsert_sweep(sweep_id, environment, started_at, output_dir)
 
-    def record_run(self, sweep_id: str, row: dict) -> str:
-        """Add or replace the run ``row`` (a runs.csv row) of sweep ``sweep_id``.
+    def record_run(self, sweep_id: str, run: Run) -> str:
+        """Add or replace the record ``run`` of sweep ``sweep_id``.
 
         Returns "added", "updated" or "unchanged".
         """
         with self._transaction():
-            return self._upsert_run(sweep_id, row)
+            return self._upsert_run(sweep_id, run)
 
     def import_directory(self, directory: Path) -> Imported:
         """Add an output directory's runs (``runs.csv``) and environment, in one transaction.
@@ -332,14 +331,14 @@ class Database:
         derived from their manifest or path, so importing twice adds nothing.
         """
         directory = _output_dir(directory)
-        rows = read_result_rows(directory)
+        runs = record.read(directory)
         sweep_id, created_at = read_sweep_identity(directory)
-        started = created_at or min((row.get("started_at") or "" for row in rows), default="")
+        started = created_at or min((run.started_at for run in runs), default="")
         outcomes = {"added": 0, "updated": 0, "unchanged": 0}
         with self._transaction():
             self._upsert_sweep(sweep_id, read_environment(directory), started, directory)
-            for row in rows:
-                outcomes[self._upsert_run(sweep_id, row)] += 1
+            for run in runs:
+                outcomes[self._upsert_run(sweep_id, run)] += 1
         return Imported(sweep_id, **outcomes)
 
     def import_directories(self, directories: Sequence[Path]) -> list[Imported]:
@@ -347,7 +346,7 @@ class Database:
         imports nothing."""
         checked = [_output_dir(directory) for directory in directories]
         for directory in checked:
-            read_result_rows(directory)
+            record.read(directory)
         return [self.import_directory(directory) for directory in checked]
 
     def _upsert_sweep(
@@ -378,9 +377,9 @@ class Database:
             [_cell(value) if name == "git_dirty" else value for name, value in values.items()],
         )
 
-    def _upsert_run(self, sweep_id: str, row: dict) -> str:
+    def _upsert_run(self, sweep_id: str, run: Run) -> str:
         columns = ["sweep_id", *RUN_COLUMNS]
-        values = [sweep_id, *(_cell(row.get(name)) for name in RUN_COLUMNS)]
+        values = [sweep_id, *(_cell(cell) for cell in run.cells().values())]
         quoted = ", ".join(_quote(name) for name in columns)
         existing = self.connection.execute(
             f"SELECT {quoted} FROM runs WHERE sweep_id = ? AND run_id = ?",
@@ -397,8 +396,10 @@ class Database:
 
 def _output_dir(directory: Path) -> Path:
     directory = Path(directory)
-    if not (directory / RUNS_CSV).is_file():
-        raise DatabaseError(f"{directory}: no {RUNS_CSV}; is it an mnistbench output directory?")
+    if not layout.RUNS_CSV.of(directory).is_file():
+        raise DatabaseError(
+            f"{directory}: no {layout.RUNS_CSV}; is it an mnistbench output directory?"
+        )
     return directory
 
 
@@ -454,9 +455,9 @@ class SweepRecorder:
             )
         )
 
-    def record_run(self, row: dict) -> None:
-        """Write one run's row, as it was written to ``runs.csv``."""
-        self._try(lambda db: db.record_run(self.sweep_id, row))
+    def record_run(self, run: Run) -> None:
+        """Write one run's record, as it was written to ``runs.csv``."""
+        self._try(lambda db: db.record_run(self.sweep_id, run))
 
     def close(self) -> None:
         if self.database is not None:
@@ -482,14 +483,11 @@ class SweepRecorder:
 
 
 def read_runs(path: Path) -> pd.DataFrame:
-    """Every run in the database, one row each, oldest sweep first.
+    """Every run in the database, one row each, oldest sweep first: the runs' typed table
+    (:func:`mnistbench.record.frame`) with :data:`SWEEP_COLUMNS` beside.
 
-    Columns: every ``runs.csv`` column, typed as :func:`mnistbench.runs.read_runs` types
-    them (so the helpers of :mod:`mnistbench.runs` apply), then :data:`SWEEP_COLUMNS`.
     DatabaseError when the file is missing, not SQLite or newer than this mnistbench.
     """
-    import pandas as pd
-
     path = Path(path)
     if not path.is_file():
         raise DatabaseError(
@@ -500,7 +498,7 @@ def read_runs(path: Path) -> pd.DataFrame:
         version = _stored_version(connection, path)
         _refuse_newer(version, path)
         if version == 0:
-            records, present = [], []
+            records, stored = [], []
         else:
             present = _table_columns(connection, "runs")
             stored = [name for name in RUN_COLUMNS if name in present]
@@ -513,19 +511,18 @@ def read_runs(path: Path) -> pd.DataFrame:
                 f"SELECT {selected} FROM runs r LEFT JOIN sweeps s ON s.sweep_id = r.sweep_id "
                 "ORDER BY s.started_at IS NULL, s.started_at, r.sweep_id, r.rowid"
             ).fetchall()
-            present = [*stored, *SWEEP_COLUMNS]
     except sqlite3.Error as error:
         raise _sqlite_error(path, error) from None
     finally:
         connection.close()
-    # Through CSV text, so pandas types each column exactly as it types runs.csv.
-    text = io.StringIO()
-    writer = csv.writer(text, lineterminator="\n")
-    writer.writerow(present or [*RUN_COLUMNS, *SWEEP_COLUMNS])
-    writer.writerows([_csv_text(value) for value in record] for record in records)
-    text.seek(0)
-    runs = pd.read_csv(text)
-    for name in RUN_COLUMNS:  # an older database without a newer column: not measured
-        if name not in runs.columns:
-            runs[name] = math.nan
-    return runs[[*RUN_COLUMNS, *SWEEP_COLUMNS]]
+    runs, sweeps = [], []
+    for values in records:
+        cells = {name: _csv_text(value) for name, value in zip(stored, values, strict=False)}
+        runs.append(record.from_cells(cells, where=f"{path}"))
+        sweep = dict(zip(SWEEP_COLUMNS, values[len(stored) :], strict=True))
+        sweeps.append({name: "" if value is None else value for name, value in sweep.items()})
+    table = record.frame(runs, extra=sweeps)
+    for name in SWEEP_COLUMNS:  # an empty database: the columns all the same
+        if name not in table.columns:
+            table[name] = ""
+    return table

@@ -21,17 +21,17 @@ and backend.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    import pandas as pd
+from mnistbench.environment import cpu_model, read_environment, write_environment
+from mnistbench.record import Run
 
 log = logging.getLogger("mnistbench")
 
@@ -69,8 +69,6 @@ def _mb(value: float | None) -> float | None:
 
 def host_cpu() -> Device:
     """The machine's CPU as a device: its model name, and the physical memory in MB."""
-    from mnistbench.environment import cpu_model
-
     try:
         memory = _mb(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
     except (ValueError, OSError, AttributeError):  # no sysconf names here (macOS, Windows)
@@ -241,7 +239,7 @@ def device_columns(
             placement = Placement(devices[0].kind)
         return {
             "device": device_name(placement, devices),
-            "devices": json.dumps([device.to_dict() for device in devices]),
+            "devices": [device.to_dict() for device in devices],
             "peak_accelerator_memory_mb": peak_accelerator_memory_mb(backend, placement, module),
         }
     except Exception as error:
@@ -252,27 +250,20 @@ def device_columns(
 # --- what the workers reported ----------------------------------------------------------
 
 
-def reported_devices(runs: pd.DataFrame) -> dict[str, dict[str, list[dict]]]:
+def reported_devices(runs: Sequence[Run]) -> dict[str, dict[str, list[dict]]]:
     """``{node: {backend: devices}}`` from the runs that recorded their devices: what each
     node's workers saw, per backend (the last run's list, runs in file order)."""
-    from mnistbench.runs import json_list, text
-
     reported: dict[str, dict[str, list[dict]]] = {}
-    nodes, backends = text(runs, "node"), text(runs, "backend")
-    cells = runs["devices"] if "devices" in runs.columns else [None] * len(runs)
-    for node, backend, cell in zip(nodes, backends, cells, strict=True):
-        devices = json_list(cell)
-        if devices and backend:
-            reported.setdefault(node, {})[backend] = devices
+    for run in runs:
+        if run.devices and run.backend:
+            reported.setdefault(run.node, {})[run.backend] = list(run.devices)
     return reported
 
 
-def record_devices(output_dir: Path, runs: pd.DataFrame) -> dict | None:
+def record_devices(output_dir: Path, runs: Sequence[Run]) -> dict | None:
     """Set the ``devices`` entry of ``output_dir``'s ``environment.json`` to what the runs
     reported (:func:`reported_devices`) and return the new environment; None (and nothing
     written) when there is no ``environment.json`` or no run reported devices."""
-    from mnistbench.environment import read_environment, write_environment
-
     environment = read_environment(output_dir)
     reported = reported_devices(runs)
     if not environment or not reported:

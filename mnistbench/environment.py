@@ -12,8 +12,9 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from mnistbench import layout
 from mnistbench.atomic import atomic_writer
-from mnistbench.results import ENVIRONMENT_JSON
+from mnistbench.backends import backend_version
 
 #: The entry of ``environment.json`` that records the sweep file of ``run --config``.
 SWEEP_FILE = "sweep_file"
@@ -25,17 +26,6 @@ def _version(distribution: str) -> str | None:
         return importlib.metadata.version(distribution)
     except importlib.metadata.PackageNotFoundError:
         return None
-
-
-def configured_backend() -> str:
-    """The Keras backend a new process will use, found as Keras finds it, without importing it."""
-    if os.environ.get("KERAS_BACKEND"):
-        return os.environ["KERAS_BACKEND"]
-    keras_home = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
-    try:
-        return json.loads((keras_home / "keras.json").read_text()).get("backend", "tensorflow")
-    except (OSError, ValueError, AttributeError):
-        return "tensorflow"
 
 
 def cpu_model() -> str:
@@ -101,8 +91,6 @@ def describe_environment(
     from pytest_benchmark.plugin import pytest_benchmark_generate_machine_info
     from pytest_benchmark.utils import get_commit_info
 
-    from mnistbench.backends import backend_version
-
     return {
         "sweep_id": sweep_id,
         "python": platform.python_version(),
@@ -149,7 +137,7 @@ def write_environment(output_dir: Path, environment: dict) -> Path:
 
 
 def _write(output_dir: Path, environment: dict) -> Path:
-    path = Path(output_dir) / ENVIRONMENT_JSON
+    path = layout.ENVIRONMENT_JSON.of(output_dir)
     with atomic_writer(path, "w") as handle:
         json.dump(environment, handle, indent=2)
         handle.write("\n")
@@ -173,6 +161,6 @@ def record_sweep_file(output_dir: Path, record: dict | None) -> None:
 def read_environment(output_dir: Path) -> dict:
     """The ``environment.json`` of an output directory, or {} if it is missing or unreadable."""
     try:
-        return json.loads((Path(output_dir) / ENVIRONMENT_JSON).read_text())
+        return json.loads(layout.ENVIRONMENT_JSON.of(output_dir).read_text())
     except (OSError, ValueError):
         return {}

@@ -1,7 +1,8 @@
 """History: each configuration's figures sweep after sweep, and the commits where they moved.
 
-A *series* is one configuration: every plan option that shapes the work
-(:data:`SERIES_KEY`), so a smoke sweep never mixes with a full one. A *point* is one
+A *series* is one configuration: every option of the work it did and of the settings it
+ran under (:data:`SERIES_KEY`, the registry's :func:`mnistbench.columns.series_key`), so a
+smoke sweep never mixes with a full one. A *point* is one
 sweep's median over its successful runs of that configuration, ordered by the sweep's
 start and labelled with its date, git commit, mnistbench version and plugin version.
 A sweep whose runs of a configuration all failed is a point with no values (``runs``
@@ -43,38 +44,35 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from mnistbench import db
+from mnistbench.columns import (
+    BY_NAME,
+    COMPARED,
+    CONFIG_KEY,
+    HIGHER,
+    in_view,
+    metrics,
+    normalized,
+)
+from mnistbench.columns import series_key as registry_series_key
 from mnistbench.errors import MnistbenchError
-from mnistbench.metrics import BY_NAME, COLUMNS, COMPARED, HIGHER, in_view, normalized
-from mnistbench.runs import flags, in_order, is_ok, missing, numeric, text
+from mnistbench.format import missing
+from mnistbench.plan import jit_word
+from mnistbench.record import in_order, label, ok, several_backends
 
 if TYPE_CHECKING:
     import pandas as pd
 
-#: The plan options that shape a run's work: runs that agree on all of them form a series.
-SERIES_KEY: tuple[str, ...] = (
-    "architecture",
-    "backend",
-    "executor",
-    "isolation",
-    "cpus_reserved",
-    "epochs",
-    "batch_size",
-    "steps_per_execution",
-    "jit_compile",
-    "train_samples",
-    "test_samples",
-    "target_accuracy",
-    "eval_every",
-)
-_TEXT_KEYS = ("architecture", "backend", "executor", "isolation")
-_FLAG_KEYS = ("jit_compile",)
+#: The options that shape a run's work and its conditions: runs that agree on all of them
+#: form a series.
+SERIES_KEY: tuple[str, ...] = tuple(registry_series_key())
 
 #: The metrics history tracks: those ``mnistbench compare`` tests, plus the speed probe.
 HISTORY_METRICS: tuple[str, ...] = tuple(
     dict.fromkeys([*(c.name for c in in_view(COMPARED)), "probe_seconds"])
 )
 #: Every registry metric: each point carries the median of all of them (``--metric``).
-_ALL_METRICS: tuple[str, ...] = tuple(c.name for c in COLUMNS if c.is_metric)
+_ALL_METRICS: tuple[str, ...] = tuple(c.name for c in metrics())
 
 #: The metrics of the history pages (``mnistbench history --html``), each beside its
 #: normalized form where it has one.
@@ -190,8 +188,6 @@ def load_points(
 
     DatabaseError when the database is missing or unreadable.
     """
-    from mnistbench import db
-
     return points_from_runs(
         db.read_runs(db_path), architectures=architectures, backends=backends, since=since
     )
@@ -231,16 +227,16 @@ def points_from_runs(
 
     frame = keys[selected].copy()
     frame["_series"] = [_series_id(row) for row in frame.itertuples(index=False)]
-    frame["_sweep"] = text(runs, "sweep_id")[selected]
+    frame["_sweep"] = runs.loc[selected, "sweep_id"].astype(str)
     frame["_started"] = started[selected]
-    frame["_commit"] = text(runs, "git_commit")[selected].str[:7]
-    frame["_dirty"] = flags(runs, "git_dirty")[selected]
-    frame["_version"] = text(runs, "mnistbench_version")[selected]
-    frame["_plugin_version"] = text(runs, "plugin_version")[selected]
-    frame["_ok"] = is_ok(runs)[selected]
+    frame["_commit"] = runs.loc[selected, "git_commit"].astype(str).str[:7]
+    frame["_dirty"] = runs.loc[selected, "git_dirty"].map(_flag)
+    frame["_version"] = runs.loc[selected, "mnistbench_version"].astype(str)
+    frame["_plugin_version"] = runs.loc[selected, "plugin_version"]
+    frame["_ok"] = ok(runs)[selected]
     for name in _ALL_METRICS:
         # Only successful runs' figures count; a failed run's cells are empty anyway.
-        frame[name] = numeric(runs, name)[selected].where(frame["_ok"])
+        frame[name] = runs.loc[selected, name].where(frame["_ok"])
 
     labels = _labels(frame.drop_duplicates("_series").set_index("_series")[list(SERIES_KEY)])
     points = []
@@ -267,33 +263,31 @@ def points_from_runs(
     return table.drop(columns="_order").reset_index(drop=True)
 
 
-def _series_keys(runs: pd.DataFrame) -> pd.DataFrame:
-    """The :data:`SERIES_KEY` columns, typed: text, True/False/None, or floats."""
-    import pandas as pd
+def _flag(value) -> bool | None:
+    """A sweep's git dirtiness as the store keeps it (True/False, their text, 1/0)."""
+    if missing(value):
+        return None
+    return str(value).strip().lower() in ("true", "1")
 
-    keys = pd.DataFrame(index=runs.index)
-    for key in SERIES_KEY:
-        if key in _TEXT_KEYS:
-            keys[key] = text(runs, key)
-        elif key in _FLAG_KEYS:
-            keys[key] = flags(runs, key)
-        else:
-            keys[key] = numeric(runs, key)
+
+def _series_keys(runs: pd.DataFrame) -> pd.DataFrame:
+    """The :data:`SERIES_KEY` columns, as the typed table holds them (text, True/False/None,
+    floats), with what a series needs beyond them (below)."""
+    keys = runs[list(SERIES_KEY)].copy()
     # With a target accuracy, runs.csv's epochs are those trained before the target was
     # reached, not those planned: they vary from run to run and do not define the work.
     keys.loc[keys["target_accuracy"].notna(), "epochs"] = math.nan
     # A run that failed records jit as planned (None for "auto"), one that succeeded as
     # Keras resolved it: a failed run belongs to the series of its configuration's
     # successful runs, so a sweep whose runs all failed is a gap in it, not a new series.
-    ok = is_ok(runs)
-    config = text(runs, "config_id") if "config_id" in runs else text(runs, "architecture")
-    group = config + "\x00" + keys["backend"]
+    succeeded = ok(runs)
+    group = runs["config_id"] + "\x00" + keys["backend"]
     resolved = {
         name: values.iloc[0]
-        for name, values in keys.loc[ok, "jit_compile"].groupby(group[ok])
+        for name, values in keys.loc[succeeded, "jit_compile"].groupby(group[succeeded])
         if values.nunique(dropna=True) == 1 and values.notna().all()
     }
-    unresolved = ~ok & keys["jit_compile"].isna() & group.isin(list(resolved))
+    unresolved = ~succeeded & keys["jit_compile"].isna() & group.isin(list(resolved))
     keys["jit_compile"] = keys["jit_compile"].astype(object)
     keys.loc[unresolved, "jit_compile"] = group[unresolved].map(resolved)
     return keys
@@ -303,9 +297,9 @@ def _sweep_start(runs: pd.DataFrame) -> pd.Series:
     """Each run's sweep start as a UTC Timestamp; the sweep's first run start when unknown."""
     import pandas as pd
 
-    started = pd.to_datetime(text(runs, "sweep_started_at"), utc=True, errors="coerce")
-    run_started = pd.to_datetime(text(runs, "started_at"), utc=True, errors="coerce")
-    first_run = run_started.groupby(text(runs, "sweep_id")).transform("min")
+    started = pd.to_datetime(runs["sweep_started_at"].astype(str), utc=True, errors="coerce")
+    run_started = pd.to_datetime(runs["started_at"], utc=True, errors="coerce")
+    first_run = run_started.groupby(runs["sweep_id"].astype(str)).transform("min")
     return started.fillna(first_run)
 
 
@@ -327,10 +321,9 @@ def _series_id(row) -> str:
 def _labels(keys: pd.DataFrame) -> dict[str, str]:
     """Each series' label: ``dnn``, ``dnn (jax)`` beside other backends, then the options
     that differ between the series shown: ``dnn · 1 epoch · 2,000/300 samples``."""
-    from mnistbench.runs import label, several_backends
-
     several = several_backends(keys["backend"])
-    varying = [key for key in SERIES_KEY[2:] if len({_key_value(value) for value in keys[key]}) > 1]
+    options = [key for key in SERIES_KEY if key not in CONFIG_KEY]
+    varying = [key for key in options if len({_key_value(value) for value in keys[key]}) > 1]
     labels = {}
     for series, row in keys.iterrows():
         parts = [label(row["architecture"] or "unknown", row["backend"], several)]
@@ -356,7 +349,7 @@ def _option_text(key: str, value) -> str:
     if key == "epochs":
         return "epochs to target" if value is None else f"{value} epoch{'' if value == 1 else 's'}"
     if key == "jit_compile":
-        return {True: "jit on", False: "jit off"}.get(value, "jit auto")
+        return f"jit {jit_word(value)}"
     if key == "target_accuracy":
         return "no target" if value is None else f"target {value:g}"
     if key == "eval_every":
@@ -365,7 +358,7 @@ def _option_text(key: str, value) -> str:
         return f"{value} CPUs" if value is not None else "CPUs ?"
     if key in ("executor", "isolation"):
         return f"{key} {value or '?'}"
-    short = {"batch_size": "batch", "steps_per_execution": "spe"}[key]
+    short = {"batch_size": "batch", "steps_per_execution": "spe"}.get(key, key)
     return f"{short} {value if value is not None else '?'}"
 
 
@@ -484,9 +477,7 @@ def detect_changes(points: pd.DataFrame, metric: str) -> list[Change]:
 
 
 def _values(rows: pd.DataFrame, metric: str) -> list[float]:
-    if metric not in rows.columns:
-        return [math.nan] * len(rows)
-    return [float(v) for v in numeric(rows, metric)]
+    return [float(v) for v in rows[metric]]
 
 
 def _levels(values: list[float], position: int, positions: list[int]) -> tuple[float, float]:

@@ -6,8 +6,14 @@ A plugin is a module (or object) registered under the entry-point group
 spec names; mnistbench passes only the ones it asks for, so adding an argument
 to a hook never breaks an existing plugin.
 
-The hooks follow the flow of a run: register → prepare data → build model →
-(train and measure, done by the core) → record each run → write the report.
+Two families of hooks:
+
+- ``mnistbench_register_*``: what a plugin adds, each thing through a ``register``
+  callback: architectures, executors (where runs execute), output formats (how
+  ``compare`` and ``report`` print) and results stores (where runs are kept). mnistbench's
+  own executors, formats and stores register through these same hooks.
+- the flow of a run: prepare data → build model → count FLOPs → (train and measure,
+  done by the core) → record each run → write the report.
 """
 
 from __future__ import annotations
@@ -28,6 +34,52 @@ def mnistbench_register_architectures(register):
         digits, ``-`` and ``_``); ``description`` is one line shown by
         ``mnistbench plugins``. Registering a name another plugin already
         registered is an error naming both plugins.
+    :return: ignored.
+    """
+
+
+@hookspec
+def mnistbench_register_executors(register):
+    """Register executors: where and how a sweep's runs execute (``run --executor NAME``).
+
+    Called once, when plugins are loaded.
+
+    :param register: callback ``register(executor_class)``. The class subclasses
+        :class:`mnistbench.executors.Executor`: its ``name`` is the value of
+        ``--executor``, its ``description`` one line for ``--help`` and ``mnistbench
+        plugins``, its ``options`` the command-line options only it takes (each an
+        :class:`mnistbench.executors.Option`, becoming ``--<name>`` of ``run``). A name
+        already registered is an error naming both plugins.
+    :return: ignored.
+    """
+
+
+@hookspec
+def mnistbench_register_output_formats(register):
+    """Register output formats: how ``compare``, ``report`` and ``ab`` print (``--format NAME``).
+
+    Called once, when plugins are loaded.
+
+    :param register: callback ``register(output_format)``. The object has a ``name`` (the
+        value of ``--format``), a ``description``, and the methods of
+        :class:`mnistbench.outputs.OutputFormat`: each renders one digest (a
+        comparison, a sweep's headline table) to the command's output. A name already
+        registered is an error naming both plugins.
+    :return: ignored.
+    """
+
+
+@hookspec
+def mnistbench_register_stores(register):
+    """Register results stores: where sweeps keep their runs for ``history``
+    (``--db URL``), chosen by the URL's scheme.
+
+    Called once, when plugins are loaded.
+
+    :param register: callback ``register(store_class)``. The class subclasses
+        :class:`mnistbench.stores.Store`; its ``schemes`` are the URL schemes it opens
+        (``sqlite``, ``postgresql``). A scheme already registered is an error naming both
+        plugins.
     :return: ignored.
     """
 
@@ -66,37 +118,6 @@ def mnistbench_build_model(architecture, input_shape, num_classes):
     """
 
 
-@hookspec
-def mnistbench_record_run(row, output_dir):
-    """Receive one finished run, as soon as it is written to ``runs.csv``.
-
-    Called for every run, failed ones included, in the order they finish.
-    Use it to log results to an experiment tracker. The core has already
-    written the row to disk, so an error here loses nothing.
-
-    :param row: dict with the columns of ``runs.csv`` (docs/columns.md lists them).
-    :param output_dir: ``pathlib.Path`` of the run directory.
-    :return: ignored.
-    """
-
-
-@hookspec
-def mnistbench_write_report(runs, output_dir):
-    """Write report files from the runs of one output directory.
-
-    Called after ``mnistbench run`` finishes and by ``mnistbench report DIR``.
-    The built-in comparison CSV and plots (:mod:`mnistbench.report`) and
-    ``pytest-benchmark.json`` (:mod:`mnistbench.interchange`) are implementations of
-    this hook; the sweep's ``environment.json`` is in ``output_dir`` for reporters that
-    need to say where the runs were measured.
-    Write only inside ``output_dir``, and write each file atomically.
-
-    :param runs: ``pandas.DataFrame`` read from ``runs.csv``.
-    :param output_dir: ``pathlib.Path`` of the run directory.
-    :return: list of ``pathlib.Path`` written, or None.
-    """
-
-
 @hookspec(firstresult=True)
 def mnistbench_model_flops(architecture, model):
     """The analytic cost of one sample through a model, for layers the core cannot count.
@@ -109,4 +130,40 @@ def mnistbench_model_flops(architecture, model):
     :param model: the built ``keras.Model``.
     :return: ``(inference_flops_per_sample, train_flops_per_sample)``, each a
         number of floating-point operations (a multiply-add counts as 2), or None.
+    """
+
+
+@hookspec
+def mnistbench_record_run(row, output_dir, run):
+    """Receive one finished run, as soon as it is written to ``runs.csv``.
+
+    Called for every run, failed ones included, in the order they finish.
+    Use it to log results to an experiment tracker. The core has already
+    written the run to disk, so an error here loses nothing.
+
+    :param row: dict of the run's fields by ``runs.csv`` column (docs/columns.md), as
+        Python values: text, numbers, True/False, tuples; None where not measured.
+    :param output_dir: ``pathlib.Path`` of the run directory.
+    :param run: the same run as its typed record, :class:`mnistbench.record.Run`.
+    :return: ignored.
+    """
+
+
+@hookspec
+def mnistbench_write_report(runs, output_dir, records):
+    """Write report files from the runs of one output directory.
+
+    Called after ``mnistbench run`` finishes and by ``mnistbench report DIR``.
+    The built-in ``comparison.csv``, figures and ``report.html`` (:mod:`mnistbench.report`)
+    and ``pytest-benchmark.json`` (:mod:`mnistbench.outputs.pytest_benchmark`) are
+    implementations of this hook; the sweep's ``environment.json`` is in ``output_dir`` for
+    reporters that need to say where the runs were measured. Write only inside
+    ``output_dir``, and write each file atomically.
+
+    :param runs: ``pandas.DataFrame`` of ``runs.csv``, one row per run, typed
+        (:func:`mnistbench.record.frame`: text, floats with NaN where not measured,
+        True/False/None, tuples).
+    :param output_dir: ``pathlib.Path`` of the run directory.
+    :param records: the same runs as typed records (:class:`mnistbench.record.Run`).
+    :return: list of ``pathlib.Path`` written, or None.
     """

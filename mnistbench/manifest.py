@@ -16,14 +16,13 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mnistbench import __version__
+from mnistbench import __version__, layout
 from mnistbench.atomic import atomic_writer
 from mnistbench.errors import MnistbenchError
 from mnistbench.plan import RunConfig
-from mnistbench.results import utc_now
+from mnistbench.record import utc_now
 
-MANIFEST_JSON = "manifest.json"
-#: Bumped when the manifest or runs.csv changes incompatibly; --resume refuses other formats.
+#: Bumped when the manifest changes incompatibly; --resume refuses other formats.
 FORMAT = 1
 # States of a run: planned → running → ok | failed | diverged | interrupted.
 
@@ -48,7 +47,7 @@ class Manifest:
             raise MnistbenchError(f"the sweep plans run(s) twice: {', '.join(duplicates)}")
         created_at = utc_now()
         manifest = cls(
-            Path(output_dir) / MANIFEST_JSON,
+            layout.MANIFEST_JSON.of(output_dir),
             list(configs),
             dict.fromkeys(run_ids, "planned"),
             options,
@@ -61,7 +60,7 @@ class Manifest:
     @classmethod
     def load(cls, output_dir: Path) -> Manifest:
         """Read a directory's manifest; a one-line error if it is missing, corrupt or foreign."""
-        path = Path(output_dir) / MANIFEST_JSON
+        path = layout.MANIFEST_JSON.of(output_dir)
         if not path.is_file():
             raise MnistbenchError(
                 f"{path}: not found; --resume needs a directory written by `mnistbench run`"
@@ -135,7 +134,7 @@ def read_sweep_identity(output_dir: Path) -> tuple[str, str]:
     from the directory's absolute path and ``created_at`` is "".
     """
     try:
-        data = json.loads((Path(output_dir) / MANIFEST_JSON).read_text())
+        data = json.loads((layout.MANIFEST_JSON.of(output_dir)).read_text())
         created_at = str(data.get("created_at", ""))
         run_ids = [str(run["run_id"]) for run in data.get("runs", [])]
     except (OSError, ValueError, TypeError, KeyError, AttributeError):

@@ -3,23 +3,40 @@ of the options that shape them.
 
 Everything here is plain values and checks; nothing trains, nothing imports Keras. The
 CLI parses options into these types and the library raises :class:`ConfigError` with one
-line for the user when a value or a combination cannot be run.
+line for the user when a value or a combination cannot be run. Which executor runs a
+sweep and what its own options mean is the executor's business
+(:mod:`mnistbench.executors`); :class:`Execution` only carries them.
 """
 
 from __future__ import annotations
 
 import difflib
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from mnistbench.data import TEST_SAMPLES, TRAIN_SAMPLES
 from mnistbench.errors import ConfigError
 
-EXECUTORS = ("local", "ray")
-ISOLATIONS = ("process", "none")
 #: The batch size of a run that names none; configuration ids leave it unnamed.
 DEFAULT_BATCH_SIZE = 32
+
+#: The jit setting's words, on the command line, in sweep files, in labels and in tables:
+#: None keeps Keras' own choice ("auto").
+JIT_WORDS: dict[bool | None, str] = {None: "auto", True: "on", False: "off"}
+
+
+def jit_word(jit_compile: bool | None) -> str:
+    """``auto``, ``on`` or ``off``."""
+    return JIT_WORDS[jit_compile]
+
+
+def parse_jit(word: str) -> bool | None:
+    """The jit setting a word names; ConfigError for another word."""
+    for value, known in JIT_WORDS.items():
+        if word.strip().lower() == known:
+            return value
+    raise ConfigError(f"{word!r} is not one of {', '.join(JIT_WORDS.values())}")
 
 
 @dataclass(frozen=True)
@@ -61,7 +78,7 @@ class RunConfig:
         if self.steps_per_execution != 1:
             parts.append(f"spe{self.steps_per_execution}")
         if self.jit_compile is not None:
-            parts.append("jiton" if self.jit_compile else "jitoff")
+            parts.append(f"jit{jit_word(self.jit_compile)}")
         return "-".join(parts)
 
     @property
@@ -109,54 +126,35 @@ class Target:
 
 @dataclass(frozen=True)
 class Execution:
-    """How a sweep's runs execute: where, isolated how, for how long at most.
+    """How a sweep's runs execute: which executor, its own options, how long a run may take.
 
-    Saved in the manifest, so that ``--resume`` continues with the same settings.
+    ``options`` are the executor's own (``{"isolation": "none"}`` for the local one,
+    ``{"cpus_per_run": 1}`` for Ray), by option name, as its
+    :attr:`mnistbench.executors.Executor.options` declares them; an option not given is
+    absent. Saved in the manifest, so that ``--resume`` continues with the same settings.
     """
 
-    executor: str = "local"  # "local" (one after another here) or "ray"
-    isolation: str = "process"  # "process" (a fresh worker per run) or "none" (in-process)
+    executor: str = "local"
     timeout: float | None = None  # seconds after which a run's worker is stopped
-    ray_address: str | None = None  # with "ray": the cluster to join; None starts one
-    cpus_per_run: int | None = None  # with "ray": CPUs each run reserves; None = a node's
-
-    def check(self, backends: Sequence[str | None] = (None,)) -> None:
-        """Raise :class:`ConfigError` for a combination that cannot run."""
-        from mnistbench.backends import check_backends
-        from mnistbench.environment import configured_backend
-
-        if self.executor not in EXECUTORS:
-            raise ConfigError(f"unknown executor {self.executor!r} (known: {', '.join(EXECUTORS)})")
-        if self.isolation not in ISOLATIONS:
-            raise ConfigError(f"unknown isolation {self.isolation!r} (known: process, none)")
-        if self.timeout is not None and self.timeout <= 0:
-            raise ConfigError(f"--timeout must be above 0 seconds, got {self.timeout:g}")
-        if self.timeout is not None and self.isolation == "none":
-            raise ConfigError("--timeout needs --isolation process")
-        if self.executor != "ray" and (self.ray_address or self.cpus_per_run):
-            raise ConfigError("--ray-address and --cpus-per-run need --executor ray")
-        if self.executor == "ray" and self.isolation == "none":
-            raise ConfigError(
-                "--executor ray runs each run in its own worker: drop --isolation none"
-            )
-        if self.cpus_per_run is not None and self.cpus_per_run < 1:
-            raise ConfigError(f"--cpus-per-run must be at least 1, got {self.cpus_per_run}")
-        named = [name for name in backends if name]
-        if named:
-            check_backends(named)
-            if self.isolation == "none" and set(named) != {configured_backend()}:
-                raise ConfigError(
-                    "--backend other than the configured one needs --isolation process"
-                )
+    options: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {"executor": self.executor, "timeout": self.timeout, "options": dict(self.options)}
 
     @classmethod
     def from_dict(cls, saved: dict[str, Any]) -> Execution:
-        """Settings saved by :meth:`to_dict`; unknown keys (a newer manifest) are ignored."""
-        known = {field.name for field in fields(cls)}
-        return cls(**{key: value for key, value in saved.items() if key in known})
+        """Settings saved by :meth:`to_dict`. Manifests written before executors had their
+        own options saved them beside ``executor`` and ``timeout``: those become options."""
+        options = dict(saved.get("options") or {})
+        for key, value in saved.items():
+            if key not in ("executor", "timeout", "options") and value is not None:
+                options.setdefault(key, value)
+        return cls(saved.get("executor") or "local", saved.get("timeout"), options)
+
+    def option(self, name: str, default: Any = None) -> Any:
+        """The executor option ``name``, or ``default`` when it was not given."""
+        value = self.options.get(name)
+        return default if value is None else value
 
 
 def select_architectures(

@@ -21,7 +21,8 @@ from typing import Any
 import pluggy
 
 from mnistbench import hookspecs
-from mnistbench.errors import PluginError
+from mnistbench.errors import ConfigError, PluginError
+from mnistbench.record import frame
 
 GROUP = "mnistbench"
 #: Comma-separated entry-point names to load; set but empty loads none; unset loads all.
@@ -34,6 +35,25 @@ STRICT_ENV = "MNISTBENCH_STRICT_PLUGINS"
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
 log = logging.getLogger("mnistbench")
+
+
+@dataclass(frozen=True)
+class _Origin:
+    """The plugin a registration comes from."""
+
+    plugin: str
+    distribution: str
+    version: str
+
+
+@dataclass(frozen=True)
+class Registered:
+    """One executor, output format or store a plugin registered, and the plugin."""
+
+    name: str
+    value: Any
+    plugin: str
+    distribution: str
 
 
 @dataclass(frozen=True)
@@ -80,7 +100,35 @@ class Plugins:
         self.pm = pm
         self.strict = strict
         self.architectures: dict[str, Architecture] = {}
+        #: Executors by name, output formats by name, results stores by URL scheme.
+        self.executors: dict[str, Registered] = {}
+        self.formats: dict[str, Registered] = {}
+        self.stores: dict[str, Registered] = {}
         self._register_architectures()
+        self._register_named(
+            "mnistbench_register_executors", "executor", self.executors, lambda c: [c.name]
+        )
+        self._register_named(
+            "mnistbench_register_output_formats", "output format", self.formats, lambda f: [f.name]
+        )
+        self._register_named(
+            "mnistbench_register_stores", "results store", self.stores, lambda c: c.schemes
+        )
+
+    def executor(self, name: str):
+        """The executor class registered as ``name``; ConfigError naming the known ones."""
+        return self._lookup(self.executors, "executor", name)
+
+    def output_format(self, name: str):
+        """The output format registered as ``name``; ConfigError naming the known ones."""
+        return self._lookup(self.formats, "output format", name)
+
+    @staticmethod
+    def _lookup(registry: dict[str, Registered], what: str, name: str):
+        if name not in registry:
+            known = ", ".join(sorted(registry)) or "none"
+            raise ConfigError(f"unknown {what} {name!r} (known: {known})")
+        return registry[name].value
 
     # -- plugin identity -------------------------------------------------
 
@@ -109,43 +157,69 @@ class Plugins:
     # -- registration ----------------------------------------------------
 
     def _register_architectures(self) -> None:
-        for impl in self._impls("mnistbench_register_architectures"):
-            distribution, version = self._distribution(impl.plugin)
-
-            def register(
-                name: str,
-                description: str = "",
-                *,
-                _plugin=impl.plugin_name,
-                _dist=distribution,
-                _version=version,
-            ) -> None:
-                if not isinstance(name, str) or not NAME_PATTERN.match(name):
-                    raise _InvalidName(
-                        f"plugin {_plugin!r} registered an invalid architecture name {name!r}: "
-                        "use lower-case letters, digits, '-' and '_'"
-                    )
-                if name in self.architectures:
-                    other = self.architectures[name]
-                    raise PluginError(
-                        f"architecture {name!r} is registered twice: by plugin {other.plugin!r} "
-                        f"({other.distribution or 'no distribution'}) and by plugin {_plugin!r} "
-                        f"({_dist or 'no distribution'}); uninstall or block one "
-                        f"with {BLOCK_ENV}"
-                    )
-                self.architectures[name] = Architecture(
-                    name, str(description), _plugin, _dist, _version
+        def architecture(name: str, description: str = "", *, _origin: _Origin) -> None:
+            if not isinstance(name, str) or not NAME_PATTERN.match(name):
+                raise _InvalidName(
+                    f"plugin {_origin.plugin!r} registered an invalid architecture name "
+                    f"{name!r}: use lower-case letters, digits, '-' and '_'"
                 )
+            self._claim(self.architectures, "architecture", name, _origin)
+            self.architectures[name] = Architecture(
+                name, str(description), _origin.plugin, _origin.distribution, _origin.version
+            )
+
+        self._registrations("mnistbench_register_architectures", architecture)
+
+    def _register_named(self, hook_name: str, what: str, registry: dict, keys) -> None:
+        """Registrations of things other than architectures: ``register(thing)``, keyed by
+        ``keys(thing)`` (its name, or its URL schemes)."""
+
+        def register(thing: Any, *, _origin: _Origin) -> None:
+            try:
+                names = list(keys(thing))
+            except (AttributeError, TypeError):
+                names = []
+            if not names or not all(isinstance(n, str) and NAME_PATTERN.match(n) for n in names):
+                raise _InvalidName(
+                    f"plugin {_origin.plugin!r} registered {what} {thing!r} without a valid "
+                    "name: use lower-case letters, digits, '-' and '_'"
+                )
+            for name in names:
+                self._claim(registry, what, name, _origin)
+            for name in names:
+                registry[name] = Registered(name, thing, _origin.plugin, _origin.distribution)
+
+        self._registrations(hook_name, register)
+
+    def _claim(self, registry: dict, what: str, name: str, origin: _Origin) -> None:
+        if name in registry:
+            other = registry[name]
+            raise PluginError(
+                f"{what} {name!r} is registered twice: by plugin {other.plugin!r} "
+                f"({other.distribution or 'no distribution'}) and by plugin {origin.plugin!r} "
+                f"({origin.distribution or 'no distribution'}); uninstall or block one "
+                f"with {BLOCK_ENV}"
+            )
+
+    def _registrations(self, hook_name: str, register) -> None:
+        """Call every implementation of a ``mnistbench_register_*`` hook with a ``register``
+        callback that knows which plugin registers; a plugin that misbehaves fails alone."""
+        for impl in self._impls(hook_name):
+            distribution, version = self._distribution(impl.plugin)
+            origin = _Origin(impl.plugin_name, distribution, version)
+
+            def bound(*args: Any, _origin: _Origin = origin, **kwargs: Any) -> None:
+                register(*args, _origin=_origin, **kwargs)
 
             try:
-                self._call(impl, {"register": register})
+                self._call(impl, {"register": bound})
             except _InvalidName as error:
                 self._fail(str(error))
             except PluginError:
                 raise
             except Exception as error:  # a plugin's bug must not take the others down
                 self._fail(
-                    f"plugin {impl.plugin_name!r} failed in mnistbench_register_architectures: "
+                    f"plugin {impl.plugin_name!r} failed in {hook_name}: "
                     f"{type(error).__name__}: {error}"
                 )
 
@@ -254,14 +328,22 @@ class Plugins:
                 )
         return results
 
-    def record_run(self, row: dict, output_dir: Path) -> None:
-        """Hand a finished run to every ``mnistbench_record_run`` implementation."""
-        self._call_all("mnistbench_record_run", row=row, output_dir=output_dir)
+    def record_run(self, run, output_dir: Path) -> None:
+        """Hand a finished run (a :class:`mnistbench.record.Run`) to every
+        ``mnistbench_record_run`` implementation."""
+        self._call_all("mnistbench_record_run", row=run.values(), output_dir=output_dir, run=run)
 
-    def write_report(self, runs, output_dir: Path) -> list[Path]:
-        """Let every reporter write its files; returns the paths they report."""
+    def write_report(self, records, output_dir: Path) -> list[Path]:
+        """Let every reporter write its files for ``records`` (the directory's runs);
+        returns the paths they report."""
         written: list[Path] = []
-        for paths in self._call_all("mnistbench_write_report", runs=runs, output_dir=output_dir):
+        calls = self._call_all(
+            "mnistbench_write_report",
+            runs=frame(records),
+            output_dir=output_dir,
+            records=tuple(records),
+        )
+        for paths in calls:
             if isinstance(paths, str | Path):  # one path rather than a list: accept it
                 paths = [paths]
             written.extend(Path(p) for p in paths or [])
@@ -296,23 +378,25 @@ def _load_entry_points(pm: pluggy.PluginManager, strict: bool) -> None:
 
 
 def load_plugins(
-    *, strict: bool | None = None, extra: Iterable[object] = (), entry_points: bool = True
+    *,
+    strict: bool | None = None,
+    builtins: Iterable[object] = (),
+    extra: Iterable[object] = (),
+    entry_points: bool = True,
 ) -> Plugins:
-    """Load the installed plugins (filtered by the environment) plus the core reporters.
+    """Load the installed plugins (filtered by the environment) beside ``builtins``.
 
     :param strict: make plugin failures fatal; default from ``MNISTBENCH_STRICT_PLUGINS``.
+    :param builtins: mnistbench's own plugin modules (its executors, output formats,
+        stores and reporters, :mod:`mnistbench.builtins`): always on, so restricting
+        plugins never loses them; registered first, under their module names.
     :param extra: plugin objects to register as well (tests use this).
     :param entry_points: load installed entry points; tests turn it off for isolation.
     """
-    from mnistbench import interchange, report
-
     strict = strict_from_env() if strict is None else strict
     pm = make_plugin_manager()
-    # The core's own reporters are not architectures: they are always on, so
-    # that restricting plugins never loses the comparison CSV and plots.
-    # pluggy calls the last registered first: comparison.csv and the plots come first.
-    pm.register(interchange, name="mnistbench.interchange")
-    pm.register(report, name="mnistbench.report")
+    for module in builtins:
+        pm.register(module, name=module.__name__)
     if entry_points:
         _load_entry_points(pm, strict)
     for plugin in extra:

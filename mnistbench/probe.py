@@ -21,7 +21,7 @@ import math
 import statistics
 import time
 
-from mnistbench.metrics import COLUMNS, HIGHER, metric, normalized
+from mnistbench.columns import COLUMNS, HIGHER, metric, normalized
 
 #: Changes whenever the workload below changes: probe times compare only within a version.
 PROBE_VERSION = 1

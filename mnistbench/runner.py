@@ -9,7 +9,6 @@ in-process (``--isolation none``) or in a worker (see :mod:`mnistbench.worker`).
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 import time
@@ -20,9 +19,10 @@ import numpy as np
 
 from mnistbench import contention
 from mnistbench.backends import backend_version, quiet_backend_logs
+from mnistbench.data import SAMPLE_COUNT
 from mnistbench.devices import device_columns, reset_peak_accelerator_memory
+from mnistbench.flops import count_flops
 from mnistbench.plan import RunConfig, Target
-from mnistbench.results import SAMPLE_COUNT
 
 NUM_CLASSES = 10
 #: Single-sample latency: calls discarded to warm up, then calls timed.
@@ -111,9 +111,9 @@ def derive_metrics(raw: RawRun) -> dict:
         "first_epoch_seconds": raw.epoch_seconds[0],
         "steady_epoch_seconds": steady_epoch_seconds,
         "seconds_per_epoch": float(np.mean(raw.epoch_seconds)),
-        "epoch_seconds": json.dumps([round(s, 4) for s in raw.epoch_seconds]),
-        "epoch_accuracy": json.dumps([round(a, 6) for a in raw.epoch_accuracy]),
-        "epoch_loss": json.dumps([round(v, 6) for v in raw.epoch_loss]),
+        "epoch_seconds": [round(s, 4) for s in raw.epoch_seconds],
+        "epoch_accuracy": [round(a, 6) for a in raw.epoch_accuracy],
+        "epoch_loss": [round(v, 6) for v in raw.epoch_loss],
         "time_to_accuracy_seconds": raw.time_to_accuracy_seconds,
         "converged": (raw.time_to_accuracy_seconds is not None) if raw.target_set else None,
         "train_samples_per_second": raw.train_samples * epochs / raw.fit_seconds,
@@ -123,8 +123,8 @@ def derive_metrics(raw: RawRun) -> dict:
         "latency_ms": latency_ms(50),
         "latency_p95_ms": latency_ms(95),
         "latency_p99_ms": latency_ms(99),
-        "inference_curve": json.dumps(raw.inference_curve) if raw.inference_curve else None,
-        "sample_predictions": json.dumps(raw.sample_predictions),
+        "inference_curve": list(raw.inference_curve),
+        "sample_predictions": list(raw.sample_predictions),
         "params": raw.params,
         "inference_flops_per_sample": raw.inference_flops_per_sample,
         "train_flops_per_sample": raw.train_flops_per_sample,
@@ -177,8 +177,6 @@ def _build(config: RunConfig, plugins, input_shape: tuple[int, ...]):
 
 def _flops(plugins, architecture: str, model) -> tuple[float, float]:
     """(inference, train) FLOPs per sample: the plugin's figure, else the core's count."""
-    from mnistbench.flops import count_flops
-
     given = plugins.model_flops(architecture, model)
     if given is not None:
         return float(given[0]), float(given[1])

@@ -3,43 +3,44 @@
 This is the library behind ``mnistbench run``; the CLI only parses and prints. A
 :class:`Sweep` is a plan and where it writes, new or resumed from a directory's
 manifest (loaded once, keeping the saved plan and execution settings);
-:func:`run_sweep` runs it through an executor, writing each row as it finishes, then
-the reports.
+:func:`run_sweep` runs it through the executor its settings name, writing each run's
+record as it finishes, then the reports. :func:`merge_directories` makes one side of a
+comparison from sweeps run in halves; :func:`estimate_seconds` the ``--dry-run`` ETA.
 """
 
 from __future__ import annotations
 
+import json
+import shutil
+import statistics
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from mnistbench import layout, record
 from mnistbench.atomic import atomic_writer
+from mnistbench.backends import configured_backend
+from mnistbench.data import SAMPLE_COUNT
 from mnistbench.db import SweepRecorder
 from mnistbench.devices import record_devices
-from mnistbench.environment import (
-    configured_backend,
-    describe_environment,
-    write_environment,
-)
+from mnistbench.environment import describe_environment, read_environment, write_environment
 from mnistbench.errors import ConfigError
-from mnistbench.executor import Recorder, make_executor
+from mnistbench.executors import Recorder, check_execution
 from mnistbench.manifest import Manifest
 from mnistbench.plan import Execution, RunConfig, select_architectures
-from mnistbench.results import SAMPLE_COUNT, SAMPLES_NPZ, RunsWriter
-from mnistbench.runner import ProgressCallback
-from mnistbench.runs import OK, is_ok, numeric, read_rows, read_runs
-
-LOG_DIR = "logs"
+from mnistbench.record import OK, Run, RunsWriter
+from mnistbench.worker import Send
 
 
 @dataclass
 class Sweep:
     """A sweep's plan, how it executes and where it writes.
 
-    ``kept`` are the rows of runs a resumed sweep already finished: they are kept and
+    ``kept`` are the records of runs a resumed sweep already finished: they are kept and
     not run again. A new sweep's manifest is written when it starts.
     """
 
@@ -47,38 +48,54 @@ class Sweep:
     configs: list[RunConfig]
     execution: Execution = field(default_factory=Execution)
     manifest: Manifest | None = None
-    kept: list[dict] = field(default_factory=list)
+    kept: list[Run] = field(default_factory=list)
 
     @property
     def pending(self) -> list[RunConfig]:
         """The runs still to run, in plan order."""
-        done = {row["run_id"] for row in self.kept}
+        done = {run.run_id for run in self.kept}
         return [config for config in self.configs if config.run_id not in done]
 
     @classmethod
-    def new(cls, configs: Sequence[RunConfig], execution: Execution, output_dir: Path) -> Sweep:
-        """A sweep of ``configs`` into ``output_dir``; checks the execution settings."""
-        execution.check([config.backend for config in configs])
+    def new(
+        cls, configs: Sequence[RunConfig], execution: Execution, output_dir: Path, plugins
+    ) -> Sweep:
+        """A sweep of ``configs`` into ``output_dir``; checks the execution settings against
+        the executors ``plugins`` registered."""
+        check_execution(execution, plugins.executors, [config.backend for config in configs])
         return cls(Path(output_dir), list(configs), execution)
 
     @classmethod
-    def resume(cls, output_dir: Path, **execution_options) -> Sweep:
-        """The sweep saved in ``output_dir``: its plan and execution settings, with each
-        ``execution_options`` given (a :class:`Execution` field) replacing the saved one.
+    def resume(
+        cls,
+        output_dir: Path,
+        plugins,
+        *,
+        executor: str | None = None,
+        timeout: float | None = None,
+        options: dict[str, Any] | None = None,
+    ) -> Sweep:
+        """The sweep saved in ``output_dir``: its plan and execution settings, with the
+        ``executor``, ``timeout`` and executor ``options`` given replacing the saved ones
+        (another executor drops the saved executor's options).
 
         Runs finished with status "ok" are kept; failed, interrupted and missing ones run
         again.
         """
         manifest = Manifest.load(output_dir)
-        execution = replace(Execution.from_dict(manifest.options), **execution_options)
-        execution.check([config.backend for config in manifest.configs])
+        execution = Execution.from_dict(manifest.options)
+        if executor is not None and executor != execution.executor:
+            execution = Execution(executor, execution.timeout)
+        if timeout is not None:
+            execution = replace(execution, timeout=timeout)
+        if options:
+            execution = replace(execution, options={**execution.options, **options})
+        check_execution(execution, plugins.executors, [c.backend for c in manifest.configs])
         planned = set(manifest.order)
         kept = [
-            row
-            for row in read_rows(output_dir)
-            if row["run_id"] in planned
-            and row["status"] == OK
-            and manifest.states.get(row["run_id"]) == OK
+            run
+            for run in record.read_if_present(output_dir)
+            if run.run_id in planned and run.ok and manifest.states.get(run.run_id) == OK
         ]
         return cls(Path(output_dir), manifest.configs, execution, manifest, kept)
 
@@ -110,21 +127,25 @@ def prepare_output_dir(output_dir: Path, *, force: bool = False) -> Path:
 
 @dataclass
 class SweepResult:
+    """What a sweep did: the records of the runs it ran (in plan order), every record of its
+    directory (``runs``, as the reporters read them), the reports written, and how many
+    runs an earlier, interrupted sweep had finished (``skipped``)."""
+
     output_dir: Path
-    rows: list[dict]
+    ran: list[Run]
+    runs: list[Run]
     reports: list[Path] = field(default_factory=list)
-    skipped: int = 0  # runs kept from an earlier, interrupted sweep
-    runs: object = None  # every run of the directory, as the reporters read them
+    skipped: int = 0
 
     @property
-    def failed(self) -> list[dict]:
-        return [row for row in self.rows if row["status"] != OK]
+    def failed(self) -> list[Run]:
+        return [run for run in self.ran if not run.ok]
 
 
 def write_samples(output_dir: Path, mnist, test_samples: int) -> Path:
     """Save the test digits every run predicts, so reports can redraw them without the dataset."""
     count = min(SAMPLE_COUNT, test_samples)
-    path = output_dir / SAMPLES_NPZ
+    path = layout.SAMPLES_NPZ.of(output_dir)
     with atomic_writer(path, "wb") as handle:
         np.savez(handle, x=mnist.x_test[:count], y=mnist.y_test[:count])
     return path
@@ -135,13 +156,13 @@ def run_sweep(
     *,
     mnist,
     plugins,
-    on_progress: ProgressCallback | None = None,
+    on_progress: Send | None = None,
     argv: list[str] | None = None,
     db: Path | None = None,
 ) -> SweepResult:
-    """Run the sweep's pending runs, writing each row as it finishes, then the reports.
+    """Run the sweep's pending runs, writing each record as it finishes, then the reports.
 
-    ``sweep.output_dir`` must exist (see :func:`prepare_output_dir`). Each run's row is
+    ``sweep.output_dir`` must exist (see :func:`prepare_output_dir`). Each run's record is
     written to ``runs.csv`` and its state to the manifest the moment it ends, then to
     the results database ``db`` when one is given (see :mod:`mnistbench.db`; a failure
     to write it is a warning, never the sweep's failure). When the runs end,
@@ -150,6 +171,9 @@ def run_sweep(
     """
     output_dir = sweep.output_dir
     sweep.check_architectures(list(plugins.architectures))
+    executor_class = check_execution(
+        sweep.execution, plugins.executors, [config.backend for config in sweep.configs]
+    )
     if sweep.manifest is None:
         sweep.manifest = Manifest.create(output_dir, sweep.configs, sweep.execution.to_dict())
     manifest, to_run = sweep.manifest, sweep.pending
@@ -174,37 +198,85 @@ def run_sweep(
             database.record_sweep(environment, started_at=manifest.created_at)
     writer = RunsWriter(output_dir, manifest.order, sweep.kept)
 
-    def record(row: dict) -> None:
-        writer.append(row)
+    def finished(run: Run) -> None:
+        writer.append(run)
         if database is not None:
-            database.record_run(row)
-        manifest.set_state(row["run_id"], row["status"])
-        plugins.record_run(row, output_dir)
+            database.record_run(run)
+        manifest.set_state(run.run_id, run.status)
+        plugins.record_run(run, output_dir)
 
     recorder = Recorder(
         to_run,
         plugins,
         on_progress=on_progress,
         on_start=lambda config: manifest.set_state(config.run_id, "running"),
-        on_result=record,
+        on_result=finished,
     )
     if to_run:  # a resumed sweep that had finished only redoes the reports
-        executor = make_executor(
-            sweep.execution, mnist=mnist, plugins=plugins, log_dir=output_dir / LOG_DIR
+        executor = executor_class(
+            sweep.execution,
+            mnist=mnist,
+            plugins=plugins,
+            log_dir=output_dir / layout.LOG_DIR,
         )
         try:
             executor.run(recorder)
         finally:
             if database is not None:
                 database.close()
-    runs = read_runs(output_dir)
+    runs = record.read(output_dir)
     environment = record_devices(output_dir, runs)  # what the workers saw, per node and backend
     if environment is not None and database is not None:
         database.record_sweep(environment, started_at=manifest.created_at)
         database.close()
     reports = plugins.write_report(runs, output_dir)
-    return SweepResult(output_dir, recorder.results(), reports, len(sweep.kept), runs)
+    return SweepResult(output_dir, recorder.results(), runs, reports, len(sweep.kept))
 
+
+# --- several sweeps of one side ------------------------------------------------------------
+
+
+def merge_directories(directories: Sequence[Path], output_dir: Path) -> Path:
+    """One result directory from several sweeps of one side: every run of their
+    ``runs.csv``, in order, as ``output_dir/runs.csv``; returns ``output_dir``.
+
+    This is how a side is measured in halves that alternate with the other side's (base,
+    head, base, head on one CI runner), so that drift hits both sides alike. A run id
+    already taken by an earlier directory gets ``-m<k>`` (``k``: its directory's place,
+    from 1). ``environment.json`` is the first directory's, with ``merged_from`` listing
+    the directories; a field that differs between them (the CPU model, the commit) holds
+    their values joined by `` / ``, so ``compare`` sees that the sides did not run on one
+    machine. ``samples.npz`` is the first one's. ``output_dir`` must exist; every
+    directory is read (and checked) before anything is written.
+    """
+    read = [record.read(directory) for directory in directories]
+    runs: list[Run] = []
+    taken: set[str] = set()
+    for place, directory_runs in enumerate(read, start=1):
+        for run in directory_runs:
+            if run.run_id in taken:
+                run = run.replace(run_id=f"{run.run_id}-m{place}")
+            taken.add(run.run_id)
+            runs.append(run)
+    output_dir = Path(output_dir)
+    record.write(layout.RUNS_CSV.of(output_dir), runs)
+    environments = [read_environment(directory) for directory in directories]
+    merged = dict(environments[0])
+    for key, value in environments[0].items():
+        values = [json.dumps(env.get(key), sort_keys=True) for env in environments]
+        if isinstance(value, str) and len(set(values)) > 1:
+            merged[key] = " / ".join(dict.fromkeys(str(env.get(key)) for env in environments))
+    merged["merged_from"] = [str(Path(directory).resolve()) for directory in directories]
+    write_environment(output_dir, merged)
+    # The merged directory is no sweep: a manifest left by --force would lend it a sweep id.
+    layout.MANIFEST_JSON.of(output_dir).unlink(missing_ok=True)
+    samples = layout.SAMPLES_NPZ.of(directories[0])
+    if samples.is_file():
+        shutil.copyfile(samples, layout.SAMPLES_NPZ.of(output_dir))
+    return output_dir
+
+
+# --- how long a sweep will take ------------------------------------------------------------
 
 #: A worker's start-up (interpreter, backend import, data load), added to each estimate.
 WORKER_START_SECONDS = 5.0
@@ -220,37 +292,23 @@ def estimate_seconds(
     estimate is for this machine; runs with no earlier measurement are counted
     apart rather than guessed.
     """
-    import pandas as pd
-
-    from mnistbench.environment import configured_backend
-
-    frames = []
-    for path in sorted(Path(results_root).glob("*/runs.csv"), reverse=True)[:newest]:
+    rates: dict[tuple[str, str], list[float]] = {}
+    for path in sorted(Path(results_root).glob(f"*/{layout.RUNS_CSV}"), reverse=True)[:newest]:
         try:
-            frame = pd.read_csv(path, usecols=lambda c: c in _ESTIMATE_COLUMNS)
-        except (OSError, ValueError, pd.errors.ParserError):
+            earlier = record.read(path.parent)
+        except record.RecordError:
             continue  # an unreadable old directory only costs precision
-        if set(frame.columns) == _ESTIMATE_COLUMNS:  # older or foreign files lack some
-            frames.append(frame)
-    rate = {}
-    if frames:
-        runs = pd.concat(frames, ignore_index=True)
-        fit, samples, epochs = (
-            numeric(runs, column) for column in ("fit_seconds", "train_samples", "epochs")
-        )
-        usable = is_ok(runs) & (fit > 0)
-        per_sample_epoch = (fit / (samples * epochs))[usable]
-        keys = [runs.loc[usable, "architecture"], runs.loc[usable, "backend"]]
-        rate = per_sample_epoch.groupby(keys).median().to_dict()
+        for run in earlier:
+            if run.ok and run.fit_seconds and run.train_samples and run.epochs:
+                rate = run.fit_seconds / (run.train_samples * run.epochs)
+                rates.setdefault((run.architecture, run.backend), []).append(rate)
     default_backend = configured_backend()
     seconds, unknown = 0.0, 0
     for config in configs:
         key = (config.architecture, config.backend or default_backend)
-        if key not in rate:
+        if key not in rates:
             unknown += 1
             continue
-        seconds += rate[key] * config.train_samples * config.epochs + WORKER_START_SECONDS
+        rate = statistics.median(rates[key])
+        seconds += rate * config.train_samples * config.epochs + WORKER_START_SECONDS
     return seconds, unknown
-
-
-_ESTIMATE_COLUMNS = {"architecture", "backend", "status", "fit_seconds", "train_samples", "epochs"}

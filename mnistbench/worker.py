@@ -1,7 +1,7 @@
 """A worker's life: start-up, the machine measurement, one run, and its outcome.
 
 Every executor runs a run through these functions, whatever starts the worker: a
-local process (:mod:`mnistbench.executor`), a Ray task (:mod:`mnistbench.ray_executor`)
+local process (:mod:`mnistbench.executors.local`), a Ray task (:mod:`mnistbench.executors.ray`)
 or the ``mnistbench`` process itself (``--isolation none``). What differs between them
 is only how the worker is started and how its events reach the driver (``send``).
 
@@ -19,7 +19,8 @@ A run's worker goes through these phases:
    backend here, never in the driver (:mod:`mnistbench.devices`);
 5. the speed probe again, after the run: a machine that changed speed during the run
    shows as two probes that differ;
-6. its :class:`Outcome`, which never raises for the run's own errors.
+6. its :class:`Outcome`, which never raises for the run's own errors, holding the run's
+   record (:func:`run_record`), made here in the worker.
 """
 
 from __future__ import annotations
@@ -33,10 +34,22 @@ import signal
 import sys
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from mnistbench.runs import DIVERGED, FAILED, OK
+from mnistbench.backends import (
+    apply_torch_threads,
+    configured_backend,
+    quiet_backend_logs,
+    select_backend,
+)
+from mnistbench.data import TEST_SAMPLES, TRAIN_SAMPLES
+from mnistbench.flops import measure_peak_flops
+from mnistbench.plan import RunConfig
+from mnistbench.plugins import Architecture, load_plugins
+from mnistbench.probe import measure_probe, probe_columns
+from mnistbench.record import DIVERGED, FAILED, OK, Run, new_run
+from mnistbench.runner import run_one
 
 #: Matrix size of the peak FLOP/s measurement.
 PEAK_MATMUL_SIZE = 2048
@@ -57,19 +70,79 @@ class MachineKey:
     @classmethod
     def here(cls, backend: str | None, cpus: int) -> MachineKey:
         """This process's node, with ``backend`` (None: the configured one)."""
-        from mnistbench.environment import configured_backend
-
         return cls(platform.node(), backend or configured_backend(), cpus)
 
 
 @dataclass(frozen=True)
+class Placement:
+    """Where a run ran: the record's fields that the executor, not the run, knows."""
+
+    executor: str  # the executor's registered name: "local", "ray", ...
+    isolation: str  # "process" or "none"
+    node: str  # host name
+    cpus_reserved: int  # CPUs the run's thread pools are limited to
+
+    @classmethod
+    def here(cls, executor: str, isolation: str, cpus: int | None = None) -> Placement:
+        """A run on this machine, with ``cpus`` of its CPUs (default: all of them)."""
+        return cls(executor, isolation, platform.node(), cpus or os.cpu_count() or 1)
+
+
+def run_record(
+    config: RunConfig,
+    architecture: Architecture | None,
+    placement: Placement,
+    *,
+    status: str,
+    started_at: str,
+    error: str = "",
+    measured: dict | None = None,
+) -> Run:
+    """The record of one run: its configuration, its architecture's origin, where it ran, what
+    it measured (its worker's measured fields, none for a run that did not succeed) and how
+    it ended.
+
+    A run that did not succeed keeps its configuration, placement and error. Its backend is
+    the one it was to run on (``--backend``, else the configured one), so it keys like the
+    runs that succeeded. RecordError for a measured field no column declares.
+    """
+    fields = dict(
+        run_id=config.run_id,
+        config_id=config.config_id,
+        architecture=config.architecture,
+        plugin=architecture.plugin if architecture else "",
+        plugin_version=architecture.version if architecture else "",
+        backend=config.backend or configured_backend(),
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        steps_per_execution=config.steps_per_execution,
+        jit_compile=config.jit_compile,
+        seed=config.run_seed,
+        repeat=config.repeat,
+        target_accuracy=config.target_accuracy,
+        eval_every=config.eval_every,
+        train_samples=config.train_limit or TRAIN_SAMPLES,
+        test_samples=config.test_limit or TEST_SAMPLES,
+        started_at=started_at,
+        executor=placement.executor,
+        isolation=placement.isolation,
+        node=placement.node,
+        cpus_reserved=placement.cpus_reserved,
+    )
+    fields.update(measured or {})
+    # One line, so the CSV stays one row per run and the summary table stays readable.
+    fields.update(status=status, error=" ".join(error.split()))
+    return new_run(**fields)
+
+
+@dataclass(frozen=True)
 class Outcome:
-    """How a run ended: ``status`` ("ok", "failed" or "diverged"), a one-line ``error``, the
-    measured columns (empty unless ok), and the machine measurement it used."""
+    """How a run ended: its ``run`` record (None when its worker could not make one: the
+    driver makes it from ``status`` and ``error``), and the machine measurement it used."""
 
     status: str
     error: str = ""
-    measured: dict = field(default_factory=dict)
+    run: Run | None = None
     machine: MachineKey | None = None
     peak_flops_per_second: float | None = None
 
@@ -78,6 +151,10 @@ class Outcome:
         """The outcome of a run that raised ``error``: a NaN/inf loss is "diverged"."""
         status = DIVERGED if isinstance(error, FloatingPointError) else FAILED
         return cls(status, f"{type(error).__name__}: {error}", **machine)
+
+    def record(self, run: Callable[..., Run]) -> Run:
+        """This outcome's record: the worker's, else ``run(status=..., error=...)``."""
+        return self.run if self.run is not None else run(status=self.status, error=self.error)
 
 
 class ForwardWarnings(logging.Handler):
@@ -99,8 +176,6 @@ def start(log_path: str, send: Send, *, ignore_sigint: bool = True) -> None:
     ``ignore_sigint``: Ctrl-C reaches the whole process group; the driver decides what
     stops and records it.
     """
-    from mnistbench.backends import quiet_backend_logs
-
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     sys.stdout.flush()
     sys.stderr.flush()
@@ -169,8 +244,6 @@ def measure_machine(backend: str, on_progress: Send) -> float | None:
     Runs in the run's own process, under its thread limit, on its backend, before the
     run's seed is set. None (and a warning) when it cannot be measured.
     """
-    from mnistbench.flops import measure_peak_flops
-
     on_progress({"event": "phase", "phase": f"measuring peak FLOP/s ({backend})"})
     try:
         return measure_peak_flops(PEAK_MATMUL_SIZE)
@@ -196,8 +269,6 @@ def _measure_once_here(key: MachineKey, on_progress: Send) -> float | None:
 def probe_machine(backend: str, on_progress: Send, when: str) -> float | None:
     """The speed probe (:mod:`mnistbench.probe`) in this worker; None (and a warning) when
     it cannot run: the run's other figures stand without it."""
-    from mnistbench.probe import measure_probe
-
     on_progress({"event": "phase", "phase": f"speed probe {when} ({backend})"})
     try:
         return measure_probe()
@@ -206,35 +277,55 @@ def probe_machine(backend: str, on_progress: Send, when: str) -> float | None:
         return None
 
 
-def perform(config, mnist, plugins, *, cpus: int, peaks: PeakSource, on_progress: Send) -> Outcome:
+def perform(
+    config: RunConfig,
+    mnist,
+    plugins,
+    *,
+    placement: Placement,
+    started_at: str,
+    peaks: PeakSource,
+    on_progress: Send,
+) -> Outcome:
     """The machine measurement (the peak from ``peaks``, the speed probe), the run, and the
-    probe again; the run's own errors become the outcome.
+    probe again, and the run's record; the run's own errors become the outcome.
 
     The run sets its seed after the probes and the peak, so neither changes what it learns.
     """
-    from mnistbench.probe import probe_columns
-    from mnistbench.runner import run_one
-
     key, peak = None, None
+    architecture = plugins.architectures.get(config.architecture)
     try:
         import keras
 
-        key = MachineKey.here(keras.backend.backend(), cpus)
+        key = MachineKey.here(keras.backend.backend(), placement.cpus_reserved)
         peak = peaks(key, lambda: _measure_once_here(key, on_progress))
         before = probe_machine(key.backend, on_progress, "before the run")
         measured = run_one(config, mnist, plugins, on_progress, peak_flops_per_second=peak)
         after = probe_machine(key.backend, on_progress, "after the run")
     except Exception as error:
-        return Outcome.of_error(error, machine=key, peak_flops_per_second=peak)
+        failed = Outcome.of_error(error, machine=key, peak_flops_per_second=peak)
+        run = run_record(
+            config,
+            architecture,
+            placement,
+            status=failed.status,
+            error=failed.error,
+            started_at=started_at,
+        )
+        return Outcome(failed.status, failed.error, run, key, peak)
     measured.update(probe_columns(measured, before, after))
-    return Outcome(OK, "", measured, key, peak)
+    run = run_record(
+        config, architecture, placement, status=OK, started_at=started_at, measured=measured
+    )
+    return Outcome(OK, "", run, key, peak)
 
 
 def run_in_fresh_worker(
-    config,
+    config: RunConfig,
     load_mnist: Callable,
     *,
-    cpus: int,
+    placement: Placement,
+    started_at: str,
     peaks: PeakSource,
     on_progress: Send,
     limit_threads: bool = False,
@@ -242,21 +333,25 @@ def run_in_fresh_worker(
     """A run in a new worker process: choose its backend before Keras is imported (each
     worker imports only its own), load the plugins and the data, then :func:`perform`.
 
-    ``limit_threads``: the run reserved ``cpus`` of a larger machine, and the thread-limit
-    variables are already in its environment; torch's pool is set here too.
+    ``limit_threads``: the run reserved ``placement.cpus_reserved`` of a larger machine, and
+    the thread-limit variables are already in its environment; torch's pool is set here too.
     """
-    from mnistbench.backends import apply_torch_threads, select_backend
-
     try:
         select_backend(config.backend)
         import keras  # noqa: F401  (imports the backend, so torch's threads can be set)
 
         if limit_threads:
-            apply_torch_threads(cpus)
-        from mnistbench.plugins import load_plugins
-
+            apply_torch_threads(placement.cpus_reserved)
         plugins = load_plugins()
         mnist = load_mnist()
     except Exception as error:
         return Outcome.of_error(error)
-    return perform(config, mnist, plugins, cpus=cpus, peaks=peaks, on_progress=on_progress)
+    return perform(
+        config,
+        mnist,
+        plugins,
+        placement=placement,
+        started_at=started_at,
+        peaks=peaks,
+        on_progress=on_progress,
+    )

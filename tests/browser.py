@@ -2,10 +2,10 @@
 
 Chromium is Debian's (``apt-get install chromium``, at :data:`CHROMIUM`), never a browser
 Playwright downloads. :meth:`Browser.visit` opens a page from the file system the way a
-user would, waits for its plotly charts to draw, and returns what a test checks: console
+user would, finds its figures (inline SVG) and returns what a test checks: console
 errors, uncaught page errors, dialogs (an ``alert`` an injected script raised), every
 request that left the file system (aborted, so a test never reaches the network), the
-page's visible text and a full-page screenshot. :func:`distinct_colors` tells a drawn
+page's visible text, what the hover shows over a mark, and a full-page screenshot. :func:`distinct_colors` tells a drawn
 screenshot from a blank one.
 
 The ``browser`` fixture (tests/conftest.py) launches one per test module and skips the
@@ -25,12 +25,13 @@ from typing import Any
 CHROMIUM = Path("/usr/bin/chromium")
 #: Schemes a page may load from: the file system and inline data.
 LOCAL_SCHEMES = ("file:", "data:", "blob:", "about:")
-#: Every plotly chart is a div of this class; it is drawn once it holds an svg of ``main-svg``.
-CHART_SELECTOR = ".plotly-graph-div"
+#: Every figure of a page is an inline SVG of this class.
+CHART_SELECTOR = "svg.figure"
+#: The marks of a figure that show a value on hover.
+MARK_SELECTOR = "svg.figure [data-tip]"
+#: The box the pages' script shows beside the pointer.
+TIP_SELECTOR = "#tip"
 VIEWPORT = {"width": 1280, "height": 900}
-
-_CHARTS_DRAWN = """selector => [...document.querySelectorAll(selector)]
-    .every(chart => chart.querySelector('.main-svg') !== null)"""
 
 
 @dataclass
@@ -41,10 +42,12 @@ class Visit:
     title: str
     #: The page's visible text (``document.body.innerText``).
     text: str
-    #: Charts found and drawn (each a ``.plotly-graph-div`` holding a ``.main-svg``).
+    #: Figures found (inline SVGs of class ``figure``).
     charts: int
-    #: The text drawn in the charts (titles, axes, legends, annotations), one line per element.
+    #: The text drawn in the figures (titles, axes, legends, labels), one line per element.
     chart_text: str
+    #: The marks of the figures that show a value on hover.
+    marks: int
     #: Every ``<script>`` element: its ``src``, or "inline" for one with the code inside.
     scripts: list[str]
     screenshot: Path
@@ -55,7 +58,7 @@ class Visit:
     external_requests: list[str] = field(default_factory=list)
     #: ``href`` of every link, as the page resolved it.
     links: list[str] = field(default_factory=list)
-    #: The tooltip shown while the mouse rested on ``hover`` (its lines), "" without one.
+    #: The tooltip shown while the mouse rested on ``hover``, "" without one.
     hover_text: str = ""
 
 
@@ -78,13 +81,13 @@ class Browser:
         hover: str | None = None,
         timeout_s: float = 30.0,
     ) -> Visit:
-        """Open ``page_path`` (a file), wait until every chart is drawn, screenshot the page.
+        """Open ``page_path`` (a file), look at its figures, screenshot the page.
 
         :param screenshot: where the full-page PNG is written (parents created).
-        :param chart_selector: the elements that must each hold a drawn ``.main-svg``.
-        :param hover: a selector (e.g. one of :func:`point_selector`) to rest the mouse
-            on once the charts are drawn; the tooltip's text is ``Visit.hover_text``.
-        :param timeout_s: how long the charts may take; a timeout raises.
+        :param chart_selector: the figures to count.
+        :param hover: a selector (e.g. one of :func:`mark_selector`) to rest the mouse on;
+            the tooltip's text is ``Visit.hover_text`` (a timeout raises when none shows).
+        :param timeout_s: how long the page and the tooltip may take.
         """
         console_errors: list[str] = []
         page_errors: list[str] = []
@@ -115,23 +118,19 @@ class Browser:
             page.on("dialog", dialog)
             url = Path(page_path).resolve().as_uri()
             page.goto(url, wait_until="load", timeout=timeout_s * 1000)
-            page.wait_for_function(_CHARTS_DRAWN, arg=chart_selector, timeout=timeout_s * 1000)
             charts = page.eval_on_selector_all(chart_selector, "charts => charts.length")
+            marks = page.eval_on_selector_all(MARK_SELECTOR, "marks => marks.length")
             scripts = page.eval_on_selector_all(
                 "script", "scripts => scripts.map(s => s.getAttribute('src') || 'inline')"
             )
             chart_text = page.eval_on_selector_all(
-                f"{chart_selector} svg text", "texts => texts.map(t => t.textContent).join('\\n')"
+                f"{chart_selector} text", "texts => texts.map(t => t.textContent).join('\\n')"
             )
             hover_text = ""
             if hover is not None:
                 page.hover(hover, force=True)
-                page.wait_for_selector(".hoverlayer .hovertext", timeout=timeout_s * 1000)
-                hover_text = page.eval_on_selector_all(
-                    ".hoverlayer .hovertext text",
-                    "texts => texts.map(t => [...t.querySelectorAll('tspan.line')]"
-                    ".map(l => l.textContent).join('\\n') || t.textContent).join('\\n')",
-                )
+                page.wait_for_selector(TIP_SELECTOR, state="visible", timeout=timeout_s * 1000)
+                hover_text = page.inner_text(TIP_SELECTOR)
             links = page.eval_on_selector_all("a[href]", "links => links.map(a => a.href)")
             text = page.inner_text("body")
             title = page.title()
@@ -146,6 +145,7 @@ class Browser:
             text=text,
             charts=charts,
             chart_text=chart_text,
+            marks=marks,
             scripts=scripts,
             screenshot=screenshot,
             console_errors=console_errors,
@@ -157,12 +157,9 @@ class Browser:
         )
 
 
-def point_selector(chart_id: str, point: int, trace: int = 0) -> str:
-    """The marker of ``point`` (0-based) of ``trace`` in the plotly chart ``chart_id``."""
-    return (
-        f"#{chart_id} .scatterlayer .trace:nth-child({trace + 1}) "
-        f".points path:nth-child({point + 1})"
-    )
+def mark_selector(figure: int = 0, mark: int = 0) -> str:
+    """The ``mark``-th mark that shows a value (0-based) of the page's ``figure``-th figure."""
+    return f"{CHART_SELECTOR} >> nth={figure} >> [data-tip] >> nth={mark}"
 
 
 def unavailable() -> str | None:

@@ -1,0 +1,149 @@
+"""What the commands share: the consoles, the error handling, the shared options.
+
+The CLI is thin: each command parses and checks its options, calls the library and
+prints. An error a user can cause is a :class:`~mnistbench.errors.MnistbenchError`,
+printed as one line with exit code 2 (``--debug`` keeps the traceback).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+from functools import cache
+from pathlib import Path
+
+import click
+
+from mnistbench import builtins
+from mnistbench.errors import MnistbenchError
+from mnistbench.plugins import Plugins
+
+EXIT_USAGE = 2
+EXIT_RUN_FAILED = 1
+EXIT_INTERRUPTED = 130
+
+#: Where sweeps record their runs unless --db, $MNISTBENCH_DB or --no-db says otherwise;
+#: beside the default output directories, results/<timestamp>.
+DEFAULT_DB = Path("results") / "mnistbench.sqlite"
+
+
+def console(stderr: bool = False):
+    """A rich console on stdout (or stderr)."""
+    from rich.console import Console
+
+    stream = sys.stderr if stderr else sys.stdout
+    # Piped or captured output has no width; rich would assume 80 columns and cut
+    # the tables' run names. A log file can be as wide as the table needs.
+    return Console(stderr=stderr, width=None if stream.isatty() else 160)
+
+
+def setup_logging(debug: bool) -> None:
+    """mnistbench's warnings through rich, on stderr; debug messages with ``--debug``."""
+    from rich.logging import RichHandler
+
+    handler = RichHandler(
+        console=console(stderr=True), show_time=False, show_path=False, markup=False
+    )
+    logger = logging.getLogger("mnistbench")
+    logger.handlers[:] = [handler]
+    logger.setLevel(logging.DEBUG if debug else logging.INFO)
+    logger.propagate = False
+
+
+class MnistbenchGroup(click.Group):
+    """Turns user errors into one line and exit code 2; ``--debug`` keeps the traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except MnistbenchError as error:
+            if ctx.obj and ctx.obj.get("debug"):
+                traceback.print_exc()
+            click.echo(f"Error: {error}", err=True)
+            ctx.exit(EXIT_USAGE)
+
+
+@cache
+def declared() -> Plugins:
+    """The plugins installed when the command line is built: what declares the options that
+    executors add to ``run`` and the choices of ``--format``. Loaded quietly, once; each
+    command loads the plugins again when it runs (:func:`mnistbench.builtins.load_plugins`),
+    honouring the plugin variables, and reports their failures then."""
+    logger = logging.getLogger("mnistbench")
+    disabled, logger.disabled = logger.disabled, True
+    try:
+        return builtins.load_plugins(strict=False)
+    finally:
+        logger.disabled = disabled
+
+
+def make_dir(path: Path) -> None:
+    """Create ``path`` (and its parents) for a command's output; one line if it cannot."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise MnistbenchError(f"cannot write to {path}: {error.strerror or error}") from None
+
+
+def typed(ctx: click.Context, name: str) -> bool:
+    """Whether the option ``name`` was typed on the command line."""
+    return ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE
+
+
+def given(ctx: click.Context) -> set[str]:
+    """The parameters typed or set by their environment variable, not defaults (a sweep
+    file's values are defaults)."""
+    defaults = (click.core.ParameterSource.DEFAULT, click.core.ParameterSource.DEFAULT_MAP)
+    return {name for name in ctx.params if ctx.get_parameter_source(name) not in defaults}
+
+
+def flag(name: str) -> str:
+    """How a parameter is spelled on the command line: ``ARCH``, ``--all``, ``--batch-size``."""
+    return {"architectures": "ARCH", "run_all": "--all"}.get(name, f"--{name.replace('_', '-')}")
+
+
+data_option = click.option(
+    "--data",
+    "data_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    envvar="MNISTBENCH_DATA",
+    show_envvar=True,
+    help="MNIST as mnist.npz or a directory of the four IDX files.",
+)
+
+db_option = click.option(
+    "--db",
+    "db_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=DEFAULT_DB,
+    show_default=True,
+    envvar="MNISTBENCH_DB",
+    show_envvar=True,
+    help="The results database (SQLite) that gathers every sweep's runs.",
+)
+
+
+def format_option(what: str):
+    """``--format NAME``: one of the output formats the plugins register."""
+    formats = declared().formats
+    described = "; ".join(
+        f"{name}: {registered.value.description}" for name, registered in sorted(formats.items())
+    )
+    return click.option(
+        "--format",
+        "output_format",
+        type=click.Choice(sorted(formats)),
+        default="text",
+        show_default=True,
+        help=f"How to print {what} ({described}).",
+    )
+
+
+def warn(message: str, rich_console=None) -> None:
+    """One warning line on stderr."""
+    if rich_console is None:
+        click.echo(f"warning: {message}", err=True)
+    else:
+        rich_console.print(f"[yellow]warning:[/yellow] {message}", soft_wrap=True)

@@ -1,0 +1,139 @@
+"""``mnistbench report``, ``compare`` and ``merge``: what to do with result directories."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from mnistbench import builtins, layout, record
+from mnistbench.cli.common import EXIT_RUN_FAILED, console, format_option, make_dir, warn
+from mnistbench.compare import (
+    compare_runs,
+    machine_comparison,
+    normalized_lines,
+    regressions,
+    work_differences,
+    write_compare_csv,
+)
+from mnistbench.environment import read_environment
+from mnistbench.errors import MnistbenchError
+from mnistbench.figures.compare import plot_compare
+from mnistbench.gates import FailRule
+from mnistbench.outputs import Output
+from mnistbench.outputs.digest import compare_digest, sweep_digest
+from mnistbench.summary import comparison_table
+from mnistbench.sweep import merge_directories, prepare_output_dir
+
+
+def _output(output_format: str) -> Output:
+    # With Markdown or JSON, stdout holds only that document.
+    return Output(console=console() if output_format == "text" else None)
+
+
+@click.command()
+@click.argument("directory", type=click.Path(path_type=Path))
+@format_option("the headline table")
+def report(directory: Path, output_format: str) -> None:
+    """Regenerate comparison.csv, the figures, report.html and pytest-benchmark.json of
+    DIRECTORY from its runs.csv."""
+    plugins = builtins.load_plugins()
+    renderer = plugins.output_format(output_format)
+    runs = record.read(directory)
+    warning = record.reservation_warning(runs)
+    if warning:
+        warn(warning)
+    for path in plugins.write_report(runs, directory):
+        click.echo(f"wrote {path}", err=output_format != "text")
+    if output_format == "text":
+        return  # the files are the report; the terminal's summary is `run`'s
+    renderer.sweep(sweep_digest(comparison_table(record.frame(runs))), _output(output_format))
+
+
+@click.command()
+@click.argument("baseline", type=click.Path(path_type=Path))
+@click.argument("candidate", type=click.Path(path_type=Path))
+@click.option(
+    "--fail",
+    "fail_rules",
+    multiple=True,
+    metavar="METRIC:THRESHOLD",
+    help="Exit 1 when METRIC gets worse by more than THRESHOLD, e.g. fit_seconds:10% "
+    "or test_accuracy:-0.005: significantly so when there are repeats enough to test "
+    "(4 a side), else on the threshold alone. Repeatable.",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Directory for compare.csv and compare.png [default: CANDIDATE].",
+)
+@click.option(
+    "--allow-different-work",
+    is_flag=True,
+    help="Test and gate configurations even when their runs did different work "
+    "(epochs, batch size, samples, target accuracy), with a warning.",
+)
+@format_option("the comparison")
+def compare(
+    baseline: Path,
+    candidate: Path,
+    fail_rules: tuple[str, ...],
+    output: Path | None,
+    allow_different_work: bool,
+    output_format: str,
+) -> None:
+    """Compare two result directories metric by metric, with significance tests."""
+    renderer = builtins.load_plugins().output_format(output_format)
+    rules = [FailRule.parse(text) for text in fail_rules]
+    baseline_runs, candidate_runs = record.read(baseline), record.read(candidate)
+    base, cand = record.frame(baseline_runs), record.frame(candidate_runs)
+    machines = machine_comparison(
+        base, cand, read_environment(baseline), read_environment(candidate)
+    )
+    table = compare_runs(
+        base,
+        cand,
+        rules,
+        allow_different_work=allow_different_work,
+        normalization_withheld=machines.withheld,
+    )
+    warning = record.reservation_warning([*baseline_runs, *candidate_runs])
+    if warning:
+        warn(warning)
+    outcome = "compared anyway" if allow_different_work else "no verdict"
+    for line in work_differences(table):
+        warn(f"{line}: {outcome}")
+    output = output or candidate
+    make_dir(output)
+    renderer.compare(compare_digest(table, machines), _output(output_format))
+    for line in normalized_lines(table, machines):
+        click.echo(f"machine: {line}", err=True)
+    for path in (
+        write_compare_csv(table, output),
+        plot_compare(table, layout.COMPARE_PNG.of(output)),
+    ):
+        click.echo(f"wrote {path}", err=True)
+    failures = regressions(table)
+    for line in failures:
+        click.echo(f"regression: {line}", err=True)
+    if failures:
+        sys.exit(EXIT_RUN_FAILED)
+
+
+@click.command()
+@click.argument("output", type=click.Path(path_type=Path, file_okay=False))
+@click.argument("directories", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--force", is_flag=True, help="Write into a non-empty OUTPUT directory.")
+def merge(output: Path, directories: tuple[Path, ...], force: bool) -> None:
+    """Merge the runs of result DIRECTORIES (sweeps of one side, run in halves) into OUTPUT,
+    for `compare` and `report`."""
+    if Path(output).resolve() in {Path(d).resolve() for d in directories}:
+        raise MnistbenchError(f"{output} is one of the directories to merge; choose another")
+    for directory in directories:  # before OUTPUT is made: a failed merge leaves nothing
+        record.read(directory)
+    prepare_output_dir(output, force=force)
+    merge_directories(list(directories), output)
+    click.echo(f"merged {len(directories)} director(ies) into {layout.RUNS_CSV.of(output)}")

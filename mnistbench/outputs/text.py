@@ -1,0 +1,92 @@
+"""``--format text``, the default: the terminal's tables, drawn with rich."""
+
+from __future__ import annotations
+
+from rich import box
+from rich.table import Table
+
+import mnistbench
+from mnistbench import format as fmt
+from mnistbench.columns import metric
+from mnistbench.compare import DIFFERENT_WORK, IMPROVED, REGRESSED
+from mnistbench.outputs import Output, OutputFormat
+from mnistbench.outputs.digest import ComparisonDigest, SweepDigest
+from mnistbench.stats import NOISY_CV
+
+_VERDICT_COLORS = {IMPROVED: "green", REGRESSED: "red", DIFFERENT_WORK: "yellow"}
+
+
+class TextFormat(OutputFormat):
+    """Tables for a terminal; the lines beside them go to stderr."""
+
+    name = "text"
+    description = "a table for the terminal"
+
+    def compare(self, digest: ComparisonDigest, out: Output) -> None:
+        """Baseline against candidate, one line per configuration and metric, in the
+        digest's order (failing rules and regressions first)."""
+        view = Table(title="mnistbench compare", box=box.SIMPLE_HEAD, pad_edge=False)
+        numbers = ("baseline", "candidate", "ratio", "p", "norm. ratio")
+        for header in ("config", "metric", *numbers[:4], "verdict", *numbers[4:], "norm. verdict"):
+            view.add_column(
+                header,
+                justify="right" if header in numbers else "left",
+                no_wrap=not header.endswith("verdict"),
+            )
+        for row in digest.rows:
+            color = _VERDICT_COLORS.get(row.verdict)
+            verdict = f"[{color}]{row.verdict}[/{color}]" if color else row.verdict
+            if row.different_work and row.verdict != DIFFERENT_WORK:  # compared anyway
+                verdict += f" [yellow]({DIFFERENT_WORK})[/yellow]"
+            if row.failed_rules:
+                verdict += f" [red bold]✗ {'; '.join(row.failed_rules)}[/red bold]"
+            column = metric(row.metric)
+            view.add_row(
+                row.config,
+                row.metric,
+                column.format(row.baseline),
+                column.format(row.candidate),
+                fmt.spec(row.ratio, ".3f"),
+                fmt.spec(row.p_value, ".3f"),
+                verdict,
+                fmt.spec(row.normalized_ratio, ".3f"),
+                row.normalized_verdict,
+            )
+        out.console.print(view)
+
+    def sweep(self, digest: SweepDigest, out: Output) -> None:
+        """Per configuration: its runs, and the median with its range of the headline
+        metrics the terminal's summary shows, noisy ones flagged."""
+        shown = [name for name in digest.metrics if metric(name).summary]
+        view = Table(title="medians over repeats", box=box.SIMPLE_HEAD, pad_edge=False)
+        view.add_column("config", no_wrap=True)
+        view.add_column("runs", justify="right")
+        for name in shown:
+            view.add_column(f"{metric(name).summary} (min-max)", justify="right", no_wrap=True)
+        view.add_column("noisy")
+        for config in digest.configs:
+            cells = []
+            for name in shown:
+                spread, spec = config.metrics[name], metric(name).spec or ".4g"
+                cell = fmt.spec(spread.median, spec)
+                if config.runs > 1 and not fmt.missing(spread.median):
+                    cell += f" ({fmt.spec(spread.min, spec)}-{fmt.spec(spread.max, spec)})"
+                cells.append(cell)
+            noisy = " ".join(config.noisy)
+            view.add_row(
+                config.config,
+                str(config.runs),
+                *cells,
+                f"[yellow]{noisy}[/yellow]" if noisy else "-",
+            )
+        out.console.print(view)
+        if any(config.noisy for config in digest.configs):
+            out.console.print(
+                f"noisy: coefficient of variation above {NOISY_CV:.0%} over the repeats; "
+                "see comparison.csv for every metric's spread."
+            )
+
+
+@mnistbench.hookimpl
+def mnistbench_register_output_formats(register):
+    register(TextFormat())
