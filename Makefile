@@ -47,8 +47,8 @@ benchmark: $(DEV)
 # Regenerate the generated reference pages: docs/columns.md from the metric registry and
 # docs/cli.md from the click commands (tests check both are current).
 docs: $(RUNTIME)
-	$(BIN)/python -m mnistbench.metrics > docs/columns.md
-	$(BIN)/python -m mnistbench.reference > docs/cli.md
+	$(BIN)/python -m mnistbench.columns > docs/columns.md
+	$(BIN)/python -m mnistbench.cli.reference > docs/cli.md
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

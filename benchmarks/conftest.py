@@ -8,6 +8,7 @@ import pytest
 from mnistbench.backends import quiet_backend_logs
 from mnistbench.data import resolve_mnist
 from mnistbench.plugins import load_plugins
+from mnistbench.probe import measure_probe, probe_columns
 
 
 def pytest_generate_tests(metafunc):
@@ -51,8 +52,6 @@ def speed_probe(benchmark):
     ``median_normalized``: the benchmark's median time ÷ ``probe_seconds``, the figure that
     compares across machine speeds. Nothing is measured with ``--benchmark-disable``.
     """
-    from mnistbench.probe import measure_probe, probe_columns
-
     if benchmark.disabled:
         yield benchmark
         return

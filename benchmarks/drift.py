@@ -45,6 +45,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from mnistbench import record
+from mnistbench.sweep import merge_directories
+
 HERE = Path(__file__).resolve().parent
 PLUGIN = HERE / "drift_plugin.py"
 BURN_VARIABLE = "MNISTBENCH_DRIFT_BURN"  # drift_plugin.BURN_VARIABLE, without importing it
@@ -186,8 +189,6 @@ def run_sweep(
 
 def merge_sweeps(sweeps: Sequence[Path], output: Path) -> Path:
     """One side of a comparison from its rounds' sweeps, as ``mnistbench merge`` makes it."""
-    from mnistbench.results import merge_directories
-
     output.mkdir(parents=True, exist_ok=True)
     return merge_directories(list(sweeps), output)
 
@@ -236,8 +237,6 @@ def compare(baseline: Path, candidate: Path, config_id: str, output: Path) -> Co
     """
     import pandas as pd
 
-    from mnistbench.runs import flags, is_ok, numeric, read_runs, text
-
     output.mkdir(parents=True, exist_ok=True)
     args = ["compare", str(baseline), str(candidate), "--fail", GATE, "--output", str(output)]
     result = _mnistbench(args, dict(os.environ), output / "compare.log")
@@ -255,10 +254,9 @@ def compare(baseline: Path, candidate: Path, config_id: str, output: Path) -> Co
     row = rows.iloc[0]
 
     def probes(directory: Path) -> tuple[float, int]:
-        runs = read_runs(directory)
-        runs = runs[is_ok(runs) & (text(runs, "config_id") == config_id)]
-        changed = sum(flag is True for flag in flags(runs, "machine_changed"))
-        return _median(list(numeric(runs, "probe_seconds"))), changed
+        runs = [run for run in record.read(directory) if run.ok and run.config_id == config_id]
+        changed = sum(run.machine_changed is True for run in runs)
+        return _median([run.probe_seconds or math.nan for run in runs]), changed
 
     (base_probe, base_changed), (cand_probe, cand_changed) = probes(baseline), probes(candidate)
     lines = result.stderr.splitlines()

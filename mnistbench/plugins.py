@@ -48,7 +48,7 @@ class _Origin:
 
 @dataclass(frozen=True)
 class Registered:
-    """One executor, output format or store a plugin registered, and the plugin."""
+    """One executor or output format a plugin registered, and the plugin."""
 
     name: str
     value: Any
@@ -100,19 +100,15 @@ class Plugins:
         self.pm = pm
         self.strict = strict
         self.architectures: dict[str, Architecture] = {}
-        #: Executors by name, output formats by name, results stores by URL scheme.
+        #: Executors and output formats by name.
         self.executors: dict[str, Registered] = {}
         self.formats: dict[str, Registered] = {}
-        self.stores: dict[str, Registered] = {}
         self._register_architectures()
         self._register_named(
             "mnistbench_register_executors", "executor", self.executors, lambda c: [c.name]
         )
         self._register_named(
             "mnistbench_register_output_formats", "output format", self.formats, lambda f: [f.name]
-        )
-        self._register_named(
-            "mnistbench_register_stores", "results store", self.stores, lambda c: c.schemes
         )
 
     def executor(self, name: str):
@@ -172,7 +168,7 @@ class Plugins:
 
     def _register_named(self, hook_name: str, what: str, registry: dict, keys) -> None:
         """Registrations of things other than architectures: ``register(thing)``, keyed by
-        ``keys(thing)`` (its name, or its URL schemes)."""
+        ``keys(thing)`` (its name)."""
 
         def register(thing: Any, *, _origin: _Origin) -> None:
             try:
@@ -387,8 +383,8 @@ def load_plugins(
     """Load the installed plugins (filtered by the environment) beside ``builtins``.
 
     :param strict: make plugin failures fatal; default from ``MNISTBENCH_STRICT_PLUGINS``.
-    :param builtins: mnistbench's own plugin modules (its executors, output formats,
-        stores and reporters, :mod:`mnistbench.builtins`): always on, so restricting
+    :param builtins: mnistbench's own plugin modules (its executors, output formats and
+        reporters, :mod:`mnistbench.builtins`): always on, so restricting
         plugins never loses them; registered first, under their module names.
     :param extra: plugin objects to register as well (tests use this).
     :param entry_points: load installed entry points; tests turn it off for isolation.

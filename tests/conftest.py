@@ -129,29 +129,50 @@ def _repository_results_untouched(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def sweep_in_process(mnist) -> Callable:
-    """``sweep(output_dir, configs, plugins=None, db=None, **execution)``: run a sweep inside
-    the test process (fast, and test plugins need no installing); returns its SweepResult.
+    """``sweep(output_dir, configs, plugins=None, db=None, executor="local", timeout=None,
+    **options)``: run a sweep inside the test process (fast, and test plugins need no
+    installing); returns its SweepResult.
 
-    ``execution`` are :class:`mnistbench.plan.Execution` fields; isolation defaults to
-    "none". ``plugins`` defaults to the installed ones; ``db`` is the results database
-    to record into (none by default, like the library).
+    ``options`` are the executor's (``isolation`` defaults to "none" for the local one).
+    ``plugins`` defaults to the installed ones beside mnistbench's own; ``db`` is the
+    results database to record into (none by default, like the library).
     """
+    from mnistbench.builtins import load_plugins
     from mnistbench.plan import Execution
-    from mnistbench.plugins import load_plugins
     from mnistbench.sweep import Sweep, prepare_output_dir, run_sweep
 
-    def sweep(output_dir: Path, configs, plugins=None, db=None, **execution):
-        execution.setdefault("isolation", "none")
+    def sweep(
+        output_dir: Path,
+        configs,
+        plugins=None,
+        db=None,
+        executor: str = "local",
+        timeout: float | None = None,
+        **options,
+    ):
+        if executor == "local":
+            options.setdefault("isolation", "none")
+        plugins = plugins or load_plugins()
         prepare_output_dir(output_dir, force=True)
         return run_sweep(
-            Sweep.new(configs, Execution(**execution), output_dir),
+            Sweep.new(configs, Execution(executor, timeout, options), output_dir, plugins),
             mnist=mnist,
-            plugins=plugins or load_plugins(),
+            plugins=plugins,
             argv=["mnistbench"],
             db=db,
         )
 
     return sweep
+
+
+@pytest.fixture(scope="session")
+def tiny_plugins():
+    """mnistbench's own plugins and the tiny test plugin (``helpers.Tiny``), no installed ones."""
+    from helpers import Tiny
+
+    from mnistbench.builtins import load_plugins
+
+    return load_plugins(extra=[Tiny()], entry_points=False)
 
 
 #: The shared sweep of the three reference architectures: small, but enough to learn.

@@ -13,8 +13,9 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from mnistbench import record
 from mnistbench.cli import cli
-from mnistbench.metrics import RUN_COLUMNS
+from mnistbench.columns import FORMAT_COLUMN, RUN_COLUMNS
 
 PARAMS = {"dnn": 118_282, "rnn": 216_426, "cnn": 542_230}
 # Better than chance (0.1) by a wide margin after 2 epochs on 2000 images; measured
@@ -30,7 +31,8 @@ def sweep_dir(cli_sweep) -> Path:
 
 def test_run_all_writes_one_complete_row_per_architecture(sweep_dir):
     runs = pd.read_csv(sweep_dir / "runs.csv")
-    assert list(runs.columns) == RUN_COLUMNS
+    assert list(runs.columns) == [FORMAT_COLUMN, *RUN_COLUMNS]
+    assert set(runs[FORMAT_COLUMN]) == {record.FORMAT_VERSION}
     assert sorted(runs["architecture"]) == ["cnn", "dnn", "rnn"]
     assert set(runs["status"]) == {"ok"}
     assert runs["error"].isna().all()
@@ -42,22 +44,21 @@ def test_run_all_writes_one_complete_row_per_architecture(sweep_dir):
 
 
 def test_run_all_measures_every_figure_in_range(sweep_dir):
-    runs = pd.read_csv(sweep_dir / "runs.csv").set_index("architecture")
-    for name, row in runs.iterrows():
-        assert row["params"] == PARAMS[name]
-        assert MIN_ACCURACY[name] <= row["test_accuracy"] <= 1.0, name
-        assert row["test_loss"] > 0
-        epoch_seconds = json.loads(row["epoch_seconds"])
-        assert len(epoch_seconds) == 2 and all(s > 0 for s in epoch_seconds)
-        assert sum(epoch_seconds) <= row["fit_seconds"]
-        assert row["seconds_per_epoch"] == pytest.approx(sum(epoch_seconds) / 2, rel=1e-3)
-        assert row["train_samples_per_second"] == pytest.approx(4000 / row["fit_seconds"])
-        assert len(json.loads(row["epoch_accuracy"])) == 2
-        assert len(json.loads(row["epoch_loss"])) == 2
-        assert row["inference_samples_per_second"] > 0
-        assert row["latency_ms"] > 0
-        assert len(json.loads(row["sample_predictions"])) == 16
-        assert row["peak_memory_mb"] > 100  # a worker with a backend loaded
+    for run in record.read(sweep_dir):
+        name = run.architecture
+        assert run.params == PARAMS[name]
+        assert MIN_ACCURACY[name] <= run.test_accuracy <= 1.0, name
+        assert run.test_loss > 0
+        assert len(run.epoch_seconds) == 2 and all(s > 0 for s in run.epoch_seconds)
+        assert sum(run.epoch_seconds) <= run.fit_seconds
+        assert run.seconds_per_epoch == pytest.approx(sum(run.epoch_seconds) / 2, rel=1e-3)
+        assert run.train_samples_per_second == pytest.approx(4000 / run.fit_seconds)
+        assert len(run.epoch_accuracy) == 2
+        assert len(run.epoch_loss) == 2
+        assert run.inference_samples_per_second > 0
+        assert run.latency_ms > 0
+        assert len(run.sample_predictions) == 16
+        assert run.peak_memory_mb > 100  # a worker with a backend loaded
 
 
 def test_run_all_writes_comparison_with_ratios_to_best(sweep_dir):
@@ -232,29 +233,27 @@ def test_data_info_names_the_source(mnist_npz):
 # compare: exit codes of the gate, and the reservation warning.
 
 
-def write_runs(directory: Path, fit_seconds: list[float], **columns) -> Path:
-    from mnistbench.results import RunsWriter
-
+def write_runs(directory: Path, fit_seconds: list[float], **fields) -> Path:
     directory.mkdir()
-    rows = [
-        {
-            "run_id": f"dnn-r{i}",
-            "config_id": "dnn",
-            "architecture": "dnn",
-            "backend": "tensorflow",
-            "status": "ok",
-            "fit_seconds": fit,
-            "test_accuracy": 0.97,
-            "peak_memory_mb": 700.0,
-            "executor": "local",
-            "cpus_reserved": 2,
-            **columns,
-        }
+    runs = [
+        record.new_run(
+            **{
+                "run_id": f"dnn-r{i}",
+                "config_id": "dnn",
+                "architecture": "dnn",
+                "backend": "tensorflow",
+                "status": "ok",
+                "fit_seconds": fit,
+                "test_accuracy": 0.97,
+                "peak_memory_mb": 700.0,
+                "executor": "local",
+                "cpus_reserved": 2,
+                **fields,
+            }
+        )
         for i, fit in enumerate(fit_seconds)
     ]
-    writer = RunsWriter(directory, [row["run_id"] for row in rows])
-    for row in rows:
-        writer.append(row)
+    record.write(directory / "runs.csv", runs)
     return directory
 
 
@@ -267,7 +266,8 @@ def test_compare_fails_on_a_significant_regression_naming_it(tmp_path):
     assert "regression: dnn fit_seconds: 10.0 s → 12.0 s (+20.0%, p=0.0079) exceeds 10%" in (
         result.output
     )
-    assert (cand / "compare.csv").is_file() and (cand / "compare.png").is_file()
+    assert (cand / "compare.csv").is_file()
+    assert matplotlib.image.imread(cand / "compare.png").std() > 0.05  # a drawn figure
 
 
 def test_compare_passes_when_the_change_is_within_the_threshold(tmp_path):

@@ -6,16 +6,14 @@ import itertools
 from pathlib import Path
 from types import SimpleNamespace
 
-import pandas as pd
 import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import mnistbench.data
-import mnistbench.sweep
+import mnistbench.cli.run
 from mnistbench.cli import cli
-from mnistbench.metrics import RUN_COLUMNS
+from mnistbench.sweep import SweepResult
 
 NUMBERS = st.one_of(
     st.integers(min_value=-10, max_value=100_000).map(str),
@@ -57,7 +55,7 @@ def no_training(monkeypatch, tmp_path):
     Returns the directory to write under; ``no_training.sweeps`` are the sweeps "run".
     """
     monkeypatch.setattr(
-        mnistbench.data,
+        mnistbench.cli.run,
         "resolve_mnist",
         lambda path=None, offline=False: SimpleNamespace(
             source="path", origin="stand-in", cache_path=Path("mnist.npz")
@@ -67,11 +65,9 @@ def no_training(monkeypatch, tmp_path):
 
     def run_sweep(sweep, **options):
         sweeps.append(sweep)
-        return mnistbench.sweep.SweepResult(
-            sweep.output_dir, [], [], 0, pd.DataFrame(columns=RUN_COLUMNS)
-        )
+        return SweepResult(sweep.output_dir, ran=[], runs=[])
 
-    monkeypatch.setattr(mnistbench.sweep, "run_sweep", run_sweep)
+    monkeypatch.setattr(mnistbench.cli.run, "run_sweep", run_sweep)
     return tmp_path
 
 

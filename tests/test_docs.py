@@ -12,7 +12,7 @@ import click
 import pytest
 
 from mnistbench.cli import cli
-from mnistbench.reference import cli_reference, slug, walk
+from mnistbench.cli.reference import cli_reference, slug, walk
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -63,15 +63,15 @@ def _page_id(path: Path) -> str:
 
 
 def test_docs_cli_md_is_generated_from_the_commands():
-    # Regenerate with: python -m mnistbench.reference > docs/cli.md (or make docs)
+    # Regenerate with: python -m mnistbench.cli.reference > docs/cli.md (or make docs)
     path = DOCS / "cli.md"
-    assert path.is_file(), "docs/cli.md is missing: python -m mnistbench.reference > it"
+    assert path.is_file(), "docs/cli.md is missing: python -m mnistbench.cli.reference > it"
     assert path.read_text() == cli_reference()
 
 
 def test_the_module_prints_the_reference():
     printed = subprocess.run(
-        [sys.executable, "-m", "mnistbench.reference"],
+        [sys.executable, "-m", "mnistbench.cli.reference"],
         capture_output=True,
         text=True,
         check=True,

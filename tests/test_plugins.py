@@ -11,9 +11,12 @@ import numpy as np
 import pytest
 
 import mnistbench
-from mnistbench import hookspecs
-from mnistbench.errors import PluginError
+from mnistbench import builtins, hookspecs
+from mnistbench.errors import ConfigError, PluginError
+from mnistbench.executors import Executor
+from mnistbench.outputs import OutputFormat
 from mnistbench.plugins import BLOCK_ENV, PLUGINS_ENV, STRICT_ENV, load_plugins
+from mnistbench.record import new_run
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -172,6 +175,9 @@ def test_build_model_error_in_one_plugin_does_not_hide_another_answer(caplog):
     assert "failed in mnistbench_build_model: ValueError: not mine" in caplog.text
 
 
+RUN = new_run(run_id="x-r0", config_id="x", architecture="x", status="ok", fit_seconds=2.5)
+
+
 def test_reporter_that_raises_fails_alone(tmp_path, caplog):
     class BadReporter:
         @mnistbench.hookimpl
@@ -180,8 +186,105 @@ def test_reporter_that_raises_fails_alone(tmp_path, caplog):
 
     plugins = load_plugins(entry_points=False, extra=[BadReporter()])
     with caplog.at_level(logging.WARNING, logger="mnistbench"):
-        plugins.record_run({"architecture": "x"}, tmp_path)
+        plugins.record_run(RUN, tmp_path)
     assert "failed in mnistbench_record_run: OSError: tracker offline" in caplog.text
+
+
+def test_a_recorder_gets_the_run_as_a_dict_and_as_its_record(tmp_path):
+    heard = []
+
+    class Tracker:
+        @mnistbench.hookimpl
+        def mnistbench_record_run(self, row, output_dir, run):
+            heard.append((row, output_dir, run))
+
+    load_plugins(entry_points=False, extra=[Tracker()]).record_run(RUN, tmp_path)
+    ((row, output_dir, run),) = heard
+    assert run is RUN and output_dir == tmp_path
+    assert row == RUN.values() and row["fit_seconds"] == 2.5 and row["epochs"] is None
+
+
+# Executors, output formats and stores: registrations like architectures.
+
+
+class _Quick(Executor):
+    name = "quick"
+
+    def run(self, recorder):
+        raise NotImplementedError
+
+
+class _Plain(OutputFormat):
+    name = "plain"
+
+
+class Extras:
+    """Registers one executor and one output format, as a third party's plugin would."""
+
+    def __init__(self, executor=_Quick, output_format=None) -> None:
+        self.executor_class = executor
+        self.output_format = output_format or _Plain()
+
+    @mnistbench.hookimpl
+    def mnistbench_register_executors(self, register):
+        register(self.executor_class)
+
+    @mnistbench.hookimpl
+    def mnistbench_register_output_formats(self, register):
+        register(self.output_format)
+
+
+def test_mnistbench_registers_its_own_executors_and_formats_through_the_hooks():
+    plugins = builtins.load_plugins(entry_points=False)
+    assert set(plugins.executors) == {"local", "ray"}
+    assert set(plugins.formats) == {"text", "markdown", "json"}
+    assert plugins.executors["ray"].plugin == "mnistbench.executors.ray"
+    assert plugins.formats["markdown"].plugin == "mnistbench.outputs.markdown"
+
+
+def test_mnistbench_s_own_plugins_stay_on_when_plugins_are_restricted(monkeypatch):
+    monkeypatch.setenv(PLUGINS_ENV, "")
+    plugins = builtins.load_plugins()
+    assert plugins.architectures == {}
+    assert {"local", "ray"} <= set(plugins.executors) and "text" in plugins.formats
+
+
+def test_a_plugins_executor_and_format_are_found_by_name():
+    plugins = builtins.load_plugins(entry_points=False, extra=[Extras()])
+    assert plugins.executor("quick") is _Quick
+    assert plugins.output_format("plain").name == "plain"
+    assert plugins.executors["quick"].plugin == "Extras"
+
+
+def test_an_unknown_executor_or_format_is_one_line_naming_the_known_ones():
+    plugins = builtins.load_plugins(entry_points=False)
+    with pytest.raises(ConfigError, match=r"^unknown executor 'dask' \(known: local, ray\)$"):
+        plugins.executor("dask")
+    with pytest.raises(
+        ConfigError, match=r"^unknown output format 'xml' \(known: json, markdown, text\)$"
+    ):
+        plugins.output_format("xml")
+
+
+def test_an_executor_registered_twice_names_both_plugins():
+    class Local(_Quick):
+        name = "local"
+
+    with pytest.raises(PluginError) as error:
+        builtins.load_plugins(entry_points=False, extra=[Extras(Local)])
+    message = str(error.value)
+    assert "executor 'local' is registered twice" in message
+    assert "'mnistbench.executors.local'" in message and "'Extras'" in message
+
+
+def test_an_executor_without_a_valid_name_fails_its_plugin_alone(caplog):
+    class Nameless(_Quick):
+        name = "Not A Name"
+
+    with caplog.at_level(logging.WARNING, logger="mnistbench"):
+        plugins = builtins.load_plugins(entry_points=False, extra=[Extras(Nameless)])
+    assert "Not A Name" not in plugins.executors
+    assert "registered executor" in caplog.text and "without a valid name" in caplog.text
 
 
 # The seed architectures, layer by layer and by exact parameter count.
@@ -248,7 +351,7 @@ def test_seed_data_preparation_is_l2_normalisation_along_axis_1(name):
     np.testing.assert_allclose(norms[norms > 0], 1.0, rtol=1e-5)
 
 
-# Hooks are a documented public API: every hook documented in its docstring and the README.
+# Hooks are a documented public API: every hook documented in its docstring and docs/hooks.md.
 
 
 HOOKS = [name for name in dir(hookspecs) if name.startswith("mnistbench_")]
@@ -264,7 +367,14 @@ def test_every_hook_documents_each_parameter_and_its_return(hook):
 
 
 @pytest.mark.parametrize("hook", HOOKS)
-def test_every_hook_appears_in_the_readme_with_its_exact_signature(hook):
-    readme = (ROOT / "README.md").read_text()
+def test_every_hook_appears_in_the_hooks_page_with_its_exact_signature(hook):
+    page = (ROOT / "docs" / "hooks.md").read_text()
     arguments = ", ".join(inspect.signature(getattr(hookspecs, hook)).parameters)
-    assert re.search(rf"`{hook}\({re.escape(arguments)}\)`", readme), f"{hook}({arguments})"
+    assert re.search(rf"`{hook}\({re.escape(arguments)}\)`", page), f"{hook}({arguments})"
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_every_hook_is_implemented_by_a_test_plugin(hook):
+    # A hook nothing implements in the tests is a hook nothing tests.
+    sources = [path.read_text() for path in (ROOT / "tests").rglob("*.py")]
+    assert any(re.search(rf"def {hook}\(", source) for source in sources), hook

@@ -9,18 +9,17 @@ from pathlib import Path
 import click
 import pytest
 
-from mnistbench.cli import run
-from mnistbench.environment import read_environment, write_environment
-from mnistbench.errors import ConfigError
-from mnistbench.plan import plan
-from mnistbench.runs import read_rows
-from mnistbench.sweepfile import (
-    SWEEP_TOML,
+from mnistbench import layout, record
+from mnistbench.cli.run import run
+from mnistbench.cli.sweepfile import (
     canonical_keys,
     choose_architectures,
     read_sweep_file,
     save_sweep_file,
 )
+from mnistbench.environment import read_environment, write_environment
+from mnistbench.errors import ConfigError
+from mnistbench.plan import plan
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "sweep.toml"
 
@@ -322,7 +321,7 @@ def test_saving_copies_the_file_and_records_its_path_and_content(tmp_path):
     output = tmp_path / "out"
     output.mkdir()
     copy = save_sweep_file(output, read_sweep_file(path, run))
-    assert copy == output / SWEEP_TOML
+    assert copy == layout.SWEEP_TOML.of(output)
     assert copy.read_text() == "epochs = 1\n"
     assert read_environment(output) == {
         "sweep_file": {"path": str(path.resolve()), "content": "epochs = 1\n"}
@@ -361,9 +360,9 @@ def test_a_sweep_run_from_a_file_keeps_a_copy_and_records_it(tmp_path, cli, mnis
     result = cli("run", "--config", str(path), "--data", str(mnist_npz))
     assert result.returncode == 0, result.stderr
     output = tmp_path / "out"
-    assert (output / SWEEP_TOML).read_text() == text
+    assert layout.SWEEP_TOML.of(output).read_text() == text
     environment = json.loads((output / "environment.json").read_text())
     assert environment["sweep_file"] == {"path": str(path.resolve()), "content": text}
     assert "python" in environment  # the sweep's own description, with the record kept
-    (row,) = read_rows(output)
-    assert (row["run_id"], row["batch_size"], row["status"]) == ("dnn-bs64-r0", "64", "ok")
+    (run_,) = record.read(output)
+    assert (run_.run_id, run_.batch_size, run_.status) == ("dnn-bs64-r0", 64, "ok")

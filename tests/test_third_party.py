@@ -1,7 +1,9 @@
-"""A third-party plugin, installed as a distribution, is discovered, listed and run.
+"""Third parties' plugins, installed as distributions, are discovered, listed and used: the
+README's example architecture, and an executor and an output format that no line of
+mnistbench names (tests/plugins/mnistbench_extras.py).
 
-That the benchmark suite covers it too is in tests/test_benchmarks.py, which runs the
-suite once with this plugin installed.
+That the benchmark suite covers the architecture too is in tests/test_benchmarks.py, which
+runs the suite once with it installed.
 """
 
 from __future__ import annotations
@@ -9,33 +11,41 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pandas as pd
 import pytest
+
+from mnistbench import record
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "mnistbench-logreg"
+EXTRAS = Path(__file__).resolve().parent / "plugins" / "mnistbench_extras.py"
 
 
 @pytest.fixture(scope="module")
 def site_env(tmp_path_factory, install_distribution) -> dict[str, str]:
-    """The environment of a command that sees the README's example plugin installed."""
-    site = install_distribution(
-        tmp_path_factory.mktemp("site"),
-        EXAMPLE / "mnistbench_logreg.py",
-        "mnistbench-logreg",
-        {"logreg": "mnistbench_logreg"},
+    """The environment of a command that sees both plugins installed."""
+    site = tmp_path_factory.mktemp("site")
+    install_distribution(
+        site, EXAMPLE / "mnistbench_logreg.py", "mnistbench-logreg", {"logreg": "mnistbench_logreg"}
     )
+    install_distribution(site, EXTRAS, "mnistbench-extras", {"extras": "mnistbench_extras"})
     return {"PYTHONPATH": os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))}
 
 
-def test_third_party_plugin_is_listed_with_its_distribution(cli, site_env):
+def test_third_party_plugins_are_listed_with_their_distribution(cli, site_env):
     result = cli("plugins", env=site_env)
     assert result.returncode == 0, result.stderr
-    line = next(line for line in result.stdout.splitlines() if " logreg " in line)
+    lines = result.stdout.splitlines()
+    line = next(line for line in lines if " logreg " in line)
     assert "mnistbench-logreg" in line and "0.1.0" in line and "7,850" in line
+    executor = next(line for line in lines if " serial " in line)
+    assert "executor" in executor and "mnistbench-extras" in executor
+    output_format = next(line for line in lines if " lines " in line)
+    assert "output format" in output_format and "mnistbench-extras" in output_format
 
 
-def test_third_party_plugin_runs_by_name(cli, site_env, tmp_path, mnist_npz):
+def test_a_plugins_executor_runs_a_plugins_architecture_with_its_own_option(
+    cli, site_env, tmp_path, mnist_npz
+):
     output = tmp_path / "out"
     result = cli(
         "run",
@@ -46,6 +56,10 @@ def test_third_party_plugin_runs_by_name(cli, site_env, tmp_path, mnist_npz):
         "1000",
         "--test-limit",
         "200",
+        "--executor",
+        "serial",
+        "--serial-node",
+        "lab-7",
         "--output",
         str(output),
         "--data",
@@ -53,10 +67,25 @@ def test_third_party_plugin_runs_by_name(cli, site_env, tmp_path, mnist_npz):
         env=site_env,
     )
     assert result.returncode == 0, result.stderr
-    runs = pd.read_csv(output / "runs.csv")
-    assert list(runs["architecture"]) == ["logreg"]
-    row = runs.iloc[0]
-    assert row["status"] == "ok"
-    assert row["plugin"] == "logreg" and row["plugin_version"] == "0.1.0"
-    assert row["params"] == 784 * 10 + 10
-    assert row["test_accuracy"] > 0.5
+    (run,) = record.read(output)
+    assert (run.architecture, run.status, run.executor, run.node) == (
+        "logreg",
+        "ok",
+        "serial",
+        "lab-7",
+    )
+    assert run.plugin == "logreg" and run.plugin_version == "0.1.0"
+    assert run.params == 784 * 10 + 10
+    assert run.test_accuracy > 0.5
+    # The plugin's output format prints the comparison of that directory with itself.
+    compared = cli("compare", str(output), str(output), "--format", "lines", env=site_env)
+    assert compared.returncode == 0, compared.stderr
+    assert "logreg fit_seconds cannot tell (needs 4 repeats a side)" in compared.stdout.splitlines()
+
+
+def test_another_executors_option_is_refused_in_one_line(cli, site_env, tmp_path):
+    result = cli(
+        "run", "logreg", "--serial-node", "x", "--output", str(tmp_path / "o"), env=site_env
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == "Error: --serial-node needs --executor serial"

@@ -12,11 +12,8 @@ from __future__ import annotations
 import click
 
 from mnistbench import __version__
+from mnistbench.cli import history, inventory, results, run
 from mnistbench.cli.common import MnistbenchGroup, setup_logging
-from mnistbench.cli.history import database, history
-from mnistbench.cli.inventory import data, list_plugins
-from mnistbench.cli.results import compare, merge, report
-from mnistbench.cli.run import run
 
 
 @click.group(cls=MnistbenchGroup)
@@ -32,5 +29,14 @@ def cli(ctx: click.Context, debug: bool) -> None:
     setup_logging(debug)
 
 
-for command in (run, report, compare, merge, history, database, list_plugins, data):
+for command in (
+    run.run,
+    results.report,
+    results.compare,
+    results.merge,
+    history.history,
+    history.database,
+    inventory.list_plugins,
+    inventory.data,
+):
     cli.add_command(command)

@@ -160,18 +160,11 @@ def print_plugins(console: Console, plugins, params: dict[str, str]) -> None:
     console.print(table)
     if not plugins.architectures:
         console.print("No architectures registered. Install a plugin, or check MNISTBENCH_PLUGINS.")
-    others = Table(title="executors, output formats and results stores")
+    others = Table(title="executors and output formats")
     for header in ("kind", "name", "plugin", "distribution", "description"):
         others.add_column(header, no_wrap=header != "description")
-    for kind, registry in (
-        ("executor", plugins.executors),
-        ("output format", plugins.formats),
-        ("results store", plugins.stores),
-    ):
-        shown = {}
-        for name, registered in registry.items():  # a store registers one entry per scheme
-            shown.setdefault(id(registered.value), (name, registered))
-        for name, registered in sorted(shown.values(), key=lambda item: item[0]):
+    for kind, registry in (("executor", plugins.executors), ("output format", plugins.formats)):
+        for name, registered in sorted(registry.items()):
             others.add_row(
                 kind,
                 name,

@@ -22,7 +22,7 @@ from mnistbench.runner import NUM_CLASSES
     help="Skip building each model to count its parameters (no Keras import).",
 )
 def list_plugins(no_params: bool) -> None:
-    """List the registered architectures, executors, output formats and stores, and the
+    """List the registered architectures, executors and output formats, and the
     plugins that provide them."""
     plugins = builtins.load_plugins()
     params = {} if no_params else _count_params(plugins)

@@ -88,8 +88,8 @@ def _jit_list(ctx, param, value: str) -> list[bool | None]:
         raise click.BadParameter(str(error)) from None
 
 
-def _click_option(option: Option) -> click.Option:
-    """An executor's :class:`~mnistbench.executors.Option` as an option of ``run``."""
+def _click_option(option: Option, executor: str) -> click.Option:
+    """An option of ``executor`` (an :class:`~mnistbench.executors.Option`) as one of ``run``."""
     kind: Any = option.type
     if option.choices:
         kind = click.Choice(option.choices)
@@ -97,7 +97,10 @@ def _click_option(option: Option) -> click.Option:
         kind = click.IntRange(min=option.minimum)
     elif option.type is float:
         kind = click.FloatRange(min=option.minimum)
-    help_text = option.help
+    text = option.help
+    if text[1:2].islower():  # "Run each ..." reads "run each ..." after the colon; "CPUs" stays
+        text = text[:1].lower() + text[1:]
+    help_text = f"With --executor {executor}: {text}"
     if option.default is not None and "default:" not in help_text:
         help_text += f" [default: {option.default}]"
     return click.Option(
@@ -106,11 +109,11 @@ def _click_option(option: Option) -> click.Option:
 
 
 def executor_options() -> list[click.Option]:
-    """The options of every registered executor, each once, in registration order."""
+    """The options of every registered executor, each once, executors by name."""
     seen: dict[str, click.Option] = {}
-    for registered in declared().executors.values():
+    for name, registered in sorted(declared().executors.items()):
         for option in registered.value.options:
-            seen.setdefault(option.name, _click_option(option))
+            seen.setdefault(option.name, _click_option(option, name))
     return list(seen.values())
 
 

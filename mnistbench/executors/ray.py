@@ -313,12 +313,12 @@ class RayExecutor(Executor):
     options = (
         Option(
             "ray_address",
-            "With --executor ray: the cluster to join [default: start a local Ray instance].",
+            "The cluster to join [default: start a local Ray instance].",
             metavar="ADDRESS",
         ),
         Option(
             "cpus_per_run",
-            "With --executor ray: CPUs each run reserves [default: all CPUs of a node].",
+            "CPUs each run reserves [default: all CPUs of a node].",
             type=int,
             minimum=1,
         ),

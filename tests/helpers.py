@@ -1,0 +1,64 @@
+"""What many test modules share: the tiny test plugin and the quick-run settings.
+
+Imported by test modules (``from helpers import Tiny, QUICK``); fixtures live in
+``conftest.py``. The plugin is class-based, registered in-process by the tests that run
+sweeps inside the test process; the installed test plugin, for tests of a worker or the
+command line, is ``tests/plugins/mnistbench_faulty.py``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import mnistbench
+from mnistbench.plan import RunConfig
+
+#: The smallest real run that still learns something: 1 epoch on 200 images, 50 to test.
+QUICK = {"epochs": 1, "train_limit": 200, "test_limit": 50}
+#: The same on the command line.
+QUICK_ARGS = ("--epochs", "1", "--train-limit", "200", "--test-limit", "50")
+
+
+def quick(architecture: str = "tiny", **options) -> RunConfig:
+    """A :class:`RunConfig` of ``architecture`` with the :data:`QUICK` settings (``options``
+    replace them)."""
+    return RunConfig(architecture, **{**QUICK, **options})
+
+
+def logistic_regression(input_shape, num_classes):
+    """A compiled logistic regression: Flatten, Dense(num_classes, softmax)."""
+    import keras
+
+    model = keras.Sequential(
+        [
+            keras.Input(input_shape),
+            keras.layers.Flatten(),
+            keras.layers.Dense(num_classes, "softmax"),
+        ]
+    )
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+class Tiny:
+    """Three architectures, one per way a run ends: ``tiny`` is a logistic regression that
+    trains fine, ``broken``'s build raises (a failed run), ``nan`` trains on NaN inputs (a
+    diverged run)."""
+
+    @mnistbench.hookimpl
+    def mnistbench_register_architectures(self, register):
+        register("tiny", description="logistic regression")
+        register("broken", description="its build raises")
+        register("nan", description="its loss becomes NaN")
+
+    @mnistbench.hookimpl
+    def mnistbench_prepare_data(self, architecture, x):
+        return x.astype("float32") * np.nan if architecture == "nan" else None
+
+    @mnistbench.hookimpl
+    def mnistbench_build_model(self, architecture, input_shape, num_classes):
+        if architecture == "broken":
+            raise RuntimeError("cannot build this one")
+        if architecture not in ("tiny", "nan"):
+            return None
+        return logistic_regression(input_shape, num_classes)
