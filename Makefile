@@ -37,9 +37,11 @@ run: $(RUNTIME)
 test: $(DEV)
 	$(BIN)/python -m pytest -n auto --maxprocesses=4 --dist loadfile
 
+# ruff, and the layering contracts of docs/development.md (also a test: tests/test_layering.py).
 lint: $(DEV)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 benchmark: $(DEV)
 	$(BIN)/python -m pytest benchmarks $(ARGS)
