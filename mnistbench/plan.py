@@ -144,11 +144,16 @@ class Execution:
     @classmethod
     def from_dict(cls, saved: dict[str, Any]) -> Execution:
         """Settings saved by :meth:`to_dict`. Manifests written before executors had their
-        own options saved them beside ``executor`` and ``timeout``: those become options."""
-        options = dict(saved.get("options") or {})
-        for key, value in saved.items():
-            if key not in ("executor", "timeout", "options") and value is not None:
-                options.setdefault(key, value)
+        own options saved them beside ``executor`` and ``timeout``: those become options.
+        Beside ``options``, other entries are a newer manifest's settings: ignored."""
+        if "options" in saved:
+            options = dict(saved["options"] or {})
+        else:
+            options = {
+                key: value
+                for key, value in saved.items()
+                if key not in ("executor", "timeout") and value is not None
+            }
         return cls(saved.get("executor") or "local", saved.get("timeout"), options)
 
     def option(self, name: str, default: Any = None) -> Any:

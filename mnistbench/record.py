@@ -121,6 +121,9 @@ class _RunMethods:
             object.__setattr__(self, column.name, _checked(column, getattr(self, column.name)))
         if not self.run_id or not self.architecture or not self.status:  # type: ignore[attr-defined]
             raise RecordError("a run record needs a run_id, an architecture and a status")
+        if not self.config_id:  # type: ignore[attr-defined]
+            # Runs from before configuration ids are keyed by their architecture.
+            object.__setattr__(self, "config_id", self.architecture)  # type: ignore[attr-defined]
 
     @property
     def ok(self) -> bool:
@@ -231,10 +234,6 @@ def from_cells(cells: dict[str, str], *, where: str = "runs.csv") -> Run:
             fields[column.name] = _parse(column, cell)
         except ValueError as error:
             raise RecordError(f"{where}: column {column.name}: {error}") from None
-    # Files older than configuration ids key their runs by architecture.
-    fields.setdefault("config_id", fields.get("architecture", ""))
-    if not fields["config_id"]:
-        fields["config_id"] = fields.get("architecture", "")
     if not fields.get("run_id") or not fields.get("architecture") or not fields.get("status"):
         raise RecordError(f"{where}: a row without a run_id, architecture or status")
     return Run(**fields)
@@ -243,12 +242,13 @@ def from_cells(cells: dict[str, str], *, where: str = "runs.csv") -> Run:
 # --- runs.csv --------------------------------------------------------------------------------
 
 
-def read(directory: Path | str) -> list[Run]:
+def read(directory: Path | str, *, require_runs: bool = False) -> list[Run]:
     """The records of ``directory``'s ``runs.csv``, in file order.
 
     RecordError, one line naming the file, when it is missing or empty, is not UTF-8
     text or CSV, lacks a :data:`REQUIRED_COLUMNS` column, is of a newer format than
-    :data:`FORMAT_VERSION`, or holds a cell that cannot be read.
+    :data:`FORMAT_VERSION`, or holds a cell that cannot be read; with ``require_runs``
+    (commands that take result directories: merge, db import) also when it holds no run.
     """
     path = layout.RUNS_CSV.of(directory)
     if not path.is_file():
@@ -265,6 +265,8 @@ def read(directory: Path | str) -> list[Run]:
     missing = [column for column in REQUIRED_COLUMNS if column not in columns]
     if missing:
         raise RecordError(f"{path}: missing column(s) {', '.join(missing)}")
+    if require_runs and not rows:
+        raise RecordError(f"{path}: holds no run; is {directory} an mnistbench output directory?")
     versions = {row.get(FORMAT_COLUMN) or "1" for row in rows}
     for version in versions:
         if not version.isdigit() or int(version) > FORMAT_VERSION:

@@ -249,7 +249,7 @@ def merge_directories(directories: Sequence[Path], output_dir: Path) -> Path:
     machine. ``samples.npz`` is the first one's. ``output_dir`` must exist; every
     directory is read (and checked) before anything is written.
     """
-    read = [record.read(directory) for directory in directories]
+    read = [record.read(directory, require_runs=True) for directory in directories]
     runs: list[Run] = []
     taken: set[str] = set()
     for place, directory_runs in enumerate(read, start=1):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from mnistbench.backends import (
     apply_torch_threads,
     backend_version,
     check_backends,
+    configured_backend,
     limit_threads,
     native_stderr_to,
     probe_modules,
@@ -25,7 +27,7 @@ from mnistbench.backends import (
     thread_limit_env,
 )
 from mnistbench.errors import ConfigError
-from mnistbench.executor import call_in_worker
+from mnistbench.executors.local import call_in_worker
 
 
 def installed(package: str):
@@ -76,6 +78,32 @@ def test_checking_a_backend_and_reading_its_version_import_neither_it_nor_numpy(
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+# --- the configured backend ----------------------------------------------------------------
+
+
+def test_configured_backend_is_keras_backend_first(monkeypatch, tmp_path):
+    monkeypatch.setenv("KERAS_BACKEND", "jax")
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    (tmp_path / "keras.json").write_text(json.dumps({"backend": "torch"}))
+    assert configured_backend() == "jax"
+
+
+def test_configured_backend_is_then_keras_json(monkeypatch, tmp_path):
+    monkeypatch.delenv("KERAS_BACKEND", raising=False)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    (tmp_path / "keras.json").write_text(json.dumps({"backend": "torch"}))
+    assert configured_backend() == "torch"
+
+
+@pytest.mark.parametrize("content", [None, "{broken", "[]", "{}"])
+def test_configured_backend_defaults_to_tensorflow(monkeypatch, tmp_path, content):
+    monkeypatch.delenv("KERAS_BACKEND", raising=False)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    if content is not None:
+        (tmp_path / "keras.json").write_text(content)
+    assert configured_backend() == "tensorflow"
 
 
 # --- versions and start-up output ----------------------------------------------------------

@@ -4,13 +4,13 @@ with a fake backend module."""
 
 from __future__ import annotations
 
-import json
 import logging
 from types import SimpleNamespace
 
-import pandas as pd
 import pytest
+from helpers import Tiny, quick
 
+from mnistbench import record
 from mnistbench.devices import (
     DEVICES_ENTRY,
     Device,
@@ -25,8 +25,8 @@ from mnistbench.devices import (
     reset_peak_accelerator_memory,
 )
 from mnistbench.environment import cpu_model, read_environment, write_environment
-from mnistbench.plan import plan
-from mnistbench.runs import json_list, read_rows
+from mnistbench.executors import local
+from mnistbench.plugins import load_plugins
 
 MB = 1024 * 1024
 H200_BYTES = 143_771 * MB
@@ -71,7 +71,7 @@ def tf_variable(device: str) -> SimpleNamespace:
 def test_tensorflow_on_a_gpu():
     columns = device_columns("tensorflow", tf_variable("GPU:1"), FakeTensorFlow())
     assert columns["device"] == "gpu:1 NVIDIA A100-SXM4-80GB"
-    assert json.loads(columns["devices"]) == [
+    assert columns["devices"] == [
         {"kind": "gpu", "name": "NVIDIA H200", "memory_mb": None},
         {"kind": "gpu", "name": "NVIDIA A100-SXM4-80GB", "memory_mb": None},
         cpu_entry(),
@@ -113,7 +113,7 @@ def test_jax_on_a_gpu():
     weight = SimpleNamespace(devices=lambda: {GPUS[1]})
     columns = device_columns("jax", weight, fake_jax(*GPUS))
     assert columns["device"] == "gpu:1 NVIDIA H200"
-    assert json.loads(columns["devices"]) == [
+    assert columns["devices"] == [
         {"kind": "gpu", "name": "NVIDIA H200", "memory_mb": 143771.0},
         {"kind": "gpu", "name": "NVIDIA H200", "memory_mb": 143771.0},
         cpu_entry(),
@@ -124,7 +124,7 @@ def test_jax_on_a_gpu():
 def test_jax_on_a_gpu_without_memory_stats_leaves_memory_unknown():
     gpu = FakeJaxDevice(0, "gpu", "NVIDIA H200", None)
     columns = device_columns("jax", SimpleNamespace(devices=lambda: {gpu}), fake_jax(gpu))
-    assert json.loads(columns["devices"])[0]["memory_mb"] is None
+    assert columns["devices"][0]["memory_mb"] is None
     assert columns["peak_accelerator_memory_mb"] is None
 
 
@@ -159,7 +159,7 @@ def test_torch_on_a_gpu():
     torch = SimpleNamespace(cuda=FakeCuda(2))
     columns = device_columns("torch", torch_tensor("cuda", 1), torch)
     assert columns["device"] == "gpu:1 NVIDIA H200 #1"
-    assert json.loads(columns["devices"]) == [
+    assert columns["devices"] == [
         {"kind": "gpu", "name": "NVIDIA H200 #0", "memory_mb": 143771.0},
         {"kind": "gpu", "name": "NVIDIA H200 #1", "memory_mb": 143771.0},
         cpu_entry(),
@@ -177,7 +177,7 @@ def test_torch_without_cuda_sees_the_cpu_only():
     columns = device_columns("torch", torch_tensor("cpu", None), SimpleNamespace(cuda=FakeCuda(0)))
     assert columns == {
         "device": "cpu",
-        "devices": json.dumps([cpu_entry()]),
+        "devices": [cpu_entry()],
         "peak_accelerator_memory_mb": None,
     }
 
@@ -222,21 +222,23 @@ def test_real_tensorflow_on_this_machine_sees_its_cpu():
 
 @pytest.fixture(scope="module")
 def device_sweep(tmp_path_factory, sweep_in_process):
+    """One tiny run in this process (no reports: no test here reads them)."""
     output = tmp_path_factory.mktemp("devices")
-    return sweep_in_process(output, plan(["dnn"], epochs=1, train_limit=300, test_limit=100))
+    plugins = load_plugins(builtins=[local], extra=[Tiny()], entry_points=False)
+    return sweep_in_process(output, [quick()], plugins)
 
 
 def test_a_run_records_the_device_it_trained_on_and_what_its_backend_saw(device_sweep):
-    (row,) = read_rows(device_sweep.output_dir)
-    assert row["device"] == "cpu"
-    assert json_list(row["devices"]) == [cpu_entry()]
-    assert row["peak_accelerator_memory_mb"] == ""  # no accelerator: not measured
+    (run,) = record.read(device_sweep.output_dir)
+    assert run.device == "cpu"
+    assert run.devices == (cpu_entry(),)
+    assert run.peak_accelerator_memory_mb is None  # no accelerator: not measured
 
 
 def test_environment_json_lists_what_the_workers_reported(device_sweep):
-    (row,) = read_rows(device_sweep.output_dir)
+    (run,) = record.read(device_sweep.output_dir)
     environment = read_environment(device_sweep.output_dir)
-    assert environment[DEVICES_ENTRY] == {row["node"]: {"tensorflow": [cpu_entry()]}}
+    assert environment[DEVICES_ENTRY] == {run.node: {"tensorflow": [cpu_entry()]}}
     assert environment["sweep_id"]  # the rest of the file is kept
 
 
@@ -246,15 +248,23 @@ def test_environment_json_lists_what_the_workers_reported(device_sweep):
 GPU = Device("gpu", "NVIDIA H200", 143771.0).to_dict()
 
 
-def reported_runs() -> pd.DataFrame:
-    return pd.DataFrame(
-        [
-            {"node": "a", "backend": "jax", "devices": json.dumps([GPU, cpu_entry()])},
-            {"node": "a", "backend": "tensorflow", "devices": json.dumps([cpu_entry()])},
-            {"node": "b", "backend": "jax", "devices": json.dumps([cpu_entry()])},
-            {"node": "b", "backend": "torch", "devices": None},  # failed before it knew
-        ]
-    )
+def reported_runs() -> list[record.Run]:
+    def run(node: str, backend: str, devices) -> record.Run:
+        return record.new_run(
+            run_id=f"tiny-{backend}-r0-{node}",
+            architecture="tiny",
+            status="ok" if devices else "failed",
+            node=node,
+            backend=backend,
+            devices=devices,
+        )
+
+    return [
+        run("a", "jax", [GPU, cpu_entry()]),
+        run("a", "tensorflow", [cpu_entry()]),
+        run("b", "jax", [cpu_entry()]),
+        run("b", "torch", None),  # failed before it knew
+    ]
 
 
 def test_the_devices_are_listed_per_node_and_backend():
@@ -264,14 +274,27 @@ def test_the_devices_are_listed_per_node_and_backend():
     }
 
 
+def test_the_last_run_of_a_node_and_backend_tells_its_devices():
+    runs = reported_runs()
+    runs.append(runs[0].replace(run_id="again", devices=[cpu_entry()]))
+    assert reported_devices(runs)["a"]["jax"] == [cpu_entry()]
+
+
 def test_record_devices_adds_the_entry_and_keeps_the_others(tmp_path):
     write_environment(tmp_path, {"python": "3.11", DEVICES_ENTRY: {"old": {}}})
-    record_devices(tmp_path, reported_runs())
+    assert record_devices(tmp_path, reported_runs()) == read_environment(tmp_path)
     environment = read_environment(tmp_path)
     assert environment["python"] == "3.11"
     assert environment[DEVICES_ENTRY] == reported_devices(reported_runs())
 
 
 def test_record_devices_writes_nothing_without_environment_json(tmp_path):
-    record_devices(tmp_path, reported_runs())
+    assert record_devices(tmp_path, reported_runs()) is None
     assert list(tmp_path.iterdir()) == []
+
+
+def test_record_devices_writes_nothing_when_no_run_reported_devices(tmp_path):
+    write_environment(tmp_path, {"python": "3.11"})
+    before = (tmp_path / "environment.json").read_text()
+    assert record_devices(tmp_path, reported_runs()[3:]) is None
+    assert (tmp_path / "environment.json").read_text() == before

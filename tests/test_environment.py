@@ -10,13 +10,8 @@ import re
 import pytest
 
 import mnistbench
-from mnistbench.environment import (
-    configured_backend,
-    describe_environment,
-    read_environment,
-    write_environment,
-)
-from mnistbench.plugins import load_plugins
+from mnistbench.builtins import load_plugins
+from mnistbench.environment import describe_environment, read_environment, write_environment
 
 
 @pytest.fixture(scope="module")
@@ -63,11 +58,11 @@ def test_a_sweep_records_pytest_benchmarks_commit_info_of_its_commit(recorded):
     assert isinstance(commit["dirty"], bool)
 
 
-def test_describe_environment_names_the_command_by_its_program():
+def test_describe_environment_names_the_command_by_its_program(tiny_plugins):
     environment = describe_environment(
         backend="jax",
         data={"source": "path"},
-        plugins=load_plugins(entry_points=False),
+        plugins=tiny_plugins,
         argv=["/usr/local/bin/mnistbench", "run", "dnn"],
         backends=["jax"],
         executor="ray",
@@ -78,30 +73,20 @@ def test_describe_environment_names_the_command_by_its_program():
         "ray",
     )
     assert environment["backends"] == {"jax": importlib.metadata.version("jax")}
+    assert environment["plugins"] == {
+        name: {"plugin": "Tiny", "distribution": "", "version": ""}
+        for name in ("tiny", "broken", "nan")
+    }
+
+
+def test_describe_environment_lists_no_plugins_where_none_registers_an_architecture():
+    environment = describe_environment(
+        backend="tensorflow",
+        data={"source": "path"},
+        plugins=load_plugins(entry_points=False),
+        argv=["mnistbench"],
+    )
     assert environment["plugins"] == {}
-
-
-def test_configured_backend_is_keras_backend_first(monkeypatch, tmp_path):
-    monkeypatch.setenv("KERAS_BACKEND", "jax")
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
-    (tmp_path / "keras.json").write_text(json.dumps({"backend": "torch"}))
-    assert configured_backend() == "jax"
-
-
-def test_configured_backend_is_then_keras_json(monkeypatch, tmp_path):
-    monkeypatch.delenv("KERAS_BACKEND", raising=False)
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
-    (tmp_path / "keras.json").write_text(json.dumps({"backend": "torch"}))
-    assert configured_backend() == "torch"
-
-
-@pytest.mark.parametrize("content", [None, "{broken", "[]"])
-def test_configured_backend_defaults_to_tensorflow(monkeypatch, tmp_path, content):
-    monkeypatch.delenv("KERAS_BACKEND", raising=False)
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
-    if content is not None:
-        (tmp_path / "keras.json").write_text(content)
-    assert configured_backend() == "tensorflow"
 
 
 def test_environment_json_round_trips(tmp_path):

@@ -1,4 +1,5 @@
-"""Where runs execute: the recorder's rows and events, workers that fail, hang or are killed."""
+"""Where runs execute: checking an execution's settings, the recorder's records and events,
+the local executor, and workers that fail, hang or are killed."""
 
 from __future__ import annotations
 
@@ -8,32 +9,94 @@ import os
 import signal
 import time
 
-import pandas as pd
 import pytest
+from helpers import quick
 
-import mnistbench
-from mnistbench.executor import (
-    Interrupted,
-    LocalExecutor,
-    Recorder,
-    call_in_worker,
-    make_executor,
-)
-from mnistbench.plan import Execution, RunConfig, plan
-from mnistbench.plugins import load_plugins
-from mnistbench.results import Placement
-from mnistbench.worker import MachineKey, Outcome
+from mnistbench import record
+from mnistbench.errors import ConfigError
+from mnistbench.executors import Interrupted, Recorder, check_execution
+from mnistbench.executors.local import LocalExecutor, call_in_worker
+from mnistbench.executors.ray import RayExecutor
+from mnistbench.plan import Execution, plan
+from mnistbench.worker import MachineKey, Outcome, Placement, run_record
 
 PLACEMENT = Placement("local", "process", "node-1", 2)
 KEY = MachineKey("node-1", "tensorflow", 2)
 
 
-class Registers:
-    """Registers the architecture 'tiny' and nothing else."""
+def local(timeout=None, **options) -> Execution:
+    return Execution("local", timeout, options)
 
-    @mnistbench.hookimpl
-    def mnistbench_register_architectures(self, register):
-        register("tiny")
+
+def ray(timeout=None, **options) -> Execution:
+    return Execution("ray", timeout, options)
+
+
+# --- check_execution -------------------------------------------------------------------------
+
+
+def test_the_executor_an_execution_names_is_checked_and_returned(tiny_plugins):
+    assert check_execution(Execution(), tiny_plugins.executors, [None]) is LocalExecutor
+    assert check_execution(ray(30, cpus_per_run=1), tiny_plugins.executors, [None]) is RayExecutor
+
+
+def test_the_default_execution_is_local_processes_without_timeout():
+    assert Execution() == Execution("local", None, {})
+    assert Execution().option("isolation", "process") == "process"
+
+
+@pytest.mark.parametrize(
+    ("execution", "message"),
+    [
+        (Execution("slurm"), "unknown executor 'slurm' (known: local, ray)"),
+        (local(isolation="thread"), "unknown isolation 'thread' (known: process, none)"),
+        (local(timeout=0), "--timeout must be above 0 seconds, got 0"),
+        (local(timeout=-1.5), "--timeout must be above 0 seconds, got -1.5"),
+        (local(10, isolation="none"), "--timeout needs --isolation process"),
+        (local(ray_address="ray://head:10001"), "--ray-address needs --executor ray"),
+        (local(cpus_per_run=2), "--cpus-per-run needs --executor ray"),
+        (ray(isolation="none"), "--isolation needs --executor local"),
+        (ray(cpus_per_run=0), "--cpus-per-run must be at least 1, got 0"),
+        (local(gpus_per_run=1), "--gpus-per-run needs an executor that takes it"),
+    ],
+    ids=lambda value: value if isinstance(value, str) else None,
+)
+def test_check_execution_refuses_a_combination_that_cannot_run(tiny_plugins, execution, message):
+    with pytest.raises(ConfigError) as error:
+        check_execution(execution, tiny_plugins.executors, [None])
+    assert str(error.value) == message
+
+
+def test_an_option_given_as_none_is_not_given(tiny_plugins):
+    execution = local(ray_address=None, cpus_per_run=None, isolation=None)
+    assert check_execution(execution, tiny_plugins.executors, [None]) is LocalExecutor
+    assert execution.option("isolation", "process") == "process"
+
+
+def test_ray_with_an_address_and_a_reservation_is_accepted(tiny_plugins):
+    execution = ray(ray_address="ray://head:10001", cpus_per_run=2)
+    assert check_execution(execution, tiny_plugins.executors, [None]) is RayExecutor
+
+
+def test_an_unknown_backend_is_refused(tiny_plugins):
+    with pytest.raises(ConfigError) as error:
+        check_execution(Execution(), tiny_plugins.executors, ["theano"])
+    assert str(error.value) == "unknown backend 'theano' (known: tensorflow, jax, torch)"
+
+
+def test_in_process_runs_refuse_a_backend_other_than_the_configured_one(tiny_plugins, monkeypatch):
+    monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
+    with pytest.raises(ConfigError) as error:
+        check_execution(local(isolation="none"), tiny_plugins.executors, ["tensorflow", "jax"])
+    assert str(error.value) == "--backend other than the configured one needs --isolation process"
+
+
+def test_in_process_runs_accept_the_configured_backend_named(tiny_plugins, monkeypatch):
+    monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
+    check_execution(local(isolation="none"), tiny_plugins.executors, ["tensorflow", None])
+
+
+# --- Recorder ------------------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -43,21 +106,18 @@ def events() -> list[dict]:
 
 @pytest.fixture
 def recorded() -> dict[str, list]:
-    return {"started": [], "rows": []}
+    return {"started": [], "runs": []}
 
 
 @pytest.fixture
-def recorder(events, recorded) -> Recorder:
+def recorder(events, recorded, tiny_plugins) -> Recorder:
     return Recorder(
         plan(["tiny"], repeats=2),
-        load_plugins(entry_points=False, extra=[Registers()]),
+        tiny_plugins,
         on_progress=events.append,
         on_start=recorded["started"].append,
-        on_result=recorded["rows"].append,
+        on_result=recorded["runs"].append,
     )
-
-
-# --- Recorder ------------------------------------------------------------------------------
 
 
 def test_a_started_run_is_announced_with_where_it_runs(recorder, events, recorded):
@@ -69,23 +129,42 @@ def test_a_started_run_is_announced_with_where_it_runs(recorder, events, recorde
     ]
 
 
-def test_a_finished_run_is_a_row_with_its_placement_handed_on_at_once(recorder, recorded):
-    outcome = Outcome("ok", "", {"fit_seconds": 1.5}, KEY, 3e9)
-    row = recorder.finished(0, outcome, started_at="2025-01-01T00:00:00+00:00", placement=PLACEMENT)
-    assert recorded["rows"] == [row]
-    assert (row["run_id"], row["status"], row["error"], row["fit_seconds"]) == (
-        "tiny-r0",
-        "ok",
-        "",
-        1.5,
+def test_a_finished_run_is_the_workers_record_handed_on_at_once(recorder, recorded):
+    config = recorder.configs[0]
+    made = run_record(
+        config,
+        recorder.plugins.architectures["tiny"],
+        PLACEMENT,
+        status="ok",
+        started_at="2025-01-01T00:00:00+00:00",
+        measured={"fit_seconds": 1.5},
     )
-    assert (row["executor"], row["isolation"], row["node"], row["cpus_reserved"]) == (
+    elsewhere = Placement("ray", "process", "node-9", 1)  # the worker's record wins
+    run = recorder.finished(
+        0, Outcome("ok", "", made, KEY, 3e9), started_at="", placement=elsewhere
+    )
+    assert recorded["runs"] == [run] and run is made
+    assert (run.run_id, run.status, run.error, run.fit_seconds) == ("tiny-r0", "ok", "", 1.5)
+
+
+def test_a_run_whose_worker_made_no_record_gets_one_with_its_placement(recorder, recorded):
+    outcome = Outcome("failed", "worker process killed by SIGKILL")
+    run = recorder.finished(1, outcome, started_at="2025-01-01T00:00:00+00:00", placement=PLACEMENT)
+    assert recorded["runs"] == [run]
+    assert (run.run_id, run.status, run.error, run.plugin, run.fit_seconds) == (
+        "tiny-r1",
+        "failed",
+        "worker process killed by SIGKILL",
+        "Tiny",
+        None,
+    )
+    assert (run.executor, run.isolation, run.node, run.cpus_reserved) == (
         "local",
         "process",
         "node-1",
         2,
     )
-    assert row["started_at"] == "2025-01-01T00:00:00+00:00"
+    assert (run.started_at, run.epochs, run.seed) == ("2025-01-01T00:00:00+00:00", 5, 1)
 
 
 def test_a_finished_run_ends_with_its_status(recorder, events):
@@ -102,21 +181,18 @@ def test_a_finished_run_ends_with_its_status(recorder, events):
 
 
 def test_results_are_in_plan_order_whatever_order_runs_end(recorder):
-    recorder.finished(1, Outcome("ok"), started_at="", placement=PLACEMENT)
+    recorder.finished(1, Outcome("diverged", "nan"), started_at="", placement=PLACEMENT)
     recorder.finished(0, Outcome("failed", "boom"), started_at="", placement=PLACEMENT)
-    assert [(row["run_id"], row["status"]) for row in recorder.results()] == [
+    assert [(run.run_id, run.status) for run in recorder.results()] == [
         ("tiny-r0", "failed"),
-        ("tiny-r1", "ok"),
+        ("tiny-r1", "diverged"),
     ]
 
 
 def test_the_first_peak_measured_on_a_machine_key_is_shared(recorder):
-    recorder.finished(
-        0, Outcome("ok", machine=KEY, peak_flops_per_second=3e9), started_at="", placement=PLACEMENT
-    )
-    recorder.finished(
-        1, Outcome("ok", machine=KEY, peak_flops_per_second=5e9), started_at="", placement=PLACEMENT
-    )
+    for index, peak in ((0, 3e9), (1, 5e9)):
+        outcome = Outcome("failed", "boom", machine=KEY, peak_flops_per_second=peak)
+        recorder.finished(index, outcome, started_at="", placement=PLACEMENT)
     assert recorder.peaks == {KEY: 3e9}
 
 
@@ -125,10 +201,10 @@ def test_a_run_without_a_peak_shares_nothing(recorder):
     assert recorder.peaks == {}
 
 
-def test_an_interrupted_run_is_an_interrupted_row_with_its_placement(recorder, recorded):
+def test_an_interrupted_run_is_an_interrupted_record_with_its_placement(recorder, recorded):
     recorder.interrupted(1, Interrupted(signal.SIGTERM), started_at="t0", placement=PLACEMENT)
-    (row,) = recorded["rows"]
-    assert (row["run_id"], row["status"], row["error"], row["node"], row["started_at"]) == (
+    (run,) = recorded["runs"]
+    assert (run.run_id, run.status, run.error, run.node, run.started_at) == (
         "tiny-r1",
         "interrupted",
         "interrupted by SIGTERM",
@@ -140,7 +216,7 @@ def test_an_interrupted_run_is_an_interrupted_row_with_its_placement(recorder, r
 
 def test_a_plain_ctrl_c_is_named_sigint(recorder, recorded):
     recorder.interrupted(0, KeyboardInterrupt(), started_at="", placement=PLACEMENT)
-    assert recorded["rows"][0]["error"] == "interrupted by SIGINT"
+    assert recorded["runs"][0].error == "interrupted by SIGINT"
 
 
 @pytest.mark.parametrize(("number", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
@@ -150,38 +226,39 @@ def test_an_interruption_exits_with_128_plus_its_signal(number, code):
     assert isinstance(interruption, KeyboardInterrupt)
 
 
-# --- make_executor, LocalExecutor in-process -----------------------------------------------
+# --- LocalExecutor in-process --------------------------------------------------------------
 
 
-def test_the_local_executor_places_runs_here_with_every_cpu(tmp_path, mnist):
-    executor = make_executor(
-        Execution(isolation="none"), mnist=mnist, plugins=load_plugins(), log_dir=tmp_path
-    )
-    assert isinstance(executor, LocalExecutor)
-    assert executor.placement == Placement.here("none")
-
-
-def test_an_interruption_during_a_run_records_it_and_propagates(tmp_path, mnist, faulty_plugin):
-    rows = []
-
-    def interrupt(event):
-        if event["event"] == "phase":
-            raise Interrupted(signal.SIGTERM)
-
-    recorder = Recorder(
-        [RunConfig("tiny", epochs=1, train_limit=100, test_limit=50)],
-        load_plugins(),
-        on_progress=interrupt,
-        on_result=rows.append,
-    )
+def test_the_local_executor_places_runs_here_with_every_cpu(tmp_path, mnist, tiny_plugins):
     executor = LocalExecutor(
-        Execution(isolation="none"), mnist=mnist, plugins=recorder.plugins, log_dir=tmp_path
+        local(isolation="none"), mnist=mnist, plugins=tiny_plugins, log_dir=tmp_path
+    )
+    assert executor.placement == Placement.here("local", "none")
+    assert executor.placement.cpus_reserved == os.cpu_count()
+
+
+def test_an_interruption_during_a_run_records_it_and_propagates(
+    tmp_path, mnist, tiny_plugins, monkeypatch
+):
+    from mnistbench.executors import local as local_executor
+
+    def interrupted_mid_run(config, mnist, plugins, *, on_progress, **where):
+        on_progress({"event": "phase", "phase": "training"})
+        raise Interrupted(signal.SIGTERM)
+
+    monkeypatch.setattr(local_executor, "perform", interrupted_mid_run)
+    runs, events = [], []
+    recorder = Recorder([quick()], tiny_plugins, on_progress=events.append, on_result=runs.append)
+    executor = LocalExecutor(
+        local(isolation="none"), mnist=mnist, plugins=tiny_plugins, log_dir=tmp_path
     )
     with pytest.raises(Interrupted):
         executor.run(recorder)
-    assert [(row["run_id"], row["status"], row["error"]) for row in rows] == [
-        ("tiny-r0", "interrupted", "interrupted by SIGTERM")
+    assert [(run.run_id, run.status, run.error, run.isolation) for run in runs] == [
+        ("tiny-r0", "interrupted", "interrupted by SIGTERM", "none")
     ]
+    assert [event["event"] for event in events] == ["run", "phase"]  # and no run_end
+    assert recorder.results() == []
 
 
 # --- call_in_worker: tasks in a fresh process (defined here so the worker can import them) --
@@ -270,29 +347,27 @@ def test_the_timeout_stops_a_task_that_hangs(tmp_path):
 # --- LocalExecutor with process isolation: real runs in workers ----------------------------
 
 
-def test_hang_past_the_timeout_is_a_failed_row(tmp_path, sweep_in_process, faulty_plugin):
+def test_hang_past_the_timeout_is_a_failed_run(tmp_path, sweep_in_process, faulty_plugin):
     # Only the hanging run is in this sweep: a healthy run beside it could be slow enough
     # on a busy machine to hit a short timeout too.
-    configs = plan(["sleepy"], epochs=1, train_limit=300, test_limit=100)
     started = time.monotonic()
-    sweep_in_process(tmp_path, configs, isolation="process", timeout=3)
-    runs = pd.read_csv(tmp_path / "runs.csv")
-    assert list(zip(runs["status"], runs["error"], strict=True)) == [
-        ("failed", "timed out after 3 s")
+    result = sweep_in_process(tmp_path, [quick("sleepy")], isolation="process", timeout=3)
+    assert [(run.status, run.error, run.isolation) for run in record.read(tmp_path)] == [
+        ("failed", "timed out after 3 s", "process")
     ]
+    assert result.failed == result.runs
     assert time.monotonic() - started < 120
     assert multiprocessing.active_children() == []
 
 
-def test_worker_killed_mid_training_is_one_failed_row_and_the_sweep_goes_on(
+def test_worker_killed_mid_training_is_one_failed_run_and_the_sweep_goes_on(
     tmp_path, mnist, faulty_plugin
 ):
+    from mnistbench.builtins import load_plugins
     from mnistbench.sweep import Sweep, run_sweep
 
-    configs = [
-        RunConfig("tiny", epochs=3, train_limit=3000, test_limit=100),
-        RunConfig("tiny", epochs=1, train_limit=500, test_limit=100, repeat=1),
-    ]
+    # The first run is killed at its first training step, long before it could end.
+    configs = [quick(epochs=2, train_limit=1000), quick(repeat=1, train_limit=500)]
     killed = []
 
     def kill_first_worker_mid_epoch(event):
@@ -301,17 +376,19 @@ def test_worker_killed_mid_training_is_one_failed_row_and_the_sweep_goes_on(
                 os.kill(child.pid, signal.SIGKILL)
                 killed.append(child.pid)
 
+    plugins = load_plugins()
     run_sweep(
-        Sweep.new(configs, Execution(isolation="process"), tmp_path),
+        Sweep.new(configs, local(isolation="process"), tmp_path, plugins),
         mnist=mnist,
-        plugins=load_plugins(),
+        plugins=plugins,
         on_progress=kill_first_worker_mid_epoch,
         argv=["mnistbench"],
     )
-    runs = pd.read_csv(tmp_path / "runs.csv")
+    first, second = record.read(tmp_path)
     assert len(killed) == 1
-    assert list(runs["status"]) == ["failed", "ok"]
-    assert runs.loc[0, "error"] == (
+    assert (first.status, second.status) == ("failed", "ok")
+    assert first.error == (
         f"worker process killed by SIGKILL; see {tmp_path / 'logs' / 'tiny-r0.log'}"
     )
-    assert runs.loc[1, "test_accuracy"] > 0.3
+    assert (first.plugin, first.isolation, first.train_samples) == ("faulty", "process", 1000)
+    assert second.test_accuracy > 0.3

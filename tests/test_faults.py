@@ -4,46 +4,43 @@ fail their own run (or write) alone, and nothing already recorded is lost."""
 from __future__ import annotations
 
 import contextlib
-import csv
 import errno
 import logging
 from pathlib import Path
 
-import pandas as pd
 import pytest
+from helpers import Tiny, logistic_regression, quick
 
 import mnistbench
-from mnistbench import results
+from mnistbench import record
+from mnistbench.builtins import load_plugins
 from mnistbench.errors import ResultsWriteError
-from mnistbench.plan import plan
-from mnistbench.plugins import load_plugins
+from mnistbench.executors import local
+from mnistbench.plugins import load_plugins as load_bare_plugins
 
 
-def rows_of(directory: Path) -> list[dict]:
-    with open(directory / "runs.csv", newline="") as handle:
-        return list(csv.DictReader(handle))
+def unreported(*plugins):
+    """The local executor and ``plugins``, without reporters: sweeps whose reports no test
+    reads."""
+    return load_bare_plugins(builtins=[local], extra=plugins, entry_points=False)
 
 
 # A diverging run: its NaN loss is its own status.
 
 
-def test_nan_loss_is_recorded_as_diverged(tmp_path, sweep_in_process, faulty_plugin):
-    configs = plan(["nan", "tiny"], epochs=1, train_limit=200, test_limit=50)
-    sweep_in_process(tmp_path, configs)
-    rows = rows_of(tmp_path)
-    assert [(row["status"], row["error"]) for row in rows] == [
+def test_nan_loss_is_recorded_as_diverged(tmp_path, sweep_in_process):
+    sweep_in_process(tmp_path, [quick("nan"), quick()], unreported(Tiny()))
+    assert [(run.status, run.error) for run in record.read(tmp_path)] == [
         ("diverged", "FloatingPointError: training loss became nan (diverged)"),
         ("ok", ""),
     ]
 
 
-# A full disk: the rows already written stay intact and the user gets one line.
+# A full disk: the runs already written stay intact and the user gets one line.
 
 
-def test_full_disk_keeps_earlier_rows_and_reports_one_line(
-    tmp_path, sweep_in_process, faulty_plugin, monkeypatch
-):
-    real_writer = results.atomic_writer
+def test_full_disk_keeps_earlier_runs_and_reports_one_line(tmp_path, sweep_in_process, monkeypatch):
+    real_writer = record.atomic_writer
     writes = []
 
     @contextlib.contextmanager
@@ -53,19 +50,18 @@ def test_full_disk_keeps_earlier_rows_and_reports_one_line(
             if Path(path).name == "runs.csv":
                 writes.append(path)
                 if len(writes) >= 2:
-                    handle.write("run_id,")
+                    handle.write("format_version,run_id,")
                     raise OSError(errno.ENOSPC, "No space left on device")
             yield handle
 
-    monkeypatch.setattr(results, "atomic_writer", fills_up)
-    configs = plan(["tiny"], epochs=1, train_limit=300, test_limit=50, repeats=2)
+    monkeypatch.setattr(record, "atomic_writer", fills_up)
     with pytest.raises(ResultsWriteError) as error:
-        sweep_in_process(tmp_path, configs)
+        sweep_in_process(tmp_path, [quick(), quick(repeat=1)], unreported(Tiny()))
     assert str(error.value) == (
         f"cannot write {tmp_path / 'runs.csv'}: No space left on device; "
         "the runs finished before this one are intact in it"
     )
-    assert [r["run_id"] for r in rows_of(tmp_path)] == ["tiny-r0"]
+    assert [run.run_id for run in record.read(tmp_path)] == ["tiny-r0"]
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 
 
@@ -103,21 +99,8 @@ class Hostile:
     def mnistbench_build_model(self, architecture, input_shape, num_classes):
         if architecture != self.victim:
             return None
-        import keras
-
         units = 5 if self.behaviour == "wrong output shape" else num_classes
-
-        def good():
-            model = keras.Sequential(
-                [
-                    keras.Input(input_shape),
-                    keras.layers.Flatten(),
-                    keras.layers.Dense(units, activation="softmax"),
-                ]
-            )
-            model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
-            return model
-
+        good = lambda: logistic_regression(input_shape, units)  # noqa: E731
         return self._misbehave(good) if self.hook == "build_model" else good()
 
     @mnistbench.hookimpl
@@ -137,7 +120,7 @@ HOSTILE_CASES = [
         "prepare_data",
         "wrong type",
         "PluginError: plugin '{plugin}' returned str from mnistbench_prepare_data for '{victim}': "
-        "expected a numpy array with 300 rows",
+        "expected a numpy array with 200 rows",
     ),
     (
         "build_model",
@@ -174,28 +157,30 @@ HOSTILE_CASES = [
         "mnistbench_model_flops: expected (inference_flops_per_sample, train_flops_per_sample)",
     ),
 ]
+#: A plugin whose prepare_data declines (returns None): the core's default prepares the data.
+DECLINES = ("prepare_data", "returns None")
 
 
 @pytest.fixture(scope="module")
-def hostile_sweep(tmp_path_factory, sweep_in_process, faulty_site) -> tuple[dict, pd.DataFrame]:
-    """One sweep of every hostile case, each its own plugin and architecture, and ``tiny``
-    from a well-behaved plugin: ``({(hook, behaviour): (plugin, victim)}, runs)``."""
+def hostile_sweep(tmp_path_factory, sweep_in_process) -> tuple[dict, list]:
+    """One sweep of every hostile case and the declining plugin, each its own plugin and
+    architecture, then ``tiny`` from a well-behaved plugin: ``({(hook, behaviour): (plugin,
+    victim)}, runs)``. The speed probes, which no case concerns, are left out."""
+    kinds = [(hook, behaviour) for hook, behaviour, _ in HOSTILE_CASES] + [DECLINES]
     cases = {
         (hook, behaviour): f"victim-{hook}-{behaviour}".lower().replace(" ", "-").replace("_", "-")
-        for hook, behaviour, _ in HOSTILE_CASES
+        for hook, behaviour in kinds
     }
     hostile = [Hostile(hook, behaviour, victim) for (hook, behaviour), victim in cases.items()]
     output = tmp_path_factory.mktemp("hostile")
     with pytest.MonkeyPatch.context() as patch:
-        patch.syspath_prepend(str(faulty_site))
-        plugins = load_plugins(extra=hostile)
-        configs = plan([*cases.values(), "tiny"], epochs=1, train_limit=300, test_limit=50)
-        sweep_in_process(output, configs, plugins)
+        patch.setattr("mnistbench.worker.probe_machine", lambda *args: None)
+        plugins = unreported(*hostile, Tiny())
+        sweep_in_process(output, [quick(victim) for victim in cases.values()] + [quick()], plugins)
     # Extra plugins are named by their class, numbered from the second on.
     names = ["Hostile"] + [f"Hostile-{n}" for n in range(2, len(cases) + 1)]
-    return dict(zip(cases, zip(names, cases.values(), strict=True), strict=True)), pd.read_csv(
-        output / "runs.csv"
-    )
+    named = dict(zip(cases, zip(names, cases.values(), strict=True), strict=True))
+    return named, record.read(output)
 
 
 @pytest.mark.parametrize(
@@ -204,36 +189,40 @@ def hostile_sweep(tmp_path_factory, sweep_in_process, faulty_site) -> tuple[dict
 def test_hostile_plugin_fails_its_run_alone(hostile_sweep, hook, behaviour, error):
     cases, runs = hostile_sweep
     plugin, victim = cases[(hook, behaviour)]
-    row = runs[runs["architecture"] == victim].iloc[0]
-    assert (row["status"], row["error"]) == ("failed", error.format(plugin=plugin, victim=victim))
+    (run,) = [run for run in runs if run.architecture == victim]
+    assert (run.status, run.error, run.plugin) == (
+        "failed",
+        error.format(plugin=plugin, victim=victim),
+        plugin,
+    )
 
 
 def test_a_well_behaved_plugin_runs_beside_every_hostile_one(hostile_sweep):
     _, runs = hostile_sweep
-    assert list(runs["status"]) == ["failed"] * len(HOSTILE_CASES) + ["ok"]
-    assert runs.iloc[-1]["test_accuracy"] > 0
+    assert [run.status for run in runs] == ["failed"] * len(HOSTILE_CASES) + ["ok", "ok"]
+    assert (runs[-1].architecture, runs[-1].plugin) == ("tiny", "Tiny")
+    assert runs[-1].test_accuracy > 0
 
 
-def test_prepare_data_returning_none_falls_back_to_the_core_default(tmp_path, sweep_in_process):
-    plugins = load_plugins(entry_points=False, extra=[Hostile("prepare_data", "returns None")])
-    configs = plan(["victim"], epochs=1, train_limit=300, test_limit=50)
-    sweep_in_process(tmp_path, configs, plugins)
-    runs = pd.read_csv(tmp_path / "runs.csv")
-    assert (runs.loc[0, "status"], runs.loc[0, "test_accuracy"] > 0.1) == ("ok", True)
+def test_prepare_data_returning_none_falls_back_to_the_core_default(hostile_sweep):
+    cases, runs = hostile_sweep
+    _, victim = cases[DECLINES]
+    (run,) = [run for run in runs if run.architecture == victim]
+    assert (run.status, run.error) == ("ok", "")
+    # The same model as tiny's, on the data the core prepared for tiny too: it learns the same.
+    tiny = runs[-1]
+    assert (run.test_loss, run.epoch_loss) == (tiny.test_loss, tiny.epoch_loss)
 
 
-def test_reporter_that_raises_leaves_the_other_reports(
-    tmp_path, sweep_in_process, faulty_plugin, caplog
-):
+def test_reporter_that_raises_leaves_the_other_reports(tmp_path, sweep_in_process, caplog):
     class BrokenReporter:
         @mnistbench.hookimpl
         def mnistbench_write_report(self, runs, output_dir):
             raise OSError("disk of the tracker")
 
-    plugins = load_plugins(extra=[BrokenReporter()])
-    configs = plan(["tiny"], epochs=1, train_limit=300, test_limit=50)
+    plugins = load_plugins(extra=[Tiny(), BrokenReporter()], entry_points=False)
     with caplog.at_level(logging.WARNING, logger="mnistbench"):
-        result = sweep_in_process(tmp_path, configs, plugins)
+        result = sweep_in_process(tmp_path, [quick()], plugins)
     assert (
         "plugin 'BrokenReporter' failed in mnistbench_write_report: OSError: disk of the tracker"
         in caplog.messages

@@ -244,6 +244,18 @@ def test_measure_peak_flops_is_a_positive_finite_rate():
     assert math.isfinite(peak) and peak > 0
 
 
+def test_measure_peak_flops_is_the_fastest_timed_run_after_an_untimed_warm_up(monkeypatch):
+    from types import SimpleNamespace
+
+    from mnistbench import flops
+
+    # The warm-up takes 10 s, then the three timed runs 4 s, 2 s and 3 s.
+    ticks = iter([0.0, 10.0, 10.0, 14.0, 14.0, 16.0, 16.0, 19.0])
+    monkeypatch.setattr(flops, "time", SimpleNamespace(perf_counter=lambda: next(ticks)))
+    assert measure_peak_flops(size=8, repeats=3) == 2 * 8**3 / 2.0
+    assert next(ticks, None) is None  # one warm-up and three timed runs, nothing more
+
+
 def test_measure_peak_flops_rejects_zero_repeats():
     with pytest.raises(ValueError, match="repeats"):
         measure_peak_flops(size=16, repeats=0)

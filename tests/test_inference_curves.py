@@ -3,30 +3,25 @@ after training, stores them in runs.csv's `inference_curve`, and inference.png d
 
 from __future__ import annotations
 
-import json
 import textwrap
 
 import click
 import numpy as np
-import pandas as pd
 import pytest
+from helpers import quick
 from synthetic_runs import run_row
 
-from mnistbench import runner
-from mnistbench.cli import run
+from mnistbench import record, runner
+from mnistbench.cli.run import run
+from mnistbench.columns import metric
 from mnistbench.errors import ConfigError
+from mnistbench.figures import inference
+from mnistbench.figures.inference import INFERENCE_COLUMNS, inference_curve_data, plot_inference
+from mnistbench.layout import INFERENCE_PNG
 from mnistbench.manifest import Manifest
-from mnistbench.metrics import metric
 from mnistbench.plan import RunConfig, plan
-from mnistbench.plots.inference import (
-    INFERENCE_COLUMNS,
-    INFERENCE_PNG,
-    inference_curve_data,
-    plot_inference,
-)
 from mnistbench.report import mnistbench_write_report
 from mnistbench.runner import curve_point, measure_inference_curve
-from mnistbench.runs import json_list, read_rows
 
 POINT_KEYS = ["batch_size", "samples", "seconds", "samples_per_second", "latency_ms"]
 
@@ -155,36 +150,39 @@ def test_the_column_documents_its_form():
 # --- the figure's data --------------------------------------------------------------------
 
 
-def curve(*points: tuple[int, float, float]) -> str:
-    """An inference_curve cell of (batch_size, samples_per_second, latency_ms) points."""
-    return json.dumps(
+def curve(*points: tuple[int, float, float]) -> list[dict]:
+    """An inference_curve of (batch_size, samples_per_second, latency_ms) points."""
+    return [
+        {
+            "batch_size": size,
+            "samples": 2000,
+            "seconds": 2000 / rate,
+            "samples_per_second": rate,
+            "latency_ms": latency,
+        }
+        for size, rate, latency in points
+    ]
+
+
+def curve_runs():
+    """dnn three times and cnn with a curve each (one cnn run failed), rnn without one."""
+    dnn = [
+        curve((1, 1000.0, 1.0), (32, 20000.0, 1.6)),
+        curve((1, 1200.0, 0.8), (32, 16000.0, 2.0)),
+        curve((1, 1100.0, 0.9), (32, 18000.0, 1.8)),
+    ]
+    return record.frame(
         [
-            {
-                "batch_size": size,
-                "samples": 2000,
-                "seconds": 2000 / rate,
-                "samples_per_second": rate,
-                "latency_ms": latency,
-            }
-            for size, rate, latency in points
+            *(run_row("dnn", i, config_id="dnn", inference_curve=dnn[i]) for i in range(3)),
+            run_row("cnn", 0, config_id="cnn", inference_curve=curve((32, 9000.0, 3.5))),
+            run_row("cnn", 1, config_id="cnn", error="ValueError: boom"),
+            run_row("rnn", 0, config_id="rnn"),  # measured no curve
         ]
     )
 
 
-def curve_runs() -> pd.DataFrame:
-    rows = [
-        run_row("dnn", 0, config_id="dnn"),
-        run_row("dnn", 1, config_id="dnn"),
-        run_row("dnn", 2, config_id="dnn"),
-        run_row("cnn", 0, config_id="cnn"),
-        run_row("cnn", 1, config_id="cnn", error="ValueError: boom"),
-        run_row("rnn", 0, config_id="rnn"),  # measured no curve
-    ]
-    rows[0]["inference_curve"] = curve((1, 1000.0, 1.0), (32, 20000.0, 1.6))
-    rows[1]["inference_curve"] = curve((1, 1200.0, 0.8), (32, 16000.0, 2.0))
-    rows[2]["inference_curve"] = curve((1, 1100.0, 0.9), (32, 18000.0, 1.8))
-    rows[3]["inference_curve"] = curve((32, 9000.0, 3.5))
-    return pd.DataFrame(rows)
+def no_curve():
+    return record.frame([run_row("dnn", 0, config_id="dnn")])
 
 
 def test_the_data_is_the_median_and_range_over_repeats_per_batch_size():
@@ -203,8 +201,7 @@ def test_the_data_is_the_median_and_range_over_repeats_per_batch_size():
 
 
 def test_no_rows_without_a_curve():
-    runs = pd.DataFrame([run_row("dnn", 0, config_id="dnn")])
-    data = inference_curve_data(runs)
+    data = inference_curve_data(no_curve())
     assert data.empty
     assert list(data.columns) == INFERENCE_COLUMNS
 
@@ -214,50 +211,45 @@ def test_the_reporter_writes_inference_png_only_when_a_run_has_a_curve(tmp_path)
     with_curve.mkdir()
     without.mkdir()
     written = mnistbench_write_report(curve_runs(), with_curve)
-    assert with_curve / INFERENCE_PNG in written
-    assert (with_curve / INFERENCE_PNG).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    mnistbench_write_report(pd.DataFrame([run_row("dnn", 0, config_id="dnn")]), without)
-    assert not (without / INFERENCE_PNG).exists()
+    assert INFERENCE_PNG.of(with_curve) in written
+    assert INFERENCE_PNG.of(with_curve).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert INFERENCE_PNG.of(without) not in mnistbench_write_report(no_curve(), without)
+    assert not INFERENCE_PNG.of(without).exists()
 
 
-def test_the_figure_draws_one_line_per_configuration_on_log_axes(tmp_path, monkeypatch):
-    from mnistbench.plots import inference
-
-    drawn = {}
-    original = inference.inference_figure
-
-    def keep(data, measured, failures):
-        drawn["fig"] = original(data, measured, failures)
-        return drawn["fig"]
-
-    monkeypatch.setattr(inference, "inference_figure", keep)
-    plot_inference(curve_runs(), tmp_path / INFERENCE_PNG)
-    throughput, latency = drawn["fig"].axes[:2]
-    assert [line.get_label() for line in throughput.get_lines()] == ["dnn", "cnn"]
-    assert list(throughput.get_lines()[0].get_xdata()) == [1, 32]
-    assert list(throughput.get_lines()[0].get_ydata()) == [1100.0, 18000.0]
+def test_the_figure_draws_one_line_per_configuration_on_log_axes(tmp_path):
+    fig = inference.draw(curve_runs())
+    throughput, latency = fig.axes[:2]
+    # Lines named "_..." are the hover points, not lines of the legend.
+    lines = [line for line in throughput.get_lines() if not line.get_label().startswith("_")]
+    assert [line.get_label() for line in lines] == ["dnn", "cnn"]
+    assert list(lines[0].get_xdata()) == [1, 32]
+    assert list(lines[0].get_ydata()) == [1100.0, 18000.0]
     assert (throughput.get_xscale(), throughput.get_yscale()) == ("log", "log")
     assert throughput.get_ylabel() == "samples / s (log scale)"
     assert latency.get_ylabel() == "ms per call (log scale)"
     assert throughput.get_xlabel() == "inference batch size (images per call)"
-    assert "cnn: 1 of 2 runs failed (ValueError: boom)" in drawn["fig"].get_supxlabel()
+    assert "cnn: 1 of 2 runs failed (ValueError: boom)" in fig.get_supxlabel()
+    path = plot_inference(curve_runs(), tmp_path / str(INFERENCE_PNG))
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 # --- a real sweep ---------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
-def curve_sweep(tmp_path_factory, sweep_in_process):
+def curve_sweep(tmp_path_factory, sweep_in_process, tiny_plugins):
     output = tmp_path_factory.mktemp("curves")
-    configs = plan(
-        ["dnn"], epochs=1, train_limit=500, test_limit=200, inference_batch_sizes=[1024, 1, 32]
+    config = quick(inference_batch_sizes=(1, 32, 1024))
+    assert plan(["tiny"], inference_batch_sizes=[1024, 1, 32])[0].inference_batch_sizes == (
+        config.inference_batch_sizes
     )
-    return sweep_in_process(output, configs)
+    return sweep_in_process(output, [config], tiny_plugins)
 
 
 def test_a_run_records_one_point_per_batch_size(curve_sweep):
-    (row,) = read_rows(curve_sweep.output_dir)
-    points = json_list(row["inference_curve"])
+    (run,) = record.read(curve_sweep.output_dir)
+    points = run.inference_curve
     assert [list(point) for point in points] == [POINT_KEYS] * 3
     assert [point["batch_size"] for point in points] == [1, 32, 1024]
     # Batch size 1 may stop early on a busy machine (3 s); the others time whole calls.
@@ -272,10 +264,10 @@ def test_a_run_records_one_point_per_batch_size(curve_sweep):
 
 
 def test_the_sweep_writes_inference_png(curve_sweep):
-    assert curve_sweep.output_dir / INFERENCE_PNG in curve_sweep.reports
-    data = inference_curve_data(curve_sweep.runs)
+    assert INFERENCE_PNG.of(curve_sweep.output_dir) in curve_sweep.reports
+    data = inference_curve_data(record.frame(curve_sweep.runs))
     assert data[["label", "batch_size", "runs"]].values.tolist() == [
-        ["dnn", 1, 1],
-        ["dnn", 32, 1],
-        ["dnn", 1024, 1],
+        ["tiny", 1, 1],
+        ["tiny", 32, 1],
+        ["tiny", 1024, 1],
     ]

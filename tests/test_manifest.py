@@ -9,10 +9,10 @@ import pytest
 import mnistbench
 from mnistbench.errors import MnistbenchError
 from mnistbench.manifest import FORMAT, Manifest
-from mnistbench.plan import RunConfig, plan
+from mnistbench.plan import Execution, RunConfig, plan
 
 CONFIGS = plan(["tiny"], epochs=2, train_limit=300, repeats=2)
-OPTIONS = {"executor": "local", "isolation": "process", "timeout": 30.0}
+OPTIONS = Execution("local", 30.0, {"isolation": "process"}).to_dict()
 
 
 def saved(directory) -> dict:

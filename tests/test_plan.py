@@ -1,22 +1,29 @@
-"""What to run: run configurations and their ids, the plan's option checks, how a sweep executes."""
+"""What to run: run configurations and their ids, the plan's option checks, the jit words, and
+how a sweep's execution settings are saved and read back."""
 
 from __future__ import annotations
 
-import pandas as pd
+import click
 import pytest
+from click.testing import CliRunner
 from synthetic_runs import run_row
 
+from mnistbench import record
+from mnistbench.cli import cli
+from mnistbench.cli.run import run
 from mnistbench.compare import NO_CHANGE, compare_runs
 from mnistbench.errors import ConfigError
 from mnistbench.plan import (
     DEFAULT_BATCH_SIZE,
+    JIT_WORDS,
     Execution,
     RunConfig,
     Target,
+    jit_word,
+    parse_jit,
     plan,
     select_architectures,
 )
-from mnistbench.runs import labels
 
 # --- RunConfig: ids, seeds, sample counts, target ------------------------------------------
 
@@ -135,24 +142,33 @@ def test_plan_refuses_a_batch_size_below_one_in_a_list():
 
 def test_configurations_of_a_batch_size_grid_have_one_label_each():
     configs = plan(["dnn"], batch_size=[32, 128], repeats=2)
-    runs = pd.DataFrame(
-        {
-            "config_id": [c.config_id for c in configs],
-            "architecture": ["dnn"] * 4,
-            "backend": ["tensorflow"] * 4,
-        }
-    )
-    assert list(labels(runs)) == ["dnn", "dnn", "dnn-bs128", "dnn-bs128"]
+    runs = [
+        record.new_run(
+            run_id=c.run_id,
+            config_id=c.config_id,
+            architecture="dnn",
+            backend="tensorflow",
+            status="ok",
+        )
+        for c in configs
+    ]
+    assert list(record.labels(record.frame(runs))) == ["dnn", "dnn", "dnn-bs128", "dnn-bs128"]
 
 
 def test_compare_matches_each_batch_size_with_its_own():
-    def side(fit_seconds: dict[int, float]) -> pd.DataFrame:
-        rows = []
-        for config in plan(["dnn"], batch_size=[32, 128], repeats=4):
-            row = run_row("dnn", config.repeat, config_id=config.config_id)
-            row.update(batch_size=config.batch_size, fit_seconds=fit_seconds[config.batch_size])
-            rows.append(row)
-        return pd.DataFrame(rows)
+    def side(fit_seconds: dict[int, float]):
+        return record.frame(
+            [
+                run_row(
+                    "dnn",
+                    config.repeat,
+                    config_id=config.config_id,
+                    batch_size=config.batch_size,
+                    fit_seconds=fit_seconds[config.batch_size],
+                )
+                for config in plan(["dnn"], batch_size=[32, 128], repeats=4)
+            ]
+        )
 
     baseline = side({32: 30.0, 128: 10.0})
     candidate = side({32: 30.0, 128: 10.0})
@@ -164,9 +180,9 @@ def test_compare_matches_each_batch_size_with_its_own():
     assert list(fit["verdict"]) == [NO_CHANGE, NO_CHANGE]
 
 
-def test_dry_run_lists_one_configuration_per_batch_size(cli):
-    result = cli("run", "dnn", "--batch-size", "32,256", "--dry-run")
-    assert (result.returncode, result.stderr) == (0, "")
+def test_dry_run_lists_one_configuration_per_batch_size():
+    result = CliRunner().invoke(cli, ["run", "dnn", "--batch-size", "32,256", "--dry-run"])
+    assert (result.exit_code, result.stderr) == (0, "")
     assert "mnistbench plan: 2 run(s)" in result.stdout
     runs = [
         line.split()[0] for line in result.stdout.splitlines() if line.strip().startswith("dnn")
@@ -174,10 +190,11 @@ def test_dry_run_lists_one_configuration_per_batch_size(cli):
     assert runs == ["dnn-r0", "dnn-bs256-r0"]
 
 
-def test_a_bad_batch_size_list_is_a_usage_error(cli):
-    result = cli("run", "dnn", "--batch-size", "32,0", "--dry-run")
-    assert result.returncode == 2
-    assert "'32,0': every value must be at least 1" in result.stderr
+def test_a_bad_batch_size_list_is_a_usage_error():
+    with pytest.raises(click.BadParameter) as error:
+        run.make_context("run", ["dnn", "--batch-size", "32,0", "--dry-run"])
+    assert error.value.message == "'32,0': every value must be at least 1"
+    assert error.value.exit_code == 2
 
 
 def test_plan_passes_every_option_to_each_run():
@@ -282,68 +299,63 @@ def test_all_without_registered_architectures_points_to_the_plugins_command():
     assert str(error.value) == "no architectures are registered; see `mnistbench plugins`"
 
 
-# --- Execution.check -----------------------------------------------------------------------
+# --- the jit words ---------------------------------------------------------------------------
 
 
-def test_default_execution_is_local_processes_without_timeout():
-    assert Execution() == Execution("local", "process", None, None, None)
-    Execution().check()
+def test_each_jit_setting_has_one_word():
+    assert [jit_word(value) for value in (None, True, False)] == ["auto", "on", "off"]
+    assert JIT_WORDS == {None: "auto", True: "on", False: "off"}
 
 
-@pytest.mark.parametrize(
-    ("execution", "message"),
-    [
-        (Execution(executor="slurm"), "unknown executor 'slurm' (known: local, ray)"),
-        (Execution(isolation="thread"), "unknown isolation 'thread' (known: process, none)"),
-        (Execution(timeout=0), "--timeout must be above 0 seconds, got 0"),
-        (Execution(timeout=-1.5), "--timeout must be above 0 seconds, got -1.5"),
-        (Execution(isolation="none", timeout=10), "--timeout needs --isolation process"),
-        (
-            Execution(ray_address="ray://head:10001"),
-            "--ray-address and --cpus-per-run need --executor ray",
-        ),
-        (Execution(cpus_per_run=2), "--ray-address and --cpus-per-run need --executor ray"),
-        (
-            Execution(executor="ray", isolation="none"),
-            "--executor ray runs each run in its own worker: drop --isolation none",
-        ),
-        (Execution(executor="ray", cpus_per_run=0), "--cpus-per-run must be at least 1, got 0"),
-    ],
-    ids=lambda value: value if isinstance(value, str) else None,
-)
-def test_execution_check_refuses_a_combination_that_cannot_run(execution, message):
+@pytest.mark.parametrize(("word", "value"), [("auto", None), ("on", True), (" OFF ", False)])
+def test_a_jit_word_parses_back_to_its_setting(word, value):
+    assert parse_jit(word) is value
+
+
+def test_another_jit_word_is_refused_naming_the_known_ones():
     with pytest.raises(ConfigError) as error:
-        execution.check()
-    assert str(error.value) == message
+        parse_jit("yes")
+    assert str(error.value) == "'yes' is not one of auto, on, off"
 
 
-def test_execution_check_accepts_ray_with_an_address_and_a_reservation():
-    Execution(executor="ray", ray_address="ray://head:10001", cpus_per_run=2).check()
+# --- Execution: saved in the manifest, read back ---------------------------------------------
 
 
-def test_execution_check_refuses_an_unknown_backend():
-    with pytest.raises(ConfigError) as error:
-        Execution().check(["theano"])
-    assert str(error.value) == "unknown backend 'theano' (known: tensorflow, jax, torch)"
-
-
-def test_in_process_runs_refuse_a_backend_other_than_the_configured_one(monkeypatch):
-    monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
-    with pytest.raises(ConfigError) as error:
-        Execution(isolation="none").check(["tensorflow", "jax"])
-    assert str(error.value) == "--backend other than the configured one needs --isolation process"
-
-
-def test_in_process_runs_accept_the_configured_backend_named(monkeypatch):
-    monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
-    Execution(isolation="none").check(["tensorflow", None])
+def test_an_executors_option_not_given_is_its_default():
+    execution = Execution("local", None, {"isolation": "none", "other": None})
+    assert execution.option("isolation", "process") == "none"
+    assert execution.option("other", "fallback") == "fallback"
+    assert execution.option("missing") is None
 
 
 def test_execution_round_trips_through_its_dict():
-    execution = Execution("ray", "process", 30.0, "ray://head:10001", 2)
+    execution = Execution("ray", 30.0, {"ray_address": "ray://head:10001", "cpus_per_run": 2})
+    assert execution.to_dict() == {
+        "executor": "ray",
+        "timeout": 30.0,
+        "options": {"ray_address": "ray://head:10001", "cpus_per_run": 2},
+    }
     assert Execution.from_dict(execution.to_dict()) == execution
 
 
+def test_execution_of_a_manifest_older_than_executor_options_reads_them_as_options():
+    saved = {
+        "executor": "ray",
+        "isolation": "process",
+        "timeout": 30.0,
+        "ray_address": "ray://head:10001",
+        "cpus_per_run": None,
+    }
+    assert Execution.from_dict(saved) == Execution(
+        "ray", 30.0, {"isolation": "process", "ray_address": "ray://head:10001"}
+    )
+
+
 def test_execution_from_a_newer_manifest_ignores_unknown_settings():
-    saved = {"executor": "local", "isolation": "none", "gpus_per_run": 1}
-    assert Execution.from_dict(saved) == Execution(isolation="none")
+    saved = {"executor": "local", "timeout": None, "options": {"isolation": "none"},
+             "gpus_per_run": 1}  # fmt: skip
+    assert Execution.from_dict(saved) == Execution("local", None, {"isolation": "none"})
+
+
+def test_execution_of_an_empty_manifest_entry_is_the_default():
+    assert Execution.from_dict({}) == Execution()

@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import math
+import time
+from types import SimpleNamespace
 
 import pytest
+from helpers import Tiny, quick
 
-from mnistbench import contention
-from mnistbench.metrics import RUN_COLUMNS, metric
-from mnistbench.plan import plan
-from mnistbench.probe import NORMALIZED, PROBE_VERSION, measure_probe, probe_columns
+from mnistbench import contention, probe
+from mnistbench.columns import RUN_COLUMNS, metric
+from mnistbench.executors import local
+from mnistbench.plugins import load_plugins
+from mnistbench.probe import (
+    NORMALIZED,
+    PROBE_STEPS,
+    PROBE_TIMINGS,
+    PROBE_VERSION,
+    measure_probe,
+    probe_columns,
+)
 
 MEASURED = {
     "fit_seconds": 30.0,
@@ -79,9 +90,31 @@ def test_a_metric_that_was_not_measured_has_no_normalized_value():
     assert math.isnan(columns["latency_ms_normalized"])
 
 
-def test_the_probe_times_a_short_workload():
-    seconds = measure_probe()
-    assert 0 < seconds < 5
+class Workload:
+    """The probe's model, on a clock of its own: each training step takes the next of
+    ``step_seconds`` (cycled)."""
+
+    def __init__(self, step_seconds: list[float]) -> None:
+        self.step_seconds, self.steps, self.clock = step_seconds, 0, 0.0
+
+    def train_on_batch(self, x, y) -> None:
+        self.clock += self.step_seconds[self.steps % len(self.step_seconds)]
+        self.steps += 1
+
+    def perf_counter(self) -> float:
+        return self.clock
+
+
+def test_the_probe_is_the_median_timing_of_its_steps(monkeypatch):
+    # The steps of the five timings take 1, 10, 2, 3 and 4 ms each: the median is 3 ms a step
+    # (neither the mean, 4 ms, nor the fastest, 1 ms).
+    per_timing = [0.001, 0.010, 0.002, 0.003, 0.004]
+    assert len(per_timing) == PROBE_TIMINGS
+    workload = Workload([seconds for seconds in per_timing for _ in range(PROBE_STEPS)])
+    monkeypatch.setattr(probe, "_workload", lambda: (workload, None, None))
+    monkeypatch.setattr(probe, "time", SimpleNamespace(perf_counter=workload.perf_counter))
+    assert measure_probe() == pytest.approx(PROBE_STEPS * 0.003)
+    assert workload.steps == PROBE_TIMINGS * PROBE_STEPS
 
 
 def test_counters_subtract_to_a_phase_and_keep_what_the_system_lacks_empty():
@@ -90,16 +123,23 @@ def test_counters_subtract_to_a_phase_and_keep_what_the_system_lacks_empty():
     assert end - start == contention.Counters(2.5, 4, 0.25, None)
 
 
-def test_counters_of_a_busy_phase_count_its_cpu_time():
-    import time
-
-    start, wall = contention.now(), time.perf_counter()
-    total = sum(i * i for i in range(2_000_000))
-    phase, wall = contention.now() - start, time.perf_counter() - wall
-    assert total > 0
-    # One busy thread: its CPU time is most of the wall time (less only when preempted).
-    assert 0.3 * wall < phase.cpu_seconds <= wall + 0.05
-    assert isinstance(phase.involuntary_switches, int)
+def test_counters_of_a_phase_count_its_cpu_time_and_not_its_waits():
+    """Whatever the machine's load: the phase spins until this process has used 0.2 s of
+    CPU (by its own clock), then sleeps 0.4 s. Its CPU time is at least the spin's and at
+    most the process's CPU time around it, well below the phase's wall time."""
+    outer, wall = time.process_time(), time.perf_counter()
+    start = contention.now()
+    spun = time.process_time()
+    while time.process_time() - spun < 0.2:
+        pass
+    spun = time.process_time() - spun
+    time.sleep(0.4)
+    phase = contention.now() - start
+    outer, wall = time.process_time() - outer, time.perf_counter() - wall
+    tick = 0.02  # rusage and the process clock round differently
+    assert spun - tick <= phase.cpu_seconds <= outer + tick
+    assert phase.cpu_seconds < wall - 0.2  # the sleep is no CPU time
+    assert isinstance(phase.involuntary_switches, int) and phase.involuntary_switches >= 0
 
 
 # --- the probe leaves the run alone ---------------------------------------------------------
@@ -107,31 +147,35 @@ def test_counters_of_a_busy_phase_count_its_cpu_time():
 
 @pytest.fixture(scope="module")
 def with_and_without_probe(sweep_in_process, tmp_path_factory):
-    """The same dnn run twice in this process: with the probe, and with it skipped."""
-    configs = plan(["dnn"], epochs=1, train_limit=1000, test_limit=200, seed=11)
-    rows = {}
-    rows["probe"] = sweep_in_process(tmp_path_factory.mktemp("probe"), configs).rows[0]
+    """The same tiny run twice in this process: with the probe, and with it skipped."""
+    plugins = load_plugins(builtins=[local], extra=[Tiny()], entry_points=False)
+    configs = [quick(seed=11)]
+    runs = {}
+    runs["probe"] = sweep_in_process(tmp_path_factory.mktemp("probe"), configs, plugins).ran[0]
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr("mnistbench.worker.probe_machine", lambda *args: None)
-        rows["none"] = sweep_in_process(tmp_path_factory.mktemp("none"), configs).rows[0]
-    return rows
+        runs["none"] = sweep_in_process(tmp_path_factory.mktemp("none"), configs, plugins).ran[0]
+    return runs
 
 
 def test_a_run_learns_exactly_the_same_with_and_without_the_probe(with_and_without_probe):
-    probe, none = with_and_without_probe["probe"], with_and_without_probe["none"]
-    for column in ("test_accuracy", "test_loss", "epoch_loss", "sample_predictions"):
-        assert probe[column] == none[column], column
+    probed, unprobed = with_and_without_probe["probe"], with_and_without_probe["none"]
+    for field in ("test_accuracy", "test_loss", "epoch_loss", "sample_predictions"):
+        assert getattr(probed, field) == getattr(unprobed, field), field
 
 
 def test_a_run_records_both_probes_and_its_normalized_times(with_and_without_probe):
-    row = with_and_without_probe["probe"]
-    assert row["probe_seconds_before"] > 0 and row["probe_seconds_after"] > 0
-    assert row["probe_version"] == PROBE_VERSION
-    assert row["fit_seconds_normalized"] == pytest.approx(row["fit_seconds"] / row["probe_seconds"])
-    assert row["fit_cpu_seconds"] > 0
+    run = with_and_without_probe["probe"]
+    assert run.probe_seconds_before > 0 and run.probe_seconds_after > 0
+    assert run.probe_seconds == pytest.approx(
+        (run.probe_seconds_before + run.probe_seconds_after) / 2
+    )
+    assert run.probe_version == PROBE_VERSION
+    assert run.fit_seconds_normalized == pytest.approx(run.fit_seconds / run.probe_seconds)
+    assert run.fit_cpu_seconds > 0
 
 
 def test_a_run_without_a_probe_has_empty_normalized_columns(with_and_without_probe):
-    row = with_and_without_probe["none"]
-    assert row["probe_seconds"] is None and row["fit_seconds_normalized"] is None
-    assert row["fit_seconds"] > 0
+    run = with_and_without_probe["none"]
+    assert run.probe_seconds is None and run.fit_seconds_normalized is None
+    assert run.fit_seconds > 0

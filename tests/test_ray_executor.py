@@ -1,8 +1,10 @@
 """The Ray executor: runs as tasks on a Ray cluster, with the local executor's contract.
 
 Runs use the faulty test plugin's ``tiny`` architecture (and ``sleepy``, ``nan``) on a few
-hundred images. The behaviours that need no particular cluster share one sweep on one
-local instance; the machine measurement per node runs on a two-node cluster of its own.
+hundred images: each in a Ray worker of its own, which is what these tests are about. The
+behaviours that need no particular cluster share one sweep on one local instance; the
+machine measurement per node runs on a two-node cluster of its own. Tests that need a
+local instance come before the ones that shut it down, so it starts once.
 """
 
 from __future__ import annotations
@@ -21,19 +23,21 @@ import pytest
 
 ray = pytest.importorskip("ray", reason="the Ray executor needs Ray: pip install 'mnistbench[ray]'")
 
+from helpers import QUICK_ARGS  # noqa: E402
+
+from mnistbench import record  # noqa: E402
 from mnistbench.backends import THREAD_VARIABLES  # noqa: E402
+from mnistbench.builtins import load_plugins  # noqa: E402
 from mnistbench.errors import ConfigError, MnistbenchError  # noqa: E402
-from mnistbench.executor import Interrupted, Recorder, make_executor  # noqa: E402
-from mnistbench.plan import Execution, RunConfig  # noqa: E402
-from mnistbench.plugins import load_plugins  # noqa: E402
-from mnistbench.ray_executor import (  # noqa: E402
+from mnistbench.executors import Interrupted, Recorder, check_execution  # noqa: E402
+from mnistbench.executors.ray import (  # noqa: E402
     RayExecutor,
     describe_failure,
     forwarded_sys_path,
     node_cpus,
     worker_env,
 )
-from mnistbench.runs import read_runs  # noqa: E402
+from mnistbench.plan import Execution, RunConfig  # noqa: E402
 
 RAY_INIT = {"num_cpus": 2, "include_dashboard": False, "log_to_driver": False}
 #: Generous: long enough for a worker to start on a busy machine, far below sleepy's 600 s.
@@ -41,7 +45,12 @@ PATIENCE_SECONDS = 180
 
 
 def tiny(repeat: int = 0, architecture: str = "tiny") -> RunConfig:
-    return RunConfig(architecture, epochs=1, train_limit=300, test_limit=100, repeat=repeat)
+    """One epoch on 300 images: enough for ``tiny`` to learn well beyond chance."""
+    return RunConfig(architecture, epochs=1, train_limit=300, test_limit=50, repeat=repeat)
+
+
+def on_ray(timeout: float | None = None, **options) -> Execution:
+    return Execution("ray", timeout, options)
 
 
 @dataclass
@@ -51,29 +60,33 @@ class RaySweep:
     configs: list[RunConfig]
     recorder: Recorder
     log_dir: Path
-    results: list[dict] = field(default_factory=list)  # on_result, as each run ended
+    results: list[record.Run] = field(default_factory=list)  # on_result, as each run ended
     started: list[RunConfig] = field(default_factory=list)  # on_start
     events: list[dict] = field(default_factory=list)  # on_progress, when not replaced
 
     @property
-    def rows(self) -> list[dict]:
+    def runs(self) -> list[record.Run]:
         return self.recorder.results()
 
 
-def sweep(mnist, configs, log_dir, *, on_progress=None, ray_init_kwargs=None, **execution):
-    """Run ``configs`` through a RayExecutor (``execution``: Execution fields) and return
-    what it recorded; on an exception, the exception propagates."""
+def sweep(
+    mnist, configs, log_dir, *, on_progress=None, on_result=None, ray_init_kwargs=None, **execution
+):
+    """Run ``configs`` through a RayExecutor (``execution``: :func:`on_ray`'s arguments) and
+    return what it recorded; on an exception, the exception propagates."""
     done = RaySweep(list(configs), None, Path(log_dir))
+    plugins = load_plugins()
     done.recorder = Recorder(
         configs,
-        load_plugins(),
+        plugins,
         on_progress=on_progress or done.events.append,
         on_start=done.started.append,
-        on_result=done.results.append,
+        on_result=on_result or done.results.append,
     )
     executor = RayExecutor(
-        Execution(executor="ray", **execution),
+        on_ray(**execution),
         mnist=mnist,
+        plugins=plugins,
         log_dir=log_dir,
         ray_init_kwargs=ray_init_kwargs,
     )
@@ -124,21 +137,19 @@ def worker_gone(pid: int, within: float = PATIENCE_SECONDS) -> bool:
 def test_without_ray_installed_the_error_says_how_to_install_it(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "ray", None)
     recorder = Recorder([tiny()], None)
-    executor = RayExecutor(Execution(executor="ray"), mnist=None, log_dir=tmp_path)
+    executor = RayExecutor(on_ray(), mnist=None, log_dir=tmp_path)
     with pytest.raises(ConfigError) as error:
         executor.run(recorder)
     assert str(error.value) == "the Ray executor needs Ray: pip install 'mnistbench[ray]'"
 
 
 def test_the_ray_executor_is_the_one_execution_names(tmp_path):
-    executor = make_executor(
-        Execution(executor="ray", cpus_per_run=1, timeout=30),
-        mnist=None,
-        plugins=None,
-        log_dir=tmp_path,
-    )
-    assert isinstance(executor, RayExecutor)
+    execution = on_ray(30, cpus_per_run=1)
+    assert check_execution(execution, load_plugins().executors, [None]) is RayExecutor
+    executor = RayExecutor(execution, mnist=None, log_dir=tmp_path)
     assert (executor.requested_cpus, executor.timeout, executor.address) == (1, 30, None)
+    joins = RayExecutor(on_ray(ray_address="ray://head:10001"), mnist=None, log_dir=tmp_path)
+    assert (joins.requested_cpus, joins.timeout, joins.address) == (None, None, "ray://head:10001")
 
 
 def test_worker_env_carries_backend_thread_limits_plugins_and_extra_paths(
@@ -184,8 +195,8 @@ def test_a_lost_cluster_is_not_a_run_failure():
 
 @pytest.fixture(scope="module")
 def ray_sweep(tmp_path_factory, mnist, faulty_on_path) -> RaySweep:
-    """tiny twice, nan once, and sleepy killed as soon as it starts; one CPU each, on a
-    local instance with two."""
+    """tiny, nan, and sleepy killed as soon as it starts; one CPU each, on a local instance
+    with two: sleepy waits for a CPU, so it starts once another run has ended."""
     if not ray.is_initialized():
         ray.init(**RAY_INIT)
     events = []
@@ -195,7 +206,7 @@ def ray_sweep(tmp_path_factory, mnist, faulty_on_path) -> RaySweep:
         if event["event"] == "run" and event["config"].architecture == "sleepy":
             os.kill(event["pid"], signal.SIGKILL)
 
-    configs = [tiny(0), tiny(0, "nan"), tiny(0, "sleepy"), tiny(1)]
+    configs = [tiny(0), tiny(0, "nan"), tiny(0, "sleepy")]
     log_dir = tmp_path_factory.mktemp("ray-sweep") / "logs"
     done = sweep(
         mnist, configs, log_dir, on_progress=kill_sleepy, cpus_per_run=1, timeout=PATIENCE_SECONDS
@@ -204,51 +215,53 @@ def ray_sweep(tmp_path_factory, mnist, faulty_on_path) -> RaySweep:
     return done
 
 
-def test_ray_rows_come_in_plan_order_marked_with_where_they_ran(ray_sweep):
-    rows = ray_sweep.rows
-    assert [row["run_id"] for row in rows] == [config.run_id for config in ray_sweep.configs]
-    assert [(row["executor"], row["isolation"], row["cpus_reserved"]) for row in rows] == [
+def test_ray_runs_come_in_plan_order_marked_with_where_they_ran(ray_sweep):
+    runs = ray_sweep.runs
+    assert [run.run_id for run in runs] == [config.run_id for config in ray_sweep.configs]
+    assert [(run.executor, run.isolation, run.cpus_reserved) for run in runs] == [
         ("ray", "process", 1)
-    ] * 4
+    ] * 3
     # Every run reported where it ran, even the one whose worker was killed.
-    assert all(row["node"] for row in rows)
+    assert all(run.node for run in runs)
 
 
 def test_ray_runs_train_on_the_object_store_data(ray_sweep):
-    trained = [ray_sweep.rows[0], ray_sweep.rows[3]]
-    assert [row["status"] for row in trained] == ["ok", "ok"]
-    assert [row["train_samples"] for row in trained] == [300, 300]
-    assert [row["backend"] for row in trained] == ["tensorflow", "tensorflow"]
-    assert all(row["test_accuracy"] > 0.3 for row in trained)
+    trained = ray_sweep.runs[0]
+    assert (trained.status, trained.train_samples, trained.test_samples) == ("ok", 300, 50)
+    assert (trained.backend, trained.plugin) == ("tensorflow", "faulty")
+    assert trained.test_accuracy > 0.3
 
 
 def test_a_diverging_ray_run_is_recorded_as_diverged(ray_sweep):
-    nan = ray_sweep.rows[1]
-    assert (nan["status"], nan["error"]) == (
+    nan = ray_sweep.runs[1]
+    assert (nan.status, nan.error) == (
         "diverged",
         "FloatingPointError: training loss became nan (diverged)",
     )
 
 
 def test_a_killed_ray_worker_fails_its_run_alone(ray_sweep):
-    assert [row["status"] for row in ray_sweep.rows] == ["ok", "diverged", "failed", "ok"]
-    assert ray_sweep.rows[2]["error"].startswith("ray worker died: ")
+    assert [run.status for run in ray_sweep.runs] == ["ok", "diverged", "failed"]
+    killed = ray_sweep.runs[2]
+    assert killed.error.startswith("ray worker died: ")
+    # The driver made its record: the configuration and where it ran, nothing measured.
+    assert (killed.plugin, killed.train_samples, killed.fit_seconds) == ("faulty", 300, None)
 
 
-def test_each_ray_row_is_handed_over_as_its_run_ends(ray_sweep):
+def test_each_ray_run_is_handed_over_as_it_ends(ray_sweep):
     run_ids = sorted(config.run_id for config in ray_sweep.configs)
-    assert sorted(row["run_id"] for row in ray_sweep.results) == run_ids
+    assert sorted(run.run_id for run in ray_sweep.results) == run_ids
     assert sorted(config.run_id for config in ray_sweep.started) == run_ids
     ends = [event for event in ray_sweep.events if event["event"] == "run_end"]
-    assert sorted(event["index"] for event in ends) == [0, 1, 2, 3]
+    assert sorted(event["index"] for event in ends) == [0, 1, 2]
 
 
 def test_each_ray_run_is_announced_with_its_node_and_worker_pid(ray_sweep):
     runs = [event for event in ray_sweep.events if event["event"] == "run"]
-    assert sorted(event["index"] for event in runs) == [0, 1, 2, 3]
-    nodes = {row["run_id"]: row["node"] for row in ray_sweep.rows}
+    assert sorted(event["index"] for event in runs) == [0, 1, 2]
+    nodes = {run.run_id: run.node for run in ray_sweep.runs}
     assert all(event["node"] == nodes[event["config"].run_id] for event in runs)
-    assert len({event["pid"] for event in runs}) == 4  # a fresh worker per run
+    assert len({event["pid"] for event in runs}) == 3  # a fresh worker per run
 
 
 def test_each_ray_runs_output_is_in_the_log_dir(ray_sweep):
@@ -273,9 +286,7 @@ def test_a_ray_run_past_the_timeout_is_stopped_and_failed(
     done = sweep(
         mnist, [tiny(0, "sleepy")], tmp_path, on_progress=note_pid, cpus_per_run=1, timeout=2
     )
-    assert [(row["status"], row["error"]) for row in done.rows] == [
-        ("failed", "timed out after 2 s")
-    ]
+    assert [(run.status, run.error) for run in done.runs] == [("failed", "timed out after 2 s")]
     # Stopped, not waited for: sleepy would hang for 600 s.
     assert time.monotonic() - started < PATIENCE_SECONDS
     assert worker_gone(pids[0])
@@ -289,7 +300,7 @@ def test_more_cpus_per_run_than_any_node_has_is_refused(local_ray, mnist, tmp_pa
     )
 
 
-def test_a_lost_cluster_stops_the_sweep_keeping_the_finished_rows(
+def test_a_lost_cluster_stops_the_sweep_keeping_the_finished_runs(
     local_ray, mnist, faulty_on_path, tmp_path, monkeypatch
 ):
     def lose_cluster(*args, **kwargs):
@@ -297,23 +308,24 @@ def test_a_lost_cluster_stops_the_sweep_keeping_the_finished_rows(
 
     results = []
 
-    def on_result(row):
-        results.append(row)
+    def on_result(run):
+        results.append(run)
         monkeypatch.setattr(ray, "wait", lose_cluster)
 
-    recorder = Recorder([tiny(0), tiny(0, "sleepy")], load_plugins(), on_result=on_result)
-    executor = RayExecutor(
-        Execution(executor="ray", cpus_per_run=1), mnist=mnist, log_dir=tmp_path / "logs"
-    )
+    # One run at a time (each reserves the whole node): the first ends, stopped by the
+    # timeout, while the second is still to come.
+    configs = [tiny(0, "sleepy"), tiny(1, "sleepy")]
     with pytest.raises(MnistbenchError) as error:
-        executor.run(recorder)
+        sweep(mnist, configs, tmp_path / "logs", on_result=on_result, cpus_per_run=2, timeout=2)
     message = str(error.value)
     assert message.startswith("lost the Ray cluster at ")
     assert message.endswith(
         "System error: GCS unreachable; finished runs are saved; "
         f"resume with: mnistbench run --resume {tmp_path}"
     )
-    assert [(row["run_id"], row["status"]) for row in results] == [("tiny-r0", "ok")]
+    assert [(run.run_id, run.status, run.error) for run in results] == [
+        ("sleepy-r0", "failed", "timed out after 2 s")
+    ]
 
 
 def test_an_interrupted_ray_sweep_records_the_started_run_and_stops_it(
@@ -326,16 +338,48 @@ def test_an_interrupted_ray_sweep_records_the_started_run_and_stops_it(
             pids.append(event["pid"])
             raise Interrupted(signal.SIGTERM)
 
-    recorder = Recorder(
-        [tiny(0, "sleepy")], load_plugins(), on_progress=interrupt, on_result=results.append
-    )
-    executor = RayExecutor(Execution(executor="ray", cpus_per_run=1), mnist=mnist, log_dir=tmp_path)
     with pytest.raises(Interrupted):
-        executor.run(recorder)
-    assert [(row["status"], row["error"]) for row in results] == [
-        ("interrupted", "interrupted by SIGTERM")
+        sweep(
+            mnist,
+            [tiny(0, "sleepy")],
+            tmp_path,
+            on_progress=interrupt,
+            on_result=results.append,
+            cpus_per_run=1,
+        )
+    assert [(run.status, run.error, run.executor) for run in results] == [
+        ("interrupted", "interrupted by SIGTERM", "ray")
     ]
     assert worker_gone(pids[0])
+
+
+def test_the_cli_joins_a_running_cluster_where_by_default_a_run_reserves_a_whole_node(
+    cli, local_ray, tmp_path, mnist_npz
+):
+    address = local_ray.get_runtime_context().gcs_address
+    output = tmp_path / "out"
+    result = cli(
+        "run",
+        "dnn",
+        "--executor",
+        "ray",
+        "--ray-address",
+        address,
+        *QUICK_ARGS,
+        "--output",
+        str(output),
+        "--data",
+        str(mnist_npz),
+    )
+    assert result.returncode == 0, result.stderr
+    (run,) = record.read(output)
+    assert (run.run_id, run.status) == ("dnn-r0", "ok")
+    # The local instance has one node of RAY_INIT's 2 CPUs: without --cpus-per-run, all.
+    assert (run.executor, run.cpus_reserved) == ("ray", 2)
+    assert run.node
+    assert local_ray.is_initialized()  # the cluster it joined is left running
+    manifest = json.loads((output / "manifest.json").read_text())
+    assert manifest["options"] == on_ray(ray_address=address).to_dict()  # --resume joins it
 
 
 def test_a_local_instance_started_for_the_sweep_is_shut_down(mnist, tmp_path):
@@ -385,7 +429,7 @@ NODE_SITECUSTOMIZE = textwrap.dedent(
 
 @dataclass
 class TwoNodeSweep:
-    rows: list[dict]
+    runs: list[record.Run]
     measured: list[dict]  # the notes of every peak measurement taken on the nodes
     run_pids: dict[str, int]  # run_id -> pid of its worker
 
@@ -396,6 +440,8 @@ def two_node_sweep(tmp_path_factory, mnist, faulty_on_path) -> TwoNodeSweep:
     node-b, through the sweep as ``mnistbench run --executor ray --cpus-per-run 1`` runs it."""
     from ray.cluster_utils import Cluster
 
+    from mnistbench.executors import ray as ray_executor
+    from mnistbench.plugins import load_plugins as load_bare_plugins
     from mnistbench.sweep import Sweep, prepare_output_dir, run_sweep
 
     if ray.is_initialized():
@@ -430,25 +476,27 @@ def two_node_sweep(tmp_path_factory, mnist, faulty_on_path) -> TwoNodeSweep:
             patch.syspath_prepend(str(hook))
             output = prepare_output_dir(root / "out")
             configs = [tiny(repeat) for repeat in range(3)]
-            plan = Sweep.new(configs, Execution(executor="ray", cpus_per_run=1), output)
+            # The Ray executor and the installed plugins: no reports, which no test here reads.
+            plugins = load_bare_plugins(builtins=[ray_executor])
+            plan = Sweep.new(configs, on_ray(cpus_per_run=1), output, plugins)
             result = run_sweep(
-                plan, mnist=mnist, plugins=load_plugins(), on_progress=note_pid, argv=["mnistbench"]
+                plan, mnist=mnist, plugins=plugins, on_progress=note_pid, argv=["mnistbench"]
             )
     finally:
         ray.shutdown()
         cluster.shutdown()
     measured = [json.loads(line) for line in peaks.read_text().splitlines()]
-    return TwoNodeSweep(result.rows, measured, pids)
+    return TwoNodeSweep(result.ran, measured, pids)
 
 
-def test_each_row_names_the_node_it_ran_on(two_node_sweep):
-    rows = two_node_sweep.rows
-    assert [row["status"] for row in rows] == ["ok"] * 3
-    assert {row["node"] for row in rows} == {"node-a", "node-b"}
+def test_each_run_names_the_node_it_ran_on(two_node_sweep):
+    runs = two_node_sweep.runs
+    assert [run.status for run in runs] == ["ok"] * 3
+    assert {run.node for run in runs} == {"node-a", "node-b"}
 
 
 def test_each_peak_is_measured_in_a_runs_worker_under_the_runs_thread_limit(two_node_sweep):
-    runs_on = {row["run_id"]: row["node"] for row in two_node_sweep.rows}
+    runs_on = {run.run_id: run.node for run in two_node_sweep.runs}
     workers = {(runs_on[run_id], pid) for run_id, pid in two_node_sweep.run_pids.items()}
     measured = two_node_sweep.measured
     where = [(note["node"], note["pid"]) for note in measured]
@@ -463,64 +511,26 @@ def test_each_run_carries_a_peak_measured_on_its_own_node(two_node_sweep):
     on_node = {}
     for note in two_node_sweep.measured:
         on_node.setdefault(note["node"], []).append(note["peak"])
-    for row in two_node_sweep.rows:
-        pid = two_node_sweep.run_pids[row["run_id"]]
+    for run in two_node_sweep.runs:
+        pid = two_node_sweep.run_pids[run.run_id]
         if pid in own:  # this run measured: it carries its own figure
-            assert row["peak_flops_per_second"] == own[pid]
+            assert run.peak_flops_per_second == own[pid]
         else:  # it used its node's earlier figure
-            assert row["peak_flops_per_second"] in on_node.get(row["node"], [])
+            assert run.peak_flops_per_second in on_node.get(run.node, [])
 
 
 def test_the_runs_of_one_node_share_the_one_peak_measured_there(two_node_sweep):
     assert sorted(note["node"] for note in two_node_sweep.measured) == ["node-a", "node-b"]
     peaks = {}
-    for row in two_node_sweep.rows:
-        peaks.setdefault(row["node"], set()).add(row["peak_flops_per_second"])
+    for run in two_node_sweep.runs:
+        peaks.setdefault(run.node, set()).add(run.peak_flops_per_second)
     assert [len(values) for values in peaks.values()] == [1, 1]
     # Three runs on two nodes: one node ran two, and they share its one figure.
-    assert max(Counter(row["node"] for row in two_node_sweep.rows).values()) >= 2
+    assert max(Counter(run.node for run in two_node_sweep.runs).values()) >= 2
 
 
 def test_each_runs_peak_fraction_is_its_training_rate_over_its_nodes_peak(two_node_sweep):
-    rows = two_node_sweep.rows
-    assert [row["train_peak_fraction"] for row in rows] == [
-        row["train_flops_per_second"] / row["peak_flops_per_second"] for row in rows
+    runs = two_node_sweep.runs
+    assert [run.train_peak_fraction for run in runs] == [
+        run.train_flops_per_second / run.peak_flops_per_second for run in runs
     ]
-
-
-# --- through the command line --------------------------------------------------------
-
-
-def test_the_cli_joins_a_running_cluster_where_by_default_a_run_reserves_a_whole_node(
-    cli, local_ray, tmp_path, mnist_npz
-):
-    address = local_ray.get_runtime_context().gcs_address
-    output = tmp_path / "out"
-    result = cli(
-        "run",
-        "dnn",
-        "--executor",
-        "ray",
-        "--ray-address",
-        address,
-        "--epochs",
-        "1",
-        "--train-limit",
-        "500",
-        "--test-limit",
-        "100",
-        "--output",
-        str(output),
-        "--data",
-        str(mnist_npz),
-    )
-    assert result.returncode == 0, result.stderr
-    runs = read_runs(output)
-    assert list(runs["run_id"]) == ["dnn-r0"]
-    assert set(runs["status"]) == {"ok"}
-    # The local instance has one node of RAY_INIT's 2 CPUs: without --cpus-per-run, all.
-    assert (runs.loc[0, "executor"], runs.loc[0, "cpus_reserved"]) == ("ray", 2)
-    assert runs["node"].notna().all()
-    assert local_ray.is_initialized()  # the cluster it joined is left running
-    manifest = json.loads((output / "manifest.json").read_text())
-    assert manifest["options"]["ray_address"] == address  # --resume joins it again

@@ -3,6 +3,7 @@ and ``mnistbench run --resume`` completes it like an uninterrupted one."""
 
 from __future__ import annotations
 
+import csv
 import os
 import shutil
 import signal
@@ -11,41 +12,43 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from mnistbench import record
 from mnistbench.cli import cli
 from mnistbench.manifest import Manifest
-from mnistbench.runs import read_rows
+from mnistbench.plan import plan
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+#: Each run trains this many epochs: the signal comes as the second run's first one begins,
+#: so the rest of that run (epochs, evaluation, inference timing) is the margin it lands in.
+EPOCHS = 5
 
 
 def interrupt_second_run(output: Path, data: Path, site: Path, signal_number: int) -> dict:
     """Run ``tiny`` three times through the CLI; send ``signal_number`` once the second run
-    trains (its first epoch began, 29 remain). Returns the exit code, stderr, rows and states.
+    trains (its first epoch began). Returns the exit code, stderr, records and states.
 
     Waits for the CLI's own progress line, not for a time: a busy machine only makes it later.
     """
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]),
-    }
     command = [sys.executable, "-m", "mnistbench.cli", "run", "tiny", "--repeats", "3"]
-    options = ["--epochs", "30", "--train-limit", "2000", "--test-limit", "100"]
+    options = ["--epochs", str(EPOCHS), "--train-limit", "2000", "--test-limit", "100"]
     process = subprocess.Popen(
         [*command, *options, "--output", str(output), "--data", str(data)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=env,
+        env={
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]),
+        },
     )
     seen = []
     try:
         for line in process.stderr:
             seen.append(line)
-            if line.startswith("[2/3] tiny-r1: epoch 1/30"):
+            if line.startswith(f"[2/3] tiny-r1: epoch 1/{EPOCHS}"):
                 process.send_signal(signal_number)
                 break
         else:
@@ -58,7 +61,7 @@ def interrupt_second_run(output: Path, data: Path, site: Path, signal_number: in
     return {
         "returncode": process.returncode,
         "stderr": "".join(seen) + rest,
-        "rows": read_rows(output),
+        "runs": record.read(output),
         "states": Manifest.load(output).states,
     }
 
@@ -91,10 +94,16 @@ def test_a_signal_mid_sweep_exits_128_plus_its_number_with_the_resume_command(st
 @pytest.mark.parametrize("name", ["SIGINT", "SIGTERM"])
 def test_a_signal_mid_sweep_keeps_finished_runs_and_records_the_interrupted_one(stopped, name):
     _, end = stopped[name]
-    assert [(r["run_id"], r["status"], r["error"]) for r in end["rows"]] == [
+    assert [(r.run_id, r.status, r.error) for r in end["runs"]] == [
         ("tiny-r0", "ok", ""),
         ("tiny-r1", "interrupted", f"interrupted by {name}"),
     ]
+    interrupted = end["runs"][1]
+    assert (interrupted.epochs, interrupted.isolation, interrupted.fit_seconds) == (
+        EPOCHS,
+        "process",
+        None,
+    )
     assert end["states"] == {"tiny-r0": "ok", "tiny-r1": "interrupted", "tiny-r2": "planned"}
 
 
@@ -102,41 +111,40 @@ def test_resume_completes_an_interrupted_sweep_like_an_uninterrupted_one(
     stopped, tmp_path, mnist_npz, faulty_plugin
 ):
     output = shutil.copytree(stopped["SIGINT"][0], tmp_path / "out")
-    first = read_rows(output)[0]
+    first = record.read(output)[0]
     # In this process (a given execution option replaces the saved one): what is kept and
     # what runs again is the point here, not isolation.
     args = ["run", "--resume", str(output), "--isolation", "none", "--data", str(mnist_npz)]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
-    assert "Kept 1 run(s) already finished" in result.output
-    rows = read_rows(output)
-    assert [(r["run_id"], r["status"]) for r in rows] == [
+    assert f"Kept 1 run(s) already finished in {output}." in result.stderr
+    runs = record.read(output)
+    assert [(r.run_id, r.status) for r in runs] == [
         ("tiny-r0", "ok"),
         ("tiny-r1", "ok"),
         ("tiny-r2", "ok"),
     ]
-    assert rows[0] == first  # the finished run was kept, not rerun
-    assert [r["isolation"] for r in rows] == ["process", "none", "none"]
+    assert runs[0] == first  # the finished run was kept, not rerun
+    assert [r.isolation for r in runs] == ["process", "none", "none"]
     assert Manifest.load(output).states == {"tiny-r0": "ok", "tiny-r1": "ok", "tiny-r2": "ok"}
-    assert list(pd.read_csv(output / "comparison.csv")["runs"]) == [3]
+    with open(output / "comparison.csv", newline="") as handle:
+        assert [row["runs"] for row in csv.DictReader(handle)] == ["3"]
     for name in ("comparison.png", "curves.png", "predictions.png"):
         assert (output / name).read_bytes()[:8] == PNG_SIGNATURE, name
 
 
 def test_resume_dry_run_lists_the_unfinished_runs_and_runs_nothing(tmp_path, faulty_plugin):
-    from mnistbench.plan import plan
-
     manifest = Manifest.create(tmp_path, plan(["tiny"], repeats=3), {"isolation": "process"})
     manifest.set_state("tiny-r0", "ok")
     manifest.set_state("tiny-r1", "interrupted")
-    rows = "run_id,architecture,status\ntiny-r0,tiny,ok\ntiny-r1,tiny,interrupted\n"
-    (tmp_path / "runs.csv").write_text(rows)
+    runs = "run_id,architecture,status\ntiny-r0,tiny,ok\ntiny-r1,tiny,interrupted\n"
+    (tmp_path / "runs.csv").write_text(runs)
     before = (tmp_path / "manifest.json").read_text()
     result = CliRunner().invoke(cli, ["run", "--resume", str(tmp_path), "--dry-run"])
     assert result.exit_code == 0, result.output
-    assert "tiny-r1" in result.output and "tiny-r2" in result.output
-    assert "tiny-r0" not in result.output
-    assert "mnistbench plan: 2 run(s)" in result.output
+    assert "tiny-r1" in result.stdout and "tiny-r2" in result.stdout
+    assert "tiny-r0" not in result.stdout
+    assert "mnistbench plan: 2 run(s)" in result.stdout
     assert (tmp_path / "manifest.json").read_text() == before
-    assert (tmp_path / "runs.csv").read_text() == rows
+    assert (tmp_path / "runs.csv").read_text() == runs
     assert sorted(path.name for path in tmp_path.iterdir()) == ["manifest.json", "runs.csv"]

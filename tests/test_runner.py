@@ -1,18 +1,19 @@
-"""One run: the measured columns derived from raw timings (pure), and one real run on a slice."""
+"""One run: the measured fields derived from raw timings (pure), and one real run on a slice."""
 
 from __future__ import annotations
 
 import importlib.metadata
-import json
 import math
 from dataclasses import replace
 
 import pytest
+from helpers import quick
 
+from mnistbench.columns import RUN_COLUMNS
 from mnistbench.contention import Counters
-from mnistbench.metrics import RUN_COLUMNS
 from mnistbench.plan import RunConfig
 from mnistbench.runner import RawRun, derive_metrics, run_one
+from mnistbench.worker import Placement, run_record
 
 #: Latencies of 1, 2, ..., 100 ms: their percentiles are known exactly.
 LATENCIES = [ms / 1000 for ms in range(1, 101)]
@@ -49,6 +50,33 @@ RAW = RawRun(
 
 def test_every_derived_metric_is_a_runs_csv_column():
     assert set(derive_metrics(RAW)) <= set(RUN_COLUMNS)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [RAW, replace(RAW, epoch_seconds=[4.0], peak_flops_per_second=None, target_set=True)],
+    ids=["measured", "not-measured"],
+)
+def test_the_derived_metrics_make_a_record_with_every_value_kept(raw):
+    """Every value is of its field's kind (the record checks each): nothing is dropped, and
+    what was not measured (NaN) becomes None."""
+    metrics = derive_metrics(raw)
+    made = run_record(
+        RunConfig("tiny"),
+        None,
+        Placement("local", "none", "node-1", 2),
+        status="ok",
+        started_at="",
+        measured=metrics,
+    )
+    for name, value in metrics.items():
+        kept = getattr(made, name)
+        if isinstance(value, float) and math.isnan(value):
+            assert kept is None, name
+        elif isinstance(value, list):
+            assert kept == tuple(value), name
+        else:
+            assert kept == value, name
 
 
 def test_first_epoch_is_reported_apart_from_the_steady_state():
@@ -120,13 +148,14 @@ def test_not_converged_when_the_target_was_missed():
     assert (metrics["converged"], metrics["time_to_accuracy_seconds"]) == (False, None)
 
 
-def test_per_epoch_lists_are_rounded_json():
+def test_per_epoch_lists_are_rounded_lists():
     raw = replace(RAW, epoch_seconds=[1.234567, 2.0], epoch_loss=[0.12345678, 0.5])
     metrics = derive_metrics(raw)
-    assert json.loads(metrics["epoch_seconds"]) == [1.2346, 2.0]
-    assert json.loads(metrics["epoch_loss"]) == [0.123457, 0.5]
-    assert json.loads(metrics["epoch_accuracy"]) == [0.5, 0.7, 0.8]
-    assert json.loads(metrics["sample_predictions"]) == [7, 2, 1]
+    assert metrics["epoch_seconds"] == [1.2346, 2.0]
+    assert metrics["epoch_loss"] == [0.123457, 0.5]
+    assert metrics["epoch_accuracy"] == [0.5, 0.7, 0.8]
+    assert metrics["sample_predictions"] == [7, 2, 1]
+    assert metrics["inference_curve"] == []  # no --inference-batch-sizes: no curve
 
 
 def test_the_machine_counters_of_fit_and_inference_pass_through():
@@ -177,16 +206,11 @@ def test_raw_counts_pass_through_unchanged():
 
 
 @pytest.fixture(scope="module")
-def tiny_run(mnist, faulty_site):
-    """One real run_one of the faulty plugin's ``tiny`` (logistic regression), in-process."""
-    from mnistbench.plugins import load_plugins
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.syspath_prepend(str(faulty_site))
-        plugins = load_plugins()
+def tiny_run(mnist, tiny_plugins):
+    """One real run_one of ``tiny`` (logistic regression), in-process, 2 epochs."""
     events = []
-    config = RunConfig("tiny", epochs=2, train_limit=300, test_limit=100, seed=4, repeat=1)
-    measured = run_one(config, mnist, plugins, events.append, peak_flops_per_second=1e9)
+    config = quick(epochs=2, train_limit=300, seed=4, repeat=1)
+    measured = run_one(config, mnist, tiny_plugins, events.append, peak_flops_per_second=1e9)
     return measured, events
 
 
@@ -195,12 +219,12 @@ def test_run_one_measures_the_configured_slice(tiny_run):
     assert (measured["epochs"], measured["train_samples"], measured["test_samples"]) == (
         2,
         300,
-        100,
+        50,
     )
     assert measured["seed"] == 5
     assert measured["params"] == 28 * 28 * 10 + 10
-    assert len(json.loads(measured["epoch_seconds"])) == 2
-    assert len(json.loads(measured["sample_predictions"])) == 16
+    assert len(measured["epoch_seconds"]) == 2
+    assert len(measured["sample_predictions"]) == 16
 
 
 def test_run_one_learns_better_than_chance(tiny_run):

@@ -1,66 +1,48 @@
-"""A sweep: new or resumed from its manifest, each run recorded as it finishes, then reports."""
+"""A sweep: new or resumed from its manifest, each run recorded as it finishes, then reports;
+merging the sweeps of one side; estimating how long a sweep will take."""
 
 from __future__ import annotations
 
-import csv
 import json
 import shutil
 
 import numpy as np
-import pandas as pd
 import pytest
+from click.testing import CliRunner
+from helpers import Tiny, quick
+from synthetic_runs import repeat_rows
 
 import mnistbench
+from mnistbench import layout, record
+from mnistbench.builtins import load_plugins
 from mnistbench.errors import ConfigError
+from mnistbench.executors import local
 from mnistbench.manifest import Manifest
-from mnistbench.metrics import RUN_COLUMNS
 from mnistbench.plan import Execution, RunConfig, plan
-from mnistbench.plugins import load_plugins
-from mnistbench.runs import read_rows
+from mnistbench.plugins import load_plugins as load_bare_plugins
 from mnistbench.sweep import (
     WORKER_START_SECONDS,
     Sweep,
     estimate_seconds,
+    merge_directories,
     prepare_output_dir,
     run_sweep,
 )
 
-
-class Tiny:
-    """A fast logistic-regression architecture and one whose build always fails."""
-
-    @mnistbench.hookimpl
-    def mnistbench_register_architectures(self, register):
-        register("tiny")
-        register("broken")
-
-    @mnistbench.hookimpl
-    def mnistbench_build_model(self, architecture, input_shape, num_classes):
-        if architecture == "broken":
-            raise RuntimeError("cannot build this one")
-        import keras
-
-        model = keras.Sequential(
-            [
-                keras.Input(input_shape),
-                keras.layers.Flatten(),
-                keras.layers.Dense(num_classes, "softmax"),
-            ]
-        )
-        model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
-        return model
+IN_PROCESS = Execution("local", None, {"isolation": "none"})
 
 
-class RowsOnDisk:
-    """Counts the rows of runs.csv on disk each time a reporter hears of a run."""
+class RunsOnDisk:
+    """Notes, each time a reporter hears of a run, the runs of runs.csv on disk."""
 
     def __init__(self) -> None:
-        self.rows_on_disk: list[int] = []
+        self.on_disk: list[list[str]] = []
+        self.heard: list[str] = []
 
     @mnistbench.hookimpl
-    def mnistbench_record_run(self, row, output_dir):
-        with open(output_dir / "runs.csv") as handle:
-            self.rows_on_disk.append(len(list(csv.DictReader(handle))))
+    def mnistbench_record_run(self, run, output_dir):
+        self.heard.append(run.run_id)
+        self.on_disk.append([r.run_id for r in record.read(output_dir)])
 
 
 def states_of(directory) -> dict[str, str]:
@@ -68,13 +50,11 @@ def states_of(directory) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory, sweep_in_process, faulty_site):
+def finished(tmp_path_factory, sweep_in_process, tiny_plugins):
     """One finished in-process sweep of two tiny repeats: its directory, read-only."""
     output = tmp_path_factory.mktemp("finished") / "out"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.syspath_prepend(str(faulty_site))
-        configs = plan(["tiny"], epochs=1, train_limit=300, test_limit=20, repeats=2)
-        sweep_in_process(output, configs)
+    configs = plan(["tiny"], repeats=2, epochs=1, train_limit=200, test_limit=20)
+    sweep_in_process(output, configs, tiny_plugins)
     return output
 
 
@@ -87,28 +67,35 @@ def copy_of_finished(finished, tmp_path):
 
 
 def test_failed_architecture_is_recorded_and_the_others_still_run(tmp_path, sweep_in_process):
-    reporter = RowsOnDisk()
-    plugins = load_plugins(entry_points=False, extra=[Tiny(), reporter])
-    configs = plan(["broken", "tiny"], epochs=1, train_limit=1000, test_limit=100)
+    reporter = RunsOnDisk()
+    # No reports here: the executor and the two plugins only.
+    plugins = load_bare_plugins(builtins=[local], extra=[Tiny(), reporter], entry_points=False)
+    configs = [quick("broken"), quick(train_limit=1000, test_limit=100)]
     result = sweep_in_process(tmp_path, configs, plugins)
-    runs = pd.read_csv(tmp_path / "runs.csv")
-    assert list(runs.columns) == RUN_COLUMNS
-    assert list(runs["architecture"]) == ["broken", "tiny"]
-    assert list(runs["status"]) == ["failed", "ok"]
-    assert runs.loc[0, "error"] == (
+    broken, tiny = record.read(tmp_path)
+    assert (broken.architecture, broken.status, tiny.architecture, tiny.status) == (
+        "broken",
+        "failed",
+        "tiny",
+        "ok",
+    )
+    assert broken.error == (
         "PluginError: plugin 'Tiny' failed in mnistbench_build_model: "
         "RuntimeError: cannot build this one"
     )
-    assert pd.isna(runs.loc[0, "fit_seconds"])
-    assert runs.loc[1, "test_accuracy"] > 0.5
-    assert [row["architecture"] for row in result.failed] == ["broken"]
-    # A reporter hears of a run once its row is on disk.
-    assert reporter.rows_on_disk == [1, 2]
+    assert broken.fit_seconds is None
+    assert tiny.test_accuracy > 0.5
+    assert [run.architecture for run in result.failed] == ["broken"]
+    assert result.ran == result.runs == [broken, tiny]
+    assert (result.reports, result.skipped) == ([], 0)  # no reporter among these plugins
+    # A reporter hears of a run once its record is on disk.
+    assert reporter.heard == ["broken-r0", "tiny-r0"]
+    assert reporter.on_disk == [["broken-r0"], ["broken-r0", "tiny-r0"]]
 
 
 def test_a_finished_sweep_leaves_every_run_ok_in_its_manifest(finished):
     assert states_of(finished) == {"tiny-r0": "ok", "tiny-r1": "ok"}
-    assert Manifest.load(finished).options == Execution(isolation="none").to_dict()
+    assert Manifest.load(finished).options == IN_PROCESS.to_dict()
 
 
 def test_a_sweep_saves_the_digits_every_run_predicts(finished, mnist):
@@ -136,22 +123,25 @@ def test_a_sweep_records_its_command_line(finished):
     assert json.loads((finished / "environment.json").read_text())["command"] == "mnistbench"
 
 
-def test_a_new_sweep_checks_its_execution_settings(tmp_path):
+def test_a_new_sweep_checks_its_execution_settings(tmp_path, tiny_plugins):
     with pytest.raises(ConfigError) as error:
-        Sweep.new([RunConfig("tiny")], Execution(isolation="none", timeout=5), tmp_path)
+        Sweep.new(
+            [RunConfig("tiny")], Execution("local", 5, IN_PROCESS.options), tmp_path, tiny_plugins
+        )
     assert str(error.value) == "--timeout needs --isolation process"
 
 
-def test_a_new_sweep_has_every_run_pending(tmp_path):
+def test_a_new_sweep_has_every_run_pending(tmp_path, tiny_plugins):
     configs = plan(["tiny"], repeats=2)
-    sweep = Sweep.new(configs, Execution(), tmp_path)
+    sweep = Sweep.new(configs, Execution(), tmp_path, tiny_plugins)
     assert (sweep.pending, sweep.kept, sweep.manifest) == (configs, [], None)
 
 
 def test_a_plan_with_an_unregistered_architecture_is_refused(tmp_path, mnist):
-    sweep = Sweep.new([RunConfig("gone")], Execution(isolation="none"), tmp_path)
+    plugins = load_plugins(entry_points=False)
+    sweep = Sweep.new([RunConfig("gone")], IN_PROCESS, tmp_path, plugins)
     with pytest.raises(ConfigError) as error:
-        run_sweep(sweep, mnist=mnist, plugins=load_plugins(entry_points=False))
+        run_sweep(sweep, mnist=mnist, plugins=plugins)
     assert str(error.value) == "unknown architecture 'gone' (known: none)"
     assert list(tmp_path.iterdir()) == []
 
@@ -159,75 +149,108 @@ def test_a_plan_with_an_unregistered_architecture_is_refused(tmp_path, mnist):
 # --- a resumed sweep -----------------------------------------------------------------------
 
 
-def test_resume_keeps_ok_runs_and_reruns_failed_interrupted_and_missing_ones(tmp_path):
+def test_resume_keeps_ok_runs_and_reruns_failed_interrupted_and_missing_ones(
+    tmp_path, tiny_plugins
+):
     configs = plan(["tiny"], epochs=1, repeats=4)
-    manifest = Manifest.create(tmp_path, configs, Execution(isolation="none").to_dict())
-    rows = "run_id,architecture,status\ntiny-r0,tiny,ok\ntiny-r1,tiny,failed\ntiny-r2,tiny,ok\n"
-    (tmp_path / "runs.csv").write_text(rows)
+    manifest = Manifest.create(tmp_path, configs, IN_PROCESS.to_dict())
+    runs = "run_id,architecture,status\ntiny-r0,tiny,ok\ntiny-r1,tiny,failed\ntiny-r2,tiny,ok\n"
+    (tmp_path / "runs.csv").write_text(runs)
     manifest.set_state("tiny-r0", "ok")
     manifest.set_state("tiny-r1", "failed")
-    manifest.set_state("tiny-r2", "interrupted")  # its row says ok: the manifest decides
-    sweep = Sweep.resume(tmp_path)
-    assert [row["run_id"] for row in sweep.kept] == ["tiny-r0"]
+    manifest.set_state("tiny-r2", "interrupted")  # its record says ok: the manifest decides
+    sweep = Sweep.resume(tmp_path, tiny_plugins)
+    assert [run.run_id for run in sweep.kept] == ["tiny-r0"]
     assert [config.run_id for config in sweep.pending] == ["tiny-r1", "tiny-r2", "tiny-r3"]
     assert sweep.configs == configs
 
 
-def test_resume_keeps_the_saved_execution_settings(tmp_path):
-    saved = Execution(isolation="process", timeout=30.0)
+def test_resume_keeps_no_record_of_a_run_the_plan_lacks(tmp_path, tiny_plugins):
+    manifest = Manifest.create(tmp_path, [RunConfig("tiny")], IN_PROCESS.to_dict())
+    manifest.set_state("tiny-r0", "ok")
+    (tmp_path / "runs.csv").write_text("run_id,architecture,status\ntiny-r0,tiny,ok\nx,x,ok\n")
+    assert [run.run_id for run in Sweep.resume(tmp_path, tiny_plugins).kept] == ["tiny-r0"]
+
+
+def test_resume_keeps_the_saved_execution_settings(tmp_path, tiny_plugins):
+    saved = Execution("local", 30.0, {"isolation": "process"})
     Manifest.create(tmp_path, [RunConfig("tiny")], saved.to_dict())
-    assert Sweep.resume(tmp_path).execution == saved
+    assert Sweep.resume(tmp_path, tiny_plugins).execution == saved
 
 
-def test_resume_replaces_the_execution_settings_given(tmp_path):
-    Manifest.create(tmp_path, [RunConfig("tiny")], Execution(timeout=30.0).to_dict())
-    assert Sweep.resume(tmp_path, timeout=90.0).execution == Execution(timeout=90.0)
+def test_resume_reads_the_settings_of_a_manifest_older_than_executor_options(
+    tmp_path, tiny_plugins
+):
+    saved = {
+        "executor": "local",
+        "isolation": "process",
+        "timeout": 30.0,
+        "ray_address": None,
+        "cpus_per_run": None,
+    }
+    Manifest.create(tmp_path, [RunConfig("tiny")], saved)
+    assert Sweep.resume(tmp_path, tiny_plugins).execution == Execution(
+        "local", 30.0, {"isolation": "process"}
+    )
 
 
-def test_resume_checks_the_settings_it_ends_up_with(tmp_path):
-    Manifest.create(tmp_path, [RunConfig("tiny")], Execution(timeout=30.0).to_dict())
+def test_resume_replaces_the_execution_settings_given(tmp_path, tiny_plugins):
+    saved = Execution("local", 30.0, {"isolation": "process"})
+    Manifest.create(tmp_path, [RunConfig("tiny")], saved.to_dict())
+    assert Sweep.resume(tmp_path, tiny_plugins, timeout=90.0).execution == Execution(
+        "local", 90.0, {"isolation": "process"}
+    )
+
+
+def test_resume_on_another_executor_drops_the_saved_executors_options(tmp_path, tiny_plugins):
+    Manifest.create(tmp_path, [RunConfig("tiny")], IN_PROCESS.to_dict())
+    resumed = Sweep.resume(tmp_path, tiny_plugins, executor="ray", options={"cpus_per_run": 1})
+    assert resumed.execution == Execution("ray", None, {"cpus_per_run": 1})
+
+
+def test_resume_checks_the_settings_it_ends_up_with(tmp_path, tiny_plugins):
+    Manifest.create(tmp_path, [RunConfig("tiny")], Execution("local", 30.0).to_dict())
     with pytest.raises(ConfigError) as error:
-        Sweep.resume(tmp_path, isolation="none")
+        Sweep.resume(tmp_path, tiny_plugins, options={"isolation": "none"})
     assert str(error.value) == "--timeout needs --isolation process"
 
 
-def test_resume_refuses_a_plan_whose_architecture_is_no_longer_registered(tmp_path):
+def test_resume_refuses_a_plan_whose_architecture_is_no_longer_registered(tmp_path, tiny_plugins):
     Manifest.create(tmp_path, [RunConfig("gone")], Execution().to_dict())
     with pytest.raises(ConfigError) as error:
-        Sweep.resume(tmp_path).check_architectures(["dnn"])
+        Sweep.resume(tmp_path, tiny_plugins).check_architectures(["dnn"])
     assert str(error.value) == "unknown architecture 'gone' (known: dnn)"
 
 
-def test_resume_of_a_finished_sweep_only_redoes_the_reports(copy_of_finished, mnist, faulty_plugin):
+def test_resume_of_a_finished_sweep_only_redoes_the_reports(copy_of_finished, mnist, tiny_plugins):
     environment = (copy_of_finished / "environment.json").read_text()
-    rows = read_rows(copy_of_finished)
+    runs_csv = (copy_of_finished / "runs.csv").read_text()
     (copy_of_finished / "comparison.csv").unlink()
-    sweep = Sweep.resume(copy_of_finished)
+    sweep = Sweep.resume(copy_of_finished, tiny_plugins)
     assert sweep.pending == []
-    result = run_sweep(sweep, mnist=mnist, plugins=load_plugins(), argv=["mnistbench"])
-    assert (result.skipped, result.rows) == (2, [])
+    result = run_sweep(sweep, mnist=mnist, plugins=tiny_plugins, argv=["mnistbench"])
+    assert (result.skipped, result.ran, result.runs) == (2, [], record.read(copy_of_finished))
     assert (copy_of_finished / "environment.json").read_text() == environment
-    assert read_rows(copy_of_finished) == rows
-    assert (copy_of_finished / "comparison.csv") in result.reports
-    assert list(pd.read_csv(copy_of_finished / "comparison.csv")["runs"]) == [2]
+    assert (copy_of_finished / "runs.csv").read_text() == runs_csv
+    assert layout.COMPARISON_CSV.of(copy_of_finished) in result.reports
+    assert layout.COMPARISON_CSV.of(copy_of_finished).is_file()
 
 
 def test_resume_reruns_a_failed_run_and_keeps_the_finished_one(
-    copy_of_finished, mnist, faulty_plugin
+    copy_of_finished, mnist, tiny_plugins
 ):
-    manifest = Manifest.load(copy_of_finished)
-    manifest.set_state("tiny-r1", "failed")
-    kept = read_rows(copy_of_finished)[0]
+    Manifest.load(copy_of_finished).set_state("tiny-r1", "failed")
+    kept = record.read(copy_of_finished)[0]
     result = run_sweep(
-        Sweep.resume(copy_of_finished), mnist=mnist, plugins=load_plugins(), argv=["mnistbench"]
+        Sweep.resume(copy_of_finished, tiny_plugins),
+        mnist=mnist,
+        plugins=tiny_plugins,
+        argv=["mnistbench"],
     )
-    assert [row["run_id"] for row in result.rows] == ["tiny-r1"]
-    rows = read_rows(copy_of_finished)
-    assert [(row["run_id"], row["status"]) for row in rows] == [
-        ("tiny-r0", "ok"),
-        ("tiny-r1", "ok"),
-    ]
-    assert rows[0] == kept
+    assert [run.run_id for run in result.ran] == ["tiny-r1"]
+    runs = record.read(copy_of_finished)
+    assert [(run.run_id, run.status) for run in runs] == [("tiny-r0", "ok"), ("tiny-r1", "ok")]
+    assert runs[0] == kept and runs == result.runs
     assert states_of(copy_of_finished) == {"tiny-r0": "ok", "tiny-r1": "ok"}
 
 
@@ -271,31 +294,117 @@ def test_output_directory_under_a_file_is_refused_naming_it(tmp_path):
     )
 
 
+# --- merging the sweeps of one side ----------------------------------------------------------
+
+
+def half(directory, fit_seconds: tuple[float, ...], cpu: str = "CPU A"):
+    """A result directory of dnn repeats (run ids dnn-r0, dnn-r1, ...) and its environment."""
+    directory.mkdir()
+    runs = repeat_rows(fit_seconds=fit_seconds, accuracies=(0.97,) * len(fit_seconds))
+    record.write(directory / "runs.csv", runs)
+    (directory / "environment.json").write_text(json.dumps({"cpu": cpu, "python": "3.11"}))
+    return directory
+
+
+def test_merged_halves_hold_every_run_with_unique_ids(tmp_path):
+    first, second = half(tmp_path / "a", (10.0, 11.0)), half(tmp_path / "b", (12.0, 13.0))
+    (tmp_path / "side").mkdir()
+    merge_directories([first, second], tmp_path / "side")
+    runs = record.read(tmp_path / "side")
+    assert [run.run_id for run in runs] == ["dnn-r0", "dnn-r1", "dnn-r0-m2", "dnn-r1-m2"]
+    assert [run.fit_seconds for run in runs] == [10.0, 11.0, 12.0, 13.0]
+    # Apart from the renamed ids, every record is kept as it was.
+    assert [run.replace(run_id="x") for run in runs] == [
+        run.replace(run_id="x") for run in record.read(first) + record.read(second)
+    ]
+
+
+def test_merged_environment_names_its_sources_and_joins_what_differs(tmp_path):
+    first = half(tmp_path / "a", (10.0,), cpu="CPU A")
+    second = half(tmp_path / "b", (12.0,), cpu="CPU B")
+    (tmp_path / "side").mkdir()
+    merge_directories([first, second], tmp_path / "side")
+    environment = json.loads((tmp_path / "side" / "environment.json").read_text())
+    assert environment["cpu"] == "CPU A / CPU B"
+    assert environment["python"] == "3.11"
+    assert environment["merged_from"] == [str(first.resolve()), str(second.resolve())]
+
+
+def invoke(*args):
+    """``mnistbench ARGS`` in this process."""
+    from mnistbench.cli import cli
+
+    return CliRunner().invoke(cli, [str(arg) for arg in args])
+
+
+def test_cli_compares_sides_merged_from_alternating_halves(tmp_path):
+    for name, fits in (("base-1", (10.0, 10.1)), ("head-1", (12.0, 12.1)),
+                       ("base-2", (9.9, 10.2)), ("head-2", (11.9, 12.2))):  # fmt: skip
+        half(tmp_path / name, fits)
+    for side in ("base", "head"):
+        merged = invoke("merge", tmp_path / side, *(tmp_path / f"{side}-{i}" for i in (1, 2)))
+        assert merged.exit_code == 0, merged.output
+    result = invoke("compare", tmp_path / "base", tmp_path / "head", "--fail", "fit_seconds:10%")
+    assert result.exit_code == 1  # 4 a side: the 20% slowdown is significant
+    assert "regression: dnn fit_seconds: 10.1 s → 12.1 s (+19.9%, p=0.029) exceeds 10%" in (
+        result.stderr
+    )
+
+
+def test_cli_merge_of_a_directory_without_runs_is_one_line(tmp_path):
+    (tmp_path / "empty").mkdir()
+    result = invoke("merge", tmp_path / "side", tmp_path / "empty")
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [
+        f"Error: {tmp_path / 'empty' / 'runs.csv'}: not found; is "
+        f"{tmp_path / 'empty'} an mnistbench output directory?"
+    ]
+    assert not (tmp_path / "side").exists()
+
+
+def test_cli_merge_of_a_file_that_is_no_runs_csv_is_one_line_and_leaves_no_output(tmp_path):
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "runs.csv").write_text("a,b\n1,2\n")
+    result = invoke("merge", tmp_path / "side", tmp_path / "other")
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [
+        f"Error: {tmp_path / 'other' / 'runs.csv'}: missing column(s) run_id, architecture, status"
+    ]
+    assert not (tmp_path / "side").exists()
+
+
 # --- estimate_seconds ----------------------------------------------------------------------
 
 
-def write_result(root, name: str, rows: list[dict]) -> None:
+def measured(run_id="tiny-r0", architecture="tiny", fit_seconds=2.0, status="ok", **fields):
+    return record.new_run(
+        run_id=run_id,
+        architecture=architecture,
+        backend="tensorflow",
+        status=status,
+        fit_seconds=fit_seconds,
+        train_samples=1000,
+        epochs=2,
+        **fields,
+    )
+
+
+def write_result(root, name: str, runs) -> None:
     (root / name).mkdir(parents=True)
-    pd.DataFrame(rows).to_csv(root / name / "runs.csv", index=False)
-
-
-def measured(architecture="tiny", fit_seconds=2.0, status="ok", **columns) -> dict:
-    return {
-        "architecture": architecture,
-        "backend": "tensorflow",
-        "status": status,
-        "fit_seconds": fit_seconds,
-        "train_samples": 1000,
-        "epochs": 2,
-        **columns,
-    }
+    record.write(root / name / "runs.csv", runs)
 
 
 def test_estimate_scales_the_median_rate_per_sample_and_epoch(tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
     # 2 s, 4 s and 3 s for 1000 samples x 2 epochs: a median of 1.5 ms per sample-epoch.
-    write_result(tmp_path, "a", [measured(fit_seconds=2.0), measured(fit_seconds=4.0)])
-    write_result(tmp_path, "b", [measured(fit_seconds=3.0), measured(status="failed")])
+    write_result(tmp_path, "a", [measured(fit_seconds=2.0), measured("tiny-r1", fit_seconds=4.0)])
+    write_result(tmp_path, "b", [measured(fit_seconds=3.0), measured("tiny-r1", status="failed")])
+    # A runs.csv of format 1, as an older mnistbench wrote it, counts too.
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "runs.csv").write_text(
+        "run_id,architecture,backend,status,fit_seconds,train_samples,epochs\n"
+        "tiny-r0,tiny,tensorflow,ok,3.0,1000.0,2\n"
+    )
     seconds, unknown = estimate_seconds([RunConfig("tiny", epochs=4, train_limit=500)], tmp_path)
     assert (seconds, unknown) == (pytest.approx(0.0015 * 2000 + WORKER_START_SECONDS), 0)
 
@@ -309,7 +418,8 @@ def test_estimate_counts_runs_without_earlier_measurements_apart(tmp_path, monke
 
 
 def test_estimate_skips_foreign_and_unreadable_result_files(tmp_path):
-    write_result(tmp_path, "foreign", [{"architecture": "tiny", "seconds": 1.0}])
+    (tmp_path / "foreign").mkdir()
+    (tmp_path / "foreign" / "runs.csv").write_text("architecture,seconds\ntiny,1.0\n")
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "runs.csv").write_bytes(b"\xff\xfe\x00garbage")
     assert estimate_seconds([RunConfig("tiny")], tmp_path) == (0.0, 1)

@@ -133,7 +133,7 @@ def merge(output: Path, directories: tuple[Path, ...], force: bool) -> None:
     if Path(output).resolve() in {Path(d).resolve() for d in directories}:
         raise MnistbenchError(f"{output} is one of the directories to merge; choose another")
     for directory in directories:  # before OUTPUT is made: a failed merge leaves nothing
-        record.read(directory)
+        record.read(directory, require_runs=True)
     prepare_output_dir(output, force=force)
     merge_directories(list(directories), output)
     click.echo(f"merged {len(directories)} director(ies) into {layout.RUNS_CSV.of(output)}")
