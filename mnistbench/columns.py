@@ -137,7 +137,8 @@ COLUMNS: tuple[Column, ...] = (
         "isolation",
         TEXT,
         SETTING,
-        "`process` (a fresh worker per run) or `none` (in the `mnistbench` process)",
+        "`process` (a fresh worker per run), `warm` (one worker kept for the runs that "
+        "follow, a new one after a crash) or `none` (in the `mnistbench` process)",
     ),
     Column("executor", TEXT, SETTING, "`local` or `ray`"),
     Column("node", TEXT, MACHINE, "host name of the machine that ran it"),
@@ -145,8 +146,15 @@ COLUMNS: tuple[Column, ...] = (
         "cpus_reserved",
         INT,
         SETTING,
-        "CPUs reserved for the run (local: all of the machine's; Ray: "
-        "`--cpus-per-run`); its thread pools are limited to them",
+        "CPUs reserved for the run (local: all of the machine's, or `--threads`; Ray: "
+        "`--cpus-per-run`); its thread pools (intra-op, inter-op, BLAS) are limited to them",
+    ),
+    Column(
+        "pinned_cpus",
+        TEXT,
+        SETTING,
+        "the CPUs the run's worker was bound to (`--pin`, `ab --duet`), e.g. `0` or `0,1`; "
+        "empty when it was not bound",
     ),
     Column(
         "device",
@@ -172,6 +180,19 @@ COLUMNS: tuple[Column, ...] = (
     Column("test_samples", INT, WORK, "test images used"),
     Column("seed", INT, BOOKKEEPING, "the run's seed: `--seed` + `repeat`"),
     Column("repeat", INT, BOOKKEEPING, "0-based repeat index"),
+    Column(
+        "round",
+        INT,
+        BOOKKEEPING,
+        "the run's round: with `--order interleaved` (the default) round r runs repeat r "
+        "of every configuration, in a seeded random order",
+    ),
+    Column(
+        "position",
+        INT,
+        BOOKKEEPING,
+        "the run's place in its sweep's order, from 0: reproducible from `--seed`",
+    ),
     Column("target_accuracy", FLOAT, WORK, "`--target-accuracy`; empty when unused"),
     Column(
         "eval_every",
@@ -189,6 +210,19 @@ COLUMNS: tuple[Column, ...] = (
         *_HC,
         summary="fit s",
         spec=".1f",
+    ),
+    _metric(
+        "steady_step_ms",
+        FLOAT,
+        MEASUREMENT,
+        "the median time of one training step over blocks of 20 steps, the first block of "
+        "the run left out (it traces and compiles): steadier than `fit_seconds`, which a "
+        "burst of other load or a slow first block moves",
+        "ms",
+        LOWER,
+        *_HC,
+        summary="step ms",
+        spec=".2f",
     ),
     _metric(
         "first_epoch_seconds",
@@ -209,7 +243,6 @@ COLUMNS: tuple[Column, ...] = (
         "s",
         LOWER,
         *_HC,
-        summary="ep2+ s",
         spec=".2f",
     ),
     _metric("seconds_per_epoch", FLOAT, MEASUREMENT, "mean of all epochs", "s", LOWER, HEADLINE),
@@ -518,6 +551,41 @@ COLUMNS: tuple[Column, ...] = (
         "CPU time the hypervisor gave to other guests during `fit`, summed over CPUs "
         "(`/proc/stat` steal); empty where the system does not report it",
         "s",
+    ),
+    Column(
+        "fit_run_queue_seconds",
+        FLOAT,
+        MEASUREMENT,
+        "time the run's threads waited, runnable, for a CPU during `fit`, summed over the "
+        "process's threads (Linux schedstat); empty where the system does not report it",
+        "s",
+    ),
+    Column(
+        "fit_contended",
+        BOOL,
+        MEASUREMENT,
+        "True when the run's threads spent more than 25% of their time during `fit` "
+        "waiting for a CPU (`fit_run_queue_seconds` against `fit_run_queue_seconds` + "
+        "`fit_cpu_seconds`; measured here: 7-11% alone on 2 CPUs, 33-53% beside two busy "
+        "processes): its times measure the machine's load as much as the code",
+    ),
+    _metric(
+        "startup_seconds",
+        FLOAT,
+        MEASUREMENT,
+        "the run's worker from its start to the run's first phase: interpreter, backend "
+        "import, plugins and data (about 0 for a warm worker's later runs and in-process)",
+        "s",
+        LOWER,
+    ),
+    _metric(
+        "run_seconds",
+        FLOAT,
+        MEASUREMENT,
+        "the run in its worker from its first phase to its record: the speed probes, "
+        "preparation, fit, evaluation, inference timing (start-up not included)",
+        "s",
+        LOWER,
     ),
     Column(
         "status",

@@ -267,6 +267,10 @@ def compare_runs(
             if b.empty and c.empty:
                 continue
             gated = rules if (config, backend) in attempted else ()
+            if c.empty and not cand_runs.empty:
+                # The candidate's runs succeeded without measuring it (an older runs.csv):
+                # not the missing result that fails a gate.
+                gated = ()
             withheld = differences if not allow_different_work else ""
             row = _compare_metric(name, b, c, gated, require_significance, withheld)
             norm = normalized(name)

@@ -1,5 +1,6 @@
 """What the run's process got from the machine during a phase: CPU time, involuntary
-context switches, and machine-wide CPU pressure and steal time.
+context switches, the time its threads waited for a CPU, and machine-wide CPU pressure
+and steal time.
 
 The speed probe (:mod:`mnistbench.probe`) is taken only before and after a run; these
 counters cover the phase itself, so load that came and went during ``fit`` still shows:
@@ -16,6 +17,7 @@ from pathlib import Path
 
 PRESSURE = Path("/proc/pressure/cpu")
 STAT = Path("/proc/stat")
+TASKS = Path("/proc/self/task")
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,7 @@ class Counters:
     involuntary_switches: int | None
     pressure_seconds: float | None  # PSI "some": time at least one task waited for a CPU
     steal_seconds: float | None  # summed over CPUs
+    run_queue_seconds: float | None = None  # this process's threads, runnable but waiting
 
     def __sub__(self, start: Counters) -> Counters:
         def delta(end, begin):
@@ -56,6 +59,23 @@ def _steal_seconds() -> float | None:
         return None
 
 
+def _run_queue_seconds() -> float | None:
+    """The time this process's threads have waited on a run queue (schedstat's second
+    field, in ns), summed over its live threads."""
+    try:
+        tasks = list(TASKS.iterdir())
+    except OSError:
+        return None
+    total, seen = 0, False
+    for task in tasks:
+        try:
+            total += int((task / "schedstat").read_text().split()[1])
+            seen = True
+        except (OSError, IndexError, ValueError):  # a thread that ended meanwhile
+            continue
+    return total / 1e9 if seen else None
+
+
 def now() -> Counters:
     """The counters at this instant."""
     try:
@@ -65,4 +85,4 @@ def now() -> Counters:
     else:
         usage = resource.getrusage(resource.RUSAGE_SELF)
         cpu, switches = usage.ru_utime + usage.ru_stime, usage.ru_nivcsw
-    return Counters(cpu, switches, _pressure_seconds(), _steal_seconds())
+    return Counters(cpu, switches, _pressure_seconds(), _steal_seconds(), _run_queue_seconds())

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mnistbench import layout, record
-from mnistbench.columns import COLUMNS, RUN_COLUMNS
+from mnistbench.columns import COLUMNS, RUN_COLUMNS, TEXT, Column
 from mnistbench.environment import read_environment
 from mnistbench.errors import MnistbenchError
 from mnistbench.manifest import read_sweep_identity
@@ -172,6 +172,15 @@ def _parse(text: str) -> Any:
     except ValueError:
         return text
     return _cell(number) if repr(number) == text or math.isnan(number) else text
+
+
+def _run_cell(column: Column, cell: str) -> Any:
+    """A record's ``runs.csv`` cell as the database stores it: text columns as the text they
+    hold (an architecture called ``nan`` or a node called ``1e5`` is no number), the others
+    as :func:`_cell` reads them; an empty cell as NULL."""
+    if column.kind == TEXT:
+        return cell or None
+    return _cell(cell)
 
 
 def _csv_text(value: Any) -> str:
@@ -331,7 +340,7 @@ class Database:
         derived from their manifest or path, so importing twice adds nothing.
         """
         directory = _output_dir(directory)
-        runs = record.read(directory)
+        runs = record.read(directory, require_runs=True)
         sweep_id, created_at = read_sweep_identity(directory)
         started = created_at or min((run.started_at for run in runs), default="")
         outcomes = {"added": 0, "updated": 0, "unchanged": 0}
@@ -346,7 +355,7 @@ class Database:
         imports nothing."""
         checked = [_output_dir(directory) for directory in directories]
         for directory in checked:
-            record.read(directory)
+            record.read(directory, require_runs=True)
         return [self.import_directory(directory) for directory in checked]
 
     def _upsert_sweep(
@@ -379,7 +388,8 @@ class Database:
 
     def _upsert_run(self, sweep_id: str, run: Run) -> str:
         columns = ["sweep_id", *RUN_COLUMNS]
-        values = [sweep_id, *(_cell(cell) for cell in run.cells().values())]
+        cells = run.cells()
+        values = [sweep_id, *(_run_cell(column, cells[column.name]) for column in COLUMNS)]
         quoted = ", ".join(_quote(name) for name in columns)
         existing = self.connection.execute(
             f"SELECT {quoted} FROM runs WHERE sweep_id = ? AND run_id = ?",

@@ -11,8 +11,9 @@ sweep and what its own options mean is the executor's business
 from __future__ import annotations
 
 import difflib
+import random
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from mnistbench.data import TEST_SAMPLES, TRAIN_SAMPLES
@@ -58,6 +59,8 @@ class RunConfig:
     # Batch sizes of the inference curve measured after training; () = no curve. Not in
     # config_id: it changes what is measured afterwards, not the training.
     inference_batch_sizes: tuple[int, ...] = ()
+    # The run's place in its sweep's order, from 0 (:func:`order`); None outside a sweep.
+    position: int | None = None
 
     def __post_init__(self) -> None:
         # A manifest gives a JSON list; keep a tuple so the config stays hashable.
@@ -85,6 +88,11 @@ class RunConfig:
     def run_id(self) -> str:
         backend = f"-{self.backend}" if self.backend else ""
         return f"{self.config_id}{backend}-r{self.repeat}"
+
+    @property
+    def round(self) -> int:
+        """The run's round: repeat ``r`` of every configuration runs in round ``r``."""
+        return self.repeat
 
     @property
     def run_seed(self) -> int:
@@ -183,6 +191,37 @@ def select_architectures(
     return list(dict.fromkeys(requested))
 
 
+#: How a sweep orders its runs: ``interleaved`` (the default) runs round ``r`` (repeat
+#: ``r`` of every configuration) before round ``r + 1``, its configurations in a seeded
+#: random order; ``grouped`` runs each configuration's repeats one after another.
+ORDERS = ("interleaved", "grouped")
+
+
+def order(configs: Sequence[RunConfig], how: str = "interleaved", seed: int = 0) -> list[RunConfig]:
+    """``configs`` in the order a sweep runs them, each with its ``position``.
+
+    Interleaved rounds spread the machine's drift over every configuration alike, so a
+    comparison between configurations of one sweep (TensorFlow against JAX, jit on against
+    off) does not absorb it (randomized multiple interleaved trials: Abedi & Brecht,
+    ICPE 2017). The order within a round is drawn from ``seed`` and the round, so the same
+    sweep runs in the same order.
+    """
+    if how not in ORDERS:
+        raise ConfigError(f"unknown order {how!r} (known: {', '.join(ORDERS)})")
+    if how == "grouped":
+        ordered = list(configs)
+    else:
+        rounds: dict[int, list[RunConfig]] = {}
+        for config in configs:
+            rounds.setdefault(config.round, []).append(config)
+        ordered = []
+        for round_ in sorted(rounds):
+            members = rounds[round_]
+            random.Random(f"{seed}:{round_}").shuffle(members)
+            ordered += members
+    return [replace(config, position=index) for index, config in enumerate(ordered)]
+
+
 def plan(
     architectures: Sequence[str],
     *,
@@ -198,9 +237,10 @@ def plan(
     eval_every: int | None = None,
     backends: Sequence[str | None] = (None,),
     inference_batch_sizes: Sequence[int] = (),
+    order_by: str = "interleaved",
 ) -> list[RunConfig]:
     """Every run of a sweep: architectures × backends × batch sizes × steps-per-execution ×
-    jit × repeats.
+    jit × repeats, in the order they run (:func:`order`: ``order_by`` and ``seed``).
 
     ``batch_size``, ``steps_per_execution``, ``jit_compile`` and ``backends`` are grids
     (one value or a list); a value given twice runs once. Checks each option's range, the
@@ -231,7 +271,7 @@ def plan(
     if any(value < 1 for value in inference_batch_sizes):
         raise ConfigError("--inference-batch-sizes: every value must be at least 1")
     curve_sizes = tuple(sorted(set(inference_batch_sizes)))
-    return [
+    configs = [
         RunConfig(
             architecture=name,
             epochs=epochs,
@@ -254,3 +294,4 @@ def plan(
         for jit in dict.fromkeys(jit_compile)
         for repeat in range(repeats)
     ]
+    return order(configs, order_by, seed)

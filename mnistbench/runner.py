@@ -34,6 +34,12 @@ CURVE_MAX_SAMPLES = 2000
 CURVE_MIN_CALLS = 5
 #: ... and stops calling once this many seconds have passed, so batch size 1 stays quick.
 CURVE_MAX_SECONDS = 3.0
+#: Steps per block of ``steady_step_ms``: long enough that one step's jitter averages out,
+#: short enough that a 1-epoch run on a few thousand images has several blocks.
+BLOCK_STEPS = 20
+#: The share of ``fit``'s time its threads may spend waiting for a CPU before the run is
+#: flagged ``fit_contended``.
+CONTENDED_SHARE = 0.25
 
 ProgressCallback = Callable[[dict], None]
 
@@ -81,6 +87,27 @@ class RawRun:
     fit_counters: contention.Counters  # what the process got from the machine during fit
     inference_counters: contention.Counters  # ... while inference was timed
     inference_curve: list[dict] = field(default_factory=list)  # curve_point() per batch size
+    #: Seconds of each block of :data:`BLOCK_STEPS` training steps, in order (the first,
+    #: which traces and compiles, included).
+    block_seconds: list[float] = field(default_factory=list)
+
+
+def steady_step_ms(block_seconds: list[float], block_steps: int = BLOCK_STEPS) -> float:
+    """The median time of one step over the blocks after the first, in ms; NaN with fewer
+    than two blocks (the first traces and compiles: it is never steady)."""
+    steady = block_seconds[1:]
+    if not steady:
+        return math.nan
+    return float(np.median(steady)) / block_steps * 1000
+
+
+def contended(run_queue_seconds: float | None, cpu_seconds: float | None) -> bool | None:
+    """Whether a phase's threads waited for a CPU for more than :data:`CONTENDED_SHARE` of
+    the time they were running or waiting; None where the system does not tell."""
+    if run_queue_seconds is None or cpu_seconds is None:
+        return None
+    total = run_queue_seconds + cpu_seconds
+    return bool(total > 0 and run_queue_seconds / total > CONTENDED_SHARE)
 
 
 def derive_metrics(raw: RawRun) -> dict:
@@ -108,6 +135,7 @@ def derive_metrics(raw: RawRun) -> dict:
         "test_samples": raw.test_samples,
         "seed": raw.seed,
         "fit_seconds": raw.fit_seconds,
+        "steady_step_ms": steady_step_ms(raw.block_seconds),
         "first_epoch_seconds": raw.epoch_seconds[0],
         "steady_epoch_seconds": steady_epoch_seconds,
         "seconds_per_epoch": float(np.mean(raw.epoch_seconds)),
@@ -139,6 +167,10 @@ def derive_metrics(raw: RawRun) -> dict:
         "fit_involuntary_switches": raw.fit_counters.involuntary_switches,
         "fit_cpu_pressure_seconds": raw.fit_counters.pressure_seconds,
         "fit_steal_seconds": raw.fit_counters.steal_seconds,
+        "fit_run_queue_seconds": raw.fit_counters.run_queue_seconds,
+        "fit_contended": contended(
+            raw.fit_counters.run_queue_seconds, raw.fit_counters.cpu_seconds
+        ),
     }
 
 
@@ -214,11 +246,13 @@ def _training_callback(
             self.epoch_accuracy: list[float] = []
             self.epoch_loss: list[float] = []
             self.time_to_accuracy: float | None = None
+            self.block_seconds: list[float] = []
             self._last_update = 0.0
             self._step = 0
+            self._block_start = 0.0
 
         def on_train_begin(self, logs=None):
-            self._fit_start = time.perf_counter()
+            self._fit_start = self._block_start = time.perf_counter()
 
         def on_epoch_begin(self, epoch, logs=None):
             self._epoch_start = time.perf_counter()
@@ -227,6 +261,9 @@ def _training_callback(
         def on_train_batch_end(self, batch, logs=None):
             self._step += 1
             now = time.perf_counter()
+            if self._step % BLOCK_STEPS == 0:
+                self.block_seconds.append(now - self._block_start)
+                self._block_start = now
             if now - self._last_update >= 0.1:
                 self._last_update = now
                 on_progress({"event": "step", "step": batch + 1, "steps": steps})
@@ -416,6 +453,7 @@ def run_one(
             fit_counters=fit_counters,
             inference_counters=inference_counters,
             inference_curve=curve,
+            block_seconds=training.block_seconds,
         )
     )
     weight = model.weights[0].value if model.weights else None

@@ -33,6 +33,7 @@ import platform
 import signal
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,14 +79,17 @@ class Placement:
     """Where a run ran: the record's fields that the executor, not the run, knows."""
 
     executor: str  # the executor's registered name: "local", "ray", ...
-    isolation: str  # "process" or "none"
+    isolation: str  # "process", "warm" or "none"
     node: str  # host name
     cpus_reserved: int  # CPUs the run's thread pools are limited to
+    pinned_cpus: str = ""  # the CPUs its worker is bound to, "0,1"; "" when not bound
 
     @classmethod
-    def here(cls, executor: str, isolation: str, cpus: int | None = None) -> Placement:
+    def here(
+        cls, executor: str, isolation: str, cpus: int | None = None, pinned: str = ""
+    ) -> Placement:
         """A run on this machine, with ``cpus`` of its CPUs (default: all of them)."""
-        return cls(executor, isolation, platform.node(), cpus or os.cpu_count() or 1)
+        return cls(executor, isolation, platform.node(), cpus or os.cpu_count() or 1, pinned)
 
 
 def run_record(
@@ -128,6 +132,9 @@ def run_record(
         isolation=placement.isolation,
         node=placement.node,
         cpus_reserved=placement.cpus_reserved,
+        pinned_cpus=placement.pinned_cpus,
+        round=config.round,
+        position=config.position,
     )
     fields.update(measured or {})
     # One line, so the CSV stays one row per run and the summary table stays readable.
@@ -286,12 +293,18 @@ def perform(
     started_at: str,
     peaks: PeakSource,
     on_progress: Send,
+    launched: float | None = None,
 ) -> Outcome:
     """The machine measurement (the peak from ``peaks``, the speed probe), the run, and the
     probe again, and the run's record; the run's own errors become the outcome.
 
     The run sets its seed after the probes and the peak, so neither changes what it learns.
+    ``launched`` is when the run's worker was started (``time.time()``; a warm worker: when
+    it was sent the run): the record's ``startup_seconds`` is the time since; None (a run
+    in the ``mnistbench`` process) counts none.
     """
+    begun = time.time()
+    timing = {"startup_seconds": 0.0 if launched is None else max(0.0, begun - launched)}
     key, peak = None, None
     architecture = plugins.architectures.get(config.architecture)
     try:
@@ -314,6 +327,7 @@ def perform(
         )
         return Outcome(failed.status, failed.error, run, key, peak)
     measured.update(probe_columns(measured, before, after))
+    measured.update(timing, run_seconds=time.time() - begun)
     run = run_record(
         config, architecture, placement, status=OK, started_at=started_at, measured=measured
     )
@@ -329,6 +343,7 @@ def run_in_fresh_worker(
     peaks: PeakSource,
     on_progress: Send,
     limit_threads: bool = False,
+    launched: float | None = None,
 ) -> Outcome:
     """A run in a new worker process: choose its backend before Keras is imported (each
     worker imports only its own), load the plugins and the data, then :func:`perform`.
@@ -354,4 +369,5 @@ def run_in_fresh_worker(
         started_at=started_at,
         peaks=peaks,
         on_progress=on_progress,
+        launched=launched,
     )

@@ -5,8 +5,8 @@ Playwright downloads. :meth:`Browser.visit` opens a page from the file system th
 user would, finds its figures (inline SVG) and returns what a test checks: console
 errors, uncaught page errors, dialogs (an ``alert`` an injected script raised), every
 request that left the file system (aborted, so a test never reaches the network), the
-page's visible text, what the hover shows over a mark, and a full-page screenshot. :func:`distinct_colors` tells a drawn
-screenshot from a blank one.
+page's visible text, what the hover shows over a mark, and a full-page screenshot.
+:func:`distinct_colors` tells a drawn screenshot from a blank one.
 
 The ``browser`` fixture (tests/conftest.py) launches one per test module and skips the
 test where Chromium or Playwright is missing.

@@ -218,3 +218,21 @@ def browser():
         pytest.skip(reason)
     with harness.launch() as chromium:
         yield chromium
+
+
+@pytest.fixture(autouse=True)
+def _mnistbench_logger_restored():
+    """The ``mnistbench`` logger as each test found it: a command run in-process (CliRunner)
+    sends it to its own rich handler and stops its propagation, which would hide later
+    tests' warnings from ``caplog``."""
+    import logging
+
+    logger = logging.getLogger("mnistbench")
+    saved = (list(logger.handlers), logger.propagate, logger.level, logger.disabled)
+    yield
+    logger.handlers[:], logger.propagate, logger.level, logger.disabled = (
+        saved[0],
+        saved[1],
+        saved[2],
+        saved[3],
+    )

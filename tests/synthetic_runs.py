@@ -1,20 +1,28 @@
-"""Synthetic runs.csv rows for the tests of the reporters and figures: no training needed.
+"""Synthetic run records for the tests of the reporters, figures and comparisons: no
+training needed.
 
-Shaped like the rows the core writes (every column of ``RUN_COLUMNS``), with known values,
-so tests can assert exact tables and figure data.
+Each run is a :class:`mnistbench.record.Run` made as the core makes one (the typed
+record, every field checked), with known values, so tests can assert exact tables and
+figure data. :func:`run_row` makes one run of a sweep, :func:`repeats` the repeats of one
+configuration for the comparisons. :func:`as_read` writes runs as a ``runs.csv`` and
+reads them back, as the report hook gets them; :func:`older_runs` writes them as a
+runs.csv of format 1 that predates the newer columns; :func:`write_dir` makes an output
+directory of them for the command line, which :func:`invoke` runs in this process.
 """
 
 from __future__ import annotations
 
-import json
+import csv
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from PIL import Image
 
-from mnistbench.results import RUN_COLUMNS, SAMPLE_COUNT, RunsWriter
-from mnistbench.runs import read_runs
+from mnistbench import layout, record
+from mnistbench.data import SAMPLE_COUNT
+from mnistbench.record import Run
 
 # The first 16 MNIST test labels.
 LABELS = [7, 2, 1, 0, 4, 1, 4, 9, 5, 9, 0, 6, 9, 0, 1, 5]
@@ -45,23 +53,24 @@ def run_row(
     inference_samples_per_second: float = 20000.0,
     params: int = 100_000,
     epoch_accuracy: tuple[float, ...] = (0.91, 0.95),
-    predictions: list[int] | None = None,
+    predictions: Sequence[int] | None = None,
     backend: str = "tensorflow",
     error: str = "",
     status: str = "",
     target_accuracy: float | None = None,
     time_to_accuracy_seconds: float | None = None,
     converged: bool | None = None,
-) -> dict:
-    """One runs.csv row as the core writes it: 600 train / 100 test samples, 2 epochs.
+    **fields,
+) -> Run:
+    """One run's record as the core makes it: 600 train / 100 test samples, 2 epochs.
 
-    Without ``config_id`` the row is grouped by its architecture, as in an older runs.csv.
+    Without ``config_id`` the run is keyed by its architecture, as the runs of a runs.csv
+    older than configuration ids are. ``fields``: any other field of the record.
     """
-    row = dict.fromkeys(RUN_COLUMNS)
     suffix = "" if backend == "tensorflow" else f"-{backend}"
-    row.update(
+    values = dict(
         run_id=f"{config_id or architecture}-r{seed}{suffix}",
-        config_id=config_id or None,
+        config_id=config_id or architecture,
         architecture=architecture,
         plugin=f"mnistbench_{architecture}",
         plugin_version="0.1.0",
@@ -77,29 +86,30 @@ def run_row(
         status=status or ("failed" if error else "ok"),
         error=error,
     )
-    if error:
-        return row  # a failed run keeps its configuration only, like results.make_row
-    epochs = len(epoch_accuracy)
-    row.update(
-        backend=backend,
-        jit_compile=True,
-        fit_seconds=fit_seconds,
-        seconds_per_epoch=fit_seconds / epochs,
-        epoch_seconds=json.dumps([fit_seconds / epochs] * epochs),
-        epoch_accuracy=json.dumps(list(epoch_accuracy)),
-        epoch_loss=json.dumps([0.3 / (e + 1) for e in range(epochs)]),
-        time_to_accuracy_seconds=time_to_accuracy_seconds,
-        converged=converged,
-        train_samples_per_second=600 * epochs / fit_seconds,
-        test_accuracy=test_accuracy,
-        test_loss=0.1,
-        inference_samples_per_second=inference_samples_per_second,
-        latency_ms=1.5,
-        sample_predictions=json.dumps(LABELS if predictions is None else predictions),
-        params=params,
-        peak_memory_mb=900.0,
-    )
-    return row
+    if not error:
+        epochs = len(epoch_accuracy)
+        values.update(
+            backend=backend,
+            jit_compile=True,
+            fit_seconds=fit_seconds,
+            seconds_per_epoch=fit_seconds / epochs,
+            epoch_seconds=[fit_seconds / epochs] * epochs,
+            epoch_accuracy=list(epoch_accuracy),
+            epoch_loss=[0.3 / (e + 1) for e in range(epochs)],
+            time_to_accuracy_seconds=time_to_accuracy_seconds,
+            converged=converged,
+            train_samples_per_second=600 * epochs / fit_seconds,
+            test_accuracy=test_accuracy,
+            test_loss=0.1,
+            inference_samples_per_second=inference_samples_per_second,
+            latency_ms=1.5,
+            sample_predictions=list(LABELS if predictions is None else predictions),
+            params=params,
+            peak_memory_mb=900.0,
+        )
+    # A failed run keeps its configuration only, as worker.run_record makes it.
+    values.update(fields)
+    return record.new_run(**values)
 
 
 def with_wrong(index: int, label: int) -> list[int]:
@@ -108,7 +118,7 @@ def with_wrong(index: int, label: int) -> list[int]:
     return predicted
 
 
-def sweep_rows() -> list[dict]:
+def sweep_rows() -> list[Run]:
     """dnn twice (seeds 0 and 1), rnn, cnn, and an lstm that failed."""
     return [
         run_row("dnn", 0, fit_seconds=30.0, test_accuracy=0.970,
@@ -135,7 +145,7 @@ def repeat_rows(
     fit_seconds: tuple[float, ...] = NOISY_FIT_SECONDS,
     accuracies: tuple[float, ...] = TIGHT_ACCURACIES,
     **options,
-) -> list[dict]:
+) -> list[Run]:
     """Repeats of one dnn configuration, one per fit time, seeds 0, 1, 2."""
     return [
         run_row(
@@ -145,7 +155,7 @@ def repeat_rows(
     ]
 
 
-def target_rows() -> list[dict]:
+def target_rows() -> list[Run]:
     """A sweep with a 97% target: dnn always reaches it, dnn-spe32 in 2 of 3 runs, cnn never."""
     target = {"target_accuracy": 0.97}
     return [
@@ -158,22 +168,148 @@ def target_rows() -> list[dict]:
     ]  # fmt: skip
 
 
-def older_runs(rows: list[dict]) -> pd.DataFrame:
-    """The rows as an older runs.csv holds them, without the newer columns."""
-    return pd.DataFrame(rows).drop(columns=NEWER_COLUMNS)
+# --- the repeats of a comparison -----------------------------------------------------------
+
+#: The work of a full sweep: ``mnistbench run`` with its defaults.
+FULL = {
+    "epochs": 5,
+    "batch_size": 32,
+    "train_samples": 60000,
+    "test_samples": 10000,
+    "target_accuracy": None,
+    "eval_every": None,
+}
+#: A smoke sweep: ``--epochs 1 --train-limit 3000``.
+SMOKE = {**FULL, "epochs": 1, "train_samples": 3000}
+
+FAST = [9.8, 9.9, 10.0, 10.1, 10.2]  # median 10.0
+SLOW = [11.8, 11.9, 12.0, 12.1, 12.2]  # median 12.0: 20 % slower, no overlap
+PROBE = [0.02] * 5  # the speed probe of an unchanged machine, in seconds
 
 
-def as_read(rows: list[dict], output_dir: Path) -> pd.DataFrame:
-    """The rows written by the core's RunsWriter and read back as the report hook gets them."""
-    writer = RunsWriter(output_dir, [row["run_id"] for row in rows])
-    for row in rows:
-        writer.append(row)
-    return read_runs(output_dir)
+def repeats(
+    config_id: str,
+    backend: str = "tensorflow",
+    status: str = "ok",
+    work: dict | None = None,
+    **metrics: list,
+) -> list[Run]:
+    """One record per repeat of ``config_id``: as many repeats as the metric lists are long.
+
+    ``work`` replaces the :data:`FULL` work fields; a list value gives one per repeat.
+    """
+    count = len(next(iter(metrics.values())))
+    work = {**FULL, **(work or {})}
+    return [
+        record.new_run(
+            run_id=f"{config_id}-r{repeat}",
+            config_id=config_id,
+            architecture=config_id.split("-")[0],
+            backend=backend,
+            **{k: v[repeat] if isinstance(v, list) else v for k, v in work.items()},
+            seed=42 + repeat,
+            repeat=repeat,
+            **{name: values[repeat] for name, values in metrics.items()},
+            status=status,
+            error="" if status == "ok" else "RuntimeError: out of memory",
+        )
+        for repeat in range(count)
+    ]
+
+
+def probed(config_id: str, fit: list[float], probe: list[float] = PROBE, **extra) -> list[Run]:
+    """Repeats with a fit time, their speed probe and the fit time normalized by it, on
+    TensorFlow ``backend_version`` (2.20.0 unless given)."""
+    return repeats(
+        config_id,
+        fit_seconds=fit,
+        probe_seconds=probe,
+        probe_version=[1] * len(fit),
+        backend_version=[extra.pop("backend_version", "2.20.0")] * len(fit),
+        fit_seconds_normalized=[f / p for f, p in zip(fit, probe, strict=True)],
+        **extra,
+    )
+
+
+#: Test accuracies of five repeats: median 0.972.
+ACCURACY = [0.97, 0.971, 0.972, 0.973, 0.974]
+
+
+def write_pair(directory: Path) -> tuple[Path, Path]:
+    """A baseline and a candidate directory in ``directory``: dnn 20 % slower on the same
+    machine, cnn 20 % faster; accuracies unchanged."""
+    base = write_dir(
+        directory / "base",
+        probed("dnn", FAST, test_accuracy=ACCURACY) + probed("cnn", SLOW, test_accuracy=ACCURACY),
+    )
+    cand = write_dir(
+        directory / "cand",
+        probed("dnn", SLOW, test_accuracy=ACCURACY) + probed("cnn", FAST, test_accuracy=ACCURACY),
+    )
+    return base, cand
+
+
+def write_dir(directory: Path, runs: Sequence[Run]) -> Path:
+    """An output directory holding only a runs.csv of ``runs``."""
+    directory.mkdir(parents=True)
+    record.write(layout.RUNS_CSV.of(directory), runs)
+    return directory
+
+
+def invoke(*args: str, env: dict | None = None):
+    """``mnistbench ARGS`` in this process (click's runner); stdout and stderr apart."""
+    from click.testing import CliRunner
+
+    from mnistbench.cli import cli
+
+    return CliRunner().invoke(cli, list(args), env=env)
+
+
+# --- tables and files ------------------------------------------------------------------------
+
+
+def frame(runs: Sequence[Run]) -> pd.DataFrame:
+    """The runs' typed table, as every analysis takes it (:func:`mnistbench.record.frame`)."""
+    return record.frame(runs)
+
+
+def write_older(
+    runs: Sequence[Run], output_dir: Path, lacking: Sequence[str] = tuple(NEWER_COLUMNS)
+) -> Path:
+    """Write ``runs`` as an older mnistbench wrote runs.csv: format 1 (no
+    ``format_version`` column), without the columns ``lacking`` (by default the
+    :data:`NEWER_COLUMNS`); returns the file."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    path = layout.RUNS_CSV.of(output_dir)
+    kept = [name for name in record.RUN_COLUMNS if name not in lacking]
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, kept, extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        for run in runs:
+            writer.writerow(run.cells())
+    return path
+
+
+def older_runs(runs: Sequence[Run], output_dir: Path) -> pd.DataFrame:
+    """``runs`` as they read back from an older runs.csv (:func:`write_older`): the newer
+    columns empty, each run keyed by its architecture."""
+    write_older(runs, output_dir)
+    return record.frame(record.read(output_dir))
+
+
+def as_read(runs: Sequence[Run], output_dir: Path) -> pd.DataFrame:
+    """The runs written by the core's RunsWriter and read back, as the report hook gets
+    them: their typed table."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    writer = record.RunsWriter(output_dir, [run.run_id for run in runs])
+    for run in runs:
+        writer.append(run)
+    return record.frame(record.read(output_dir))
 
 
 def write_samples(output_dir: Path, count: int = SAMPLE_COUNT) -> Path:
     rng = np.random.default_rng(0)
-    path = output_dir / "samples.npz"
+    path = layout.SAMPLES_NPZ.of(output_dir)
     np.savez(
         path,
         x=rng.integers(0, 256, size=(count, 28, 28), dtype=np.uint8),
@@ -186,3 +322,8 @@ def png(path: Path) -> Image.Image:
     image = Image.open(path)
     image.load()
     return image
+
+
+def blank(image: Image.Image) -> bool:
+    """Whether ``image`` holds one colour only (a figure that drew nothing)."""
+    return len(image.convert("RGB").getcolors(maxcolors=1 << 24)) <= 1

@@ -24,7 +24,16 @@ def test_backend_grid_runs_the_architecture_on_each_backend(tmp_path, mnist_npz)
         print("torch is not installed: the grid covers tensorflow and jax only")
     output = tmp_path / "out"
     # Enough images that each backend's run learns well beyond chance.
-    options = ["--epochs", "1", "--train-limit", "1000", "--test-limit", "100"]
+    options = [
+        "--epochs",
+        "1",
+        "--train-limit",
+        "1000",
+        "--test-limit",
+        "100",
+        "--order",
+        "grouped",
+    ]
     args = ["run", "dnn", "--backend", ",".join(BACKENDS), *options, "--output", str(output)]
     result = CliRunner().invoke(cli, [*args, "--data", str(mnist_npz)])
     assert result.exit_code == 0, result.output

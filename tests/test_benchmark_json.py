@@ -1,25 +1,30 @@
-"""Runs as pytest-benchmark JSON: the document, where its machine and commit come from, the
-same file after ``mnistbench run`` and ``mnistbench report``, and pytest-benchmark's own CLI
-reading it."""
+"""Runs as pytest-benchmark JSON (``mnistbench.outputs.benchmark_json``): the document, where
+its machine and commit come from, the same file after ``mnistbench run`` and ``mnistbench
+report``, and pytest-benchmark's own CLI reading it."""
 
 from __future__ import annotations
 
 import json
 import math
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from synthetic_runs import invoke, write_older
 
+from mnistbench import layout, record
+from mnistbench.columns import WORK, with_role
 from mnistbench.environment import write_environment
-from mnistbench.interchange import (
-    PYTEST_BENCHMARK_JSON,
+from mnistbench.outputs.benchmark_json import (
+    PARAM_COLUMNS,
     to_pytest_benchmark,
     write_pytest_benchmark,
 )
+from mnistbench.record import Run
+
+PYTEST_BENCHMARK_JSON = str(layout.PYTEST_BENCHMARK_JSON)
 
 NAN = math.nan
 
@@ -53,12 +58,13 @@ RECORDED = {
 }
 
 
-def make_runs(fit_scale: float = 1.0) -> pd.DataFrame:
+def make_records(fit_scale: float = 1.0) -> list[Run]:
     """Two configurations of three repeats each, plus one failed run of the second."""
     common = dict(backend="tensorflow", batch_size=32, test_samples=1000, train_samples=5000)
     dnn = [
-        dict(
-            common,
+        record.new_run(
+            **common,
+            run_id=f"dnn-r{repeat}",
             config_id="dnn",
             architecture="dnn",
             epochs=3,
@@ -84,8 +90,9 @@ def make_runs(fit_scale: float = 1.0) -> pd.DataFrame:
         )
     ]
     cnn = [
-        dict(
-            common,
+        record.new_run(
+            **common,
+            run_id=f"cnn-spe8-r{repeat}",
             config_id="cnn-spe8",
             architecture="cnn",
             epochs=1,
@@ -106,8 +113,9 @@ def make_runs(fit_scale: float = 1.0) -> pd.DataFrame:
         for repeat, fit in enumerate([20.0, 22.0, 24.0])
     ]
     # A failed run whose numbers would show if it were counted.
-    failed = dict(
-        common,
+    failed = record.new_run(
+        **common,
+        run_id="cnn-spe8-r3",
         config_id="cnn-spe8",
         architecture="cnn",
         status="failed",
@@ -116,7 +124,12 @@ def make_runs(fit_scale: float = 1.0) -> pd.DataFrame:
         test_accuracy=0.1,
         started_at="2025-01-01T00:00:00+00:00",
     )
-    return pd.DataFrame([*dnn, *cnn, failed])
+    return [*dnn, *cnn, failed]
+
+
+def make_runs(fit_scale: float = 1.0) -> pd.DataFrame:
+    """:func:`make_records` as the report hook gets them: their typed table."""
+    return record.frame(make_records(fit_scale))
 
 
 def benchmark(document: dict, name: str) -> dict:
@@ -198,7 +211,8 @@ def test_failed_runs_are_left_out(document):
     assert benchmark(document, "latency[cnn-spe8]")["stats"]["min"] == 0.005
 
 
-def test_params_describe_the_configuration_and_param_is_its_id(document):
+def test_params_are_the_work_the_configuration_did_and_param_is_its_id(document):
+    assert PARAM_COLUMNS == tuple(column.name for column in with_role(WORK))
     fit = benchmark(document, "fit[cnn-spe8]")
     assert fit["param"] == "cnn-spe8"
     assert fit["params"] == {
@@ -208,17 +222,20 @@ def test_params_describe_the_configuration_and_param_is_its_id(document):
         "batch_size": 32,
         "steps_per_execution": 8,
         "jit_compile": False,
+        "train_samples": 5000,
+        "test_samples": 1000,
+        "target_accuracy": None,
+        "eval_every": None,
     }
 
 
-def test_extra_info_holds_medians_sizes_and_repeats(document):
+def test_extra_info_holds_medians_the_models_size_and_repeats(document):
+    # The medians of the extra_info metrics that were measured (no speed probe here).
     assert benchmark(document, "inference[dnn]")["extra_info"] == {
         "test_accuracy": 0.96,
         "test_loss": 0.2,
         "peak_memory_mb": 510.0,
         "params": 101_770,
-        "train_samples": 5000,
-        "test_samples": 1000,
         "repeats": 3,
     }
 
@@ -290,30 +307,37 @@ def names_of(runs: pd.DataFrame) -> list[str]:
     return [b["name"] for b in to_pytest_benchmark(runs, environment={})["benchmarks"]]
 
 
-def test_a_group_whose_column_is_missing_is_left_out():
-    runs = make_runs().drop(columns=["latency_ms", "steady_epoch_seconds", "started_at"])
+def older(tmp_path: Path, lacking: list[str]) -> pd.DataFrame:
+    """:func:`make_records` read back from an older runs.csv that lacks the columns
+    ``lacking``."""
+    write_older(make_records(), tmp_path, lacking=lacking)
+    return record.frame(record.read(tmp_path))
+
+
+def test_a_group_whose_column_an_older_runs_csv_lacks_is_left_out(tmp_path):
+    runs = older(tmp_path, ["latency_ms", "steady_epoch_seconds", "started_at"])
     names = names_of(runs)
     assert names == ["fit[dnn]", "inference[dnn]", "fit[cnn-spe8]", "inference[cnn-spe8]"]
 
 
-def test_runs_without_config_id_are_grouped_by_architecture():
-    runs = make_runs().drop(columns=["config_id"])
-    names = names_of(runs)
+def test_runs_without_config_id_are_grouped_by_architecture(tmp_path):
+    names = names_of(older(tmp_path, ["config_id"]))
     assert names[0] == "fit[dnn]" and "fit[cnn]" in names
 
 
 def test_a_param_the_repeats_disagree_on_is_none():
-    runs = make_runs()
-    runs.loc[1, "epochs"] = 2  # a time-to-accuracy target stopped this repeat early
-    params = benchmark(to_pytest_benchmark(runs, environment={}), "fit[dnn]")["params"]
+    records = make_records()
+    records[1] = records[1].replace(epochs=2)  # a time-to-accuracy target stopped it early
+    document = to_pytest_benchmark(record.frame(records), environment={})
+    params = benchmark(document, "fit[dnn]")["params"]
     assert params["epochs"] is None
     assert params["batch_size"] == 32
 
 
 def test_runs_on_several_backends_are_named_with_the_configurations_one_label():
-    runs = make_runs()
-    runs.loc[2, "backend"] = "jax"
-    assert [name for name in names_of(runs) if name.startswith("fit[")] == [
+    records = make_records()
+    records[2] = records[2].replace(backend="jax")
+    assert [name for name in names_of(record.frame(records)) if name.startswith("fit[")] == [
         "fit[dnn (tensorflow)]",
         "fit[dnn (jax)]",
         "fit[cnn-spe8 (tensorflow)]",
@@ -321,9 +345,8 @@ def test_runs_on_several_backends_are_named_with_the_configurations_one_label():
 
 
 def test_no_ok_runs_give_no_benchmarks():
-    runs = make_runs()
-    runs["status"] = "failed"
-    assert names_of(runs) == []
+    failed = [run.replace(status="failed") for run in make_records()]
+    assert names_of(record.frame(failed)) == []
 
 
 def test_the_file_is_strict_json_even_with_nan_in_the_environment(tmp_path):
@@ -339,15 +362,25 @@ def test_the_file_is_strict_json_even_with_nan_in_the_environment(tmp_path):
     assert benchmark(written, "fit[dnn]")["stats"]["data"] == [10.0, 12.0, 11.0]
 
 
-def compare(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    """pytest-benchmark's own ``compare`` command, as ``pytest-benchmark compare`` runs it."""
-    return subprocess.run(
-        [sys.executable, "-m", "pytest_benchmark", "compare", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+@pytest.fixture
+def compare(monkeypatch, capsys):
+    """``compare(*args, cwd=...)``: pytest-benchmark's own ``compare`` command, as
+    ``pytest-benchmark compare ARGS`` runs it, in this process: (exit code, stdout, stderr)."""
+    from pytest_benchmark.cli import main
+
+    def run(*args: str, cwd: Path) -> tuple[int, str, str]:
+        monkeypatch.chdir(cwd)
+        monkeypatch.setattr(sys, "argv", ["pytest-benchmark", "compare", *args])
+        capsys.readouterr()
+        try:
+            main()
+            code = 0
+        except SystemExit as exit:
+            code = exit.code or 0
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
 
 
 @pytest.fixture
@@ -360,37 +393,41 @@ def baseline_and_candidate(tmp_path) -> tuple[Path, Path]:
     return baseline, candidate
 
 
-def test_pytest_benchmark_compare_reads_baseline_and_candidate(tmp_path, baseline_and_candidate):
-    result = compare(*map(str, baseline_and_candidate), cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
+def test_pytest_benchmark_compare_reads_baseline_and_candidate(
+    tmp_path, baseline_and_candidate, compare
+):
+    code, stdout, stderr = compare(*map(str, baseline_and_candidate), cwd=tmp_path)
+    assert code == 0, stderr
     # compare only warns about a file it cannot load; the table must hold both files' rows.
-    assert "Failed to load" not in result.stdout + result.stderr
-    fit_rows = [line for line in result.stdout.splitlines() if line.startswith("fit[dnn]")]
+    assert "Failed to load" not in stdout + stderr
+    fit_rows = [line for line in stdout.splitlines() if line.startswith("fit[dnn]")]
     assert len(fit_rows) == 2
     # Baseline's fastest fit is 10 s, the candidate's 10 * 1.5.
     assert sorted(row.split()[2] for row in fit_rows) == ["10.0000", "15.0000"]
 
 
-def test_pytest_benchmark_compare_groups_by_group(tmp_path, baseline_and_candidate):
-    result = compare("--group-by=group", *map(str, baseline_and_candidate), cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
+def test_pytest_benchmark_compare_groups_by_group(tmp_path, baseline_and_candidate, compare):
+    code, stdout, stderr = compare(
+        "--group-by=group", *map(str, baseline_and_candidate), cwd=tmp_path
+    )
+    assert code == 0, stderr
     for group, count in [("fit", 4), ("steady_epoch", 2), ("inference", 4), ("latency", 4)]:
-        assert f"benchmark '{group}': {count} tests" in result.stdout
+        assert f"benchmark '{group}': {count} tests" in stdout
 
 
-def test_pytest_benchmark_compare_groups_by_a_param(tmp_path, baseline_and_candidate):
-    result = compare(
+def test_pytest_benchmark_compare_groups_by_a_param(tmp_path, baseline_and_candidate, compare):
+    code, stdout, stderr = compare(
         "--group-by=param:architecture", *map(str, baseline_and_candidate), cwd=tmp_path
     )
-    assert result.returncode == 0, result.stderr
-    assert "benchmark 'architecture=dnn': 8 tests" in result.stdout
-    assert "benchmark 'architecture=cnn': 6 tests" in result.stdout
+    assert code == 0, stderr
+    assert "benchmark 'architecture=dnn': 8 tests" in stdout
+    assert "benchmark 'architecture=cnn': 6 tests" in stdout
 
 
 def test_runs_read_back_from_csv_give_the_same_document(tmp_path):
-    # The failed row's empty cells make integer columns floats once read back from the CSV.
-    make_runs().to_csv(tmp_path / "runs.csv", index=False)
-    from_csv = to_pytest_benchmark(pd.read_csv(tmp_path / "runs.csv"), environment=RECORDED)
+    # The failed row's empty cells make integer columns floats in the typed table.
+    record.write(layout.RUNS_CSV.of(tmp_path), make_records())
+    from_csv = to_pytest_benchmark(record.frame(record.read(tmp_path)), environment=RECORDED)
     in_memory = to_pytest_benchmark(make_runs(), environment=RECORDED)
     # As JSON text, so that 3.0 does not pass for 3.
     assert json.dumps(from_csv["benchmarks"]) == json.dumps(in_memory["benchmarks"])
@@ -400,7 +437,7 @@ def test_runs_read_back_from_csv_give_the_same_document(tmp_path):
 
 
 def test_report_rewrites_the_file_the_run_wrote_whatever_the_host_and_directory(
-    cli_sweep, cli, tmp_path, monkeypatch
+    cli_sweep, tmp_path, monkeypatch
 ):
     # `report` may run anywhere: here from a directory that is no git repository. What it
     # writes must still describe the machine and the commit the runs were measured on.
@@ -412,9 +449,9 @@ def test_report_rewrites_the_file_the_run_wrote_whatever_the_host_and_directory(
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
 
-    result = cli("report", str(copy))
+    result = invoke("report", str(copy))
 
-    assert result.returncode == 0, result.stderr
+    assert result.exit_code == 0, result.output
     assert f"wrote {copy / PYTEST_BENCHMARK_JSON}" in result.stdout.splitlines()
     written_by_report = json.loads((copy / PYTEST_BENCHMARK_JSON).read_text())
     assert written_by_report["machine_info"]["mnistbench"] == recorded

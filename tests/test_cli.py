@@ -195,7 +195,7 @@ def test_unwritable_output_directory_is_one_line_and_exit_2(tmp_path):
 
 def test_timeout_with_isolation_none_is_refused(tmp_path):
     result = invoke("run", "dnn", "--isolation", "none", "--timeout", "5")
-    assert_one_line_error(result, "Error: --timeout needs --isolation process")
+    assert_one_line_error(result, "Error: --timeout needs a worker: --isolation process or warm")
 
 
 # --resume continues a saved plan: the CLI refuses what would change it.

@@ -116,7 +116,8 @@ def test_malformed_or_valid_fail_rules_exit_2_on_missing_directories(rules):
 
 def test_valid_options_reach_the_sweep(no_training):
     # Guards the property above against being vacuous: valid input gets through.
-    argv = ["run", "dnn", "--epochs", "1", "--jit", "on,off", "--output", str(no_training / "o")]
+    argv = ["run", "dnn", "--epochs", "1", "--jit", "on,off", "--order", "grouped"]
+    argv += ["--output", str(no_training / "o")]
     result = CliRunner().invoke(cli, argv)
     assert result.exit_code == 0, result.output
     (sweep,) = sweeps

@@ -1,9 +1,10 @@
-"""compare: baseline vs candidate runs, verdicts, --fail rules, compare.csv and compare.png.
+"""compare: baseline vs candidate runs, verdicts, --fail rules and compare.csv.
 
-The runs are written by hand: each test states the numbers it is about. Five
+The runs are written by hand, as records: each test states the numbers it is about. Five
 distinct values per side that do not overlap give the smallest exact two-sided
 Mann-Whitney U p-value for 5 vs 5 repeats, 2 / C(10, 5) = 2 / 252. Unless a test
-says otherwise, both sides did the same work: 5 epochs of 60,000 images.
+says otherwise, both sides did the same work: 5 epochs of 60,000 images. (compare.png is
+tests/test_figures.py's; the output formats tests/test_markdown.py's and test_outputs.py's.)
 """
 
 from __future__ import annotations
@@ -15,73 +16,46 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from synthetic_runs import (
+    FAST,
+    FULL,
+    PROBE,
+    SLOW,
+    SMOKE,
+    blank,
+    invoke,
+    png,
+    probed,
+    repeats,
+    write_dir,
+    write_older,
+)
 
+from mnistbench import record
+from mnistbench.columns import metric
 from mnistbench.compare import (
     COMPARE_COLUMNS,
-    FailRule,
     compare_runs,
-    compared_metrics,
     machine_comparison,
     normalized_lines,
     regressions,
     work_differences,
-    write_compare,
+    write_compare_csv,
 )
 from mnistbench.errors import ConfigError
-from mnistbench.metrics import metric
+from mnistbench.figures import compare as compare_figure
+from mnistbench.figures import style
+from mnistbench.figures.compare import plot_compare
+from mnistbench.gates import FailRule, compared_metrics, gated_metrics
+from mnistbench.record import Run
 
 EXACT_P_5_VS_5_SEPARATED = 2 / 252  # 0.0079365...
 CANNOT_TELL = "cannot tell (needs 4 repeats a side)"
 
-#: The work of a full sweep: ``mnistbench run`` with its defaults.
-FULL = {
-    "epochs": 5,
-    "batch_size": 32,
-    "train_samples": 60000,
-    "test_samples": 10000,
-    "target_accuracy": math.nan,
-    "eval_every": math.nan,
-}
-#: A smoke sweep: ``--epochs 1 --train-limit 3000``.
-SMOKE = {**FULL, "epochs": 1, "train_samples": 3000}
 
-FAST = [9.8, 9.9, 10.0, 10.1, 10.2]  # median 10.0
-SLOW = [11.8, 11.9, 12.0, 12.1, 12.2]  # median 12.0: 20 % slower, no overlap
-
-
-def runs(
-    config_id: str,
-    backend: str = "tensorflow",
-    status: str = "ok",
-    work: dict | None = None,
-    **metrics,
-) -> list[dict]:
-    """One row per repeat, shaped like runs.csv: as many repeats as the metric lists are long.
-
-    ``work`` replaces the :data:`FULL` work columns; a list value gives one per repeat.
-    """
-    count = len(next(iter(metrics.values())))
-    architecture = config_id.split("-")[0]
-    work = {**FULL, **(work or {})}
-    return [
-        {
-            "run_id": f"{config_id}-r{repeat}",
-            "config_id": config_id,
-            "architecture": architecture,
-            "backend": backend,
-            **{k: v[repeat] if isinstance(v, list) else v for k, v in work.items()},
-            "seed": 42 + repeat,
-            "repeat": repeat,
-            **{name: values[repeat] for name, values in metrics.items()},
-            "status": status,
-            "error": "" if status == "ok" else "RuntimeError: out of memory",
-        }
-        for repeat in range(count)
-    ]
-
-
-def frame(*groups: list[dict]) -> pd.DataFrame:
-    return pd.DataFrame([row for group in groups for row in group])
+def frame(*groups: list[Run]) -> pd.DataFrame:
+    """The groups' runs as one typed table, as ``mnistbench compare`` reads a directory."""
+    return record.frame([run for group in groups for run in group])
 
 
 def row(table: pd.DataFrame, config_id: str, metric: str, backend: str = "tensorflow"):
@@ -103,8 +77,8 @@ def rules(*texts: str) -> list[FailRule]:
 
 def test_clear_slowdown_is_a_significant_regression() -> None:
     table = compare_runs(
-        frame(runs("dnn", fit_seconds=FAST)),
-        frame(runs("dnn", fit_seconds=SLOW)),
+        frame(repeats("dnn", fit_seconds=FAST)),
+        frame(repeats("dnn", fit_seconds=SLOW)),
         rules("fit_seconds:10%"),
     )
     result = row(table, "dnn", "fit_seconds")
@@ -124,8 +98,8 @@ def test_clear_slowdown_is_a_significant_regression() -> None:
 def test_overlapping_noise_is_no_significant_change_even_beyond_the_threshold() -> None:
     # Medians 11.0 -> 12.5 (+13.6 %, beyond 10 %), but the samples interleave.
     table = compare_runs(
-        frame(runs("dnn", fit_seconds=[9.0, 10.0, 11.0, 12.0, 13.0])),
-        frame(runs("dnn", fit_seconds=[8.5, 9.5, 12.5, 13.0, 14.5])),
+        frame(repeats("dnn", fit_seconds=[9.0, 10.0, 11.0, 12.0, 13.0])),
+        frame(repeats("dnn", fit_seconds=[8.5, 9.5, 12.5, 13.0, 14.5])),
         rules("fit_seconds:10%"),
     )
     result = row(table, "dnn", "fit_seconds")
@@ -139,8 +113,8 @@ def test_overlapping_noise_is_no_significant_change_even_beyond_the_threshold() 
 
 def test_without_required_significance_the_threshold_alone_fails() -> None:
     table = compare_runs(
-        frame(runs("dnn", fit_seconds=[9.0, 10.0, 11.0, 12.0, 13.0])),
-        frame(runs("dnn", fit_seconds=[8.5, 9.5, 12.5, 13.0, 14.5])),
+        frame(repeats("dnn", fit_seconds=[9.0, 10.0, 11.0, 12.0, 13.0])),
+        frame(repeats("dnn", fit_seconds=[8.5, 9.5, 12.5, 13.0, 14.5])),
         rules("fit_seconds:10%"),
         require_significance=False,
     )
@@ -152,8 +126,8 @@ def test_without_required_significance_the_threshold_alone_fails() -> None:
 
 def test_two_repeats_cannot_tell_but_a_breached_threshold_still_fails() -> None:
     table = compare_runs(
-        frame(runs("dnn", fit_seconds=[10.0, 10.2])),
-        frame(runs("dnn", fit_seconds=[12.0, 12.2])),
+        frame(repeats("dnn", fit_seconds=[10.0, 10.2])),
+        frame(repeats("dnn", fit_seconds=[12.0, 12.2])),
         rules("fit_seconds:10%"),
     )
     result = row(table, "dnn", "fit_seconds")
@@ -167,8 +141,8 @@ def test_two_repeats_cannot_tell_but_a_breached_threshold_still_fails() -> None:
 
 def test_two_repeats_within_the_threshold_pass() -> None:
     table = compare_runs(
-        frame(runs("dnn", fit_seconds=[10.0, 10.2])),
-        frame(runs("dnn", fit_seconds=[10.5, 10.7])),  # +5 %
+        frame(repeats("dnn", fit_seconds=[10.0, 10.2])),
+        frame(repeats("dnn", fit_seconds=[10.5, 10.7])),  # +5 %
         rules("fit_seconds:10%"),
     )
     result = row(table, "dnn", "fit_seconds")
@@ -178,16 +152,16 @@ def test_two_repeats_within_the_threshold_pass() -> None:
 
 def test_three_repeats_on_one_side_and_two_on_the_other_cannot_tell() -> None:
     table = compare_runs(
-        frame(runs("dnn", fit_seconds=[10.0, 10.1, 10.2])),
-        frame(runs("dnn", fit_seconds=[12.0, 12.1])),
+        frame(repeats("dnn", fit_seconds=[10.0, 10.1, 10.2])),
+        frame(repeats("dnn", fit_seconds=[12.0, 12.1])),
     )
     assert row(table, "dnn", "fit_seconds")["verdict"] == CANNOT_TELL
 
 
 def test_accuracy_drop_beyond_an_absolute_threshold_fails() -> None:
     table = compare_runs(
-        frame(runs("cnn", test_accuracy=[0.980, 0.981, 0.979, 0.982, 0.978])),
-        frame(runs("cnn", test_accuracy=[0.970, 0.971, 0.969, 0.972, 0.968])),
+        frame(repeats("cnn", test_accuracy=[0.980, 0.981, 0.979, 0.982, 0.978])),
+        frame(repeats("cnn", test_accuracy=[0.970, 0.971, 0.969, 0.972, 0.968])),
         rules("test_accuracy:-0.005"),
     )
     result = row(table, "cnn", "test_accuracy")
@@ -200,8 +174,8 @@ def test_accuracy_drop_beyond_an_absolute_threshold_fails() -> None:
 
 def test_significant_accuracy_drop_within_the_absolute_threshold_passes() -> None:
     table = compare_runs(
-        frame(runs("cnn", test_accuracy=[0.980, 0.981, 0.979, 0.982, 0.978])),
-        frame(runs("cnn", test_accuracy=[0.977, 0.9775, 0.976, 0.9765, 0.9755])),  # -0.004
+        frame(repeats("cnn", test_accuracy=[0.980, 0.981, 0.979, 0.982, 0.978])),
+        frame(repeats("cnn", test_accuracy=[0.977, 0.9775, 0.976, 0.9765, 0.9755])),  # -0.004
         rules("test_accuracy:-0.005"),
     )
     result = row(table, "cnn", "test_accuracy")
@@ -211,8 +185,8 @@ def test_significant_accuracy_drop_within_the_absolute_threshold_passes() -> Non
 
 def test_memory_growth_beyond_20_percent_fails() -> None:
     table = compare_runs(
-        frame(runs("rnn", peak_memory_mb=[490.0, 495.0, 500.0, 505.0, 510.0])),
-        frame(runs("rnn", peak_memory_mb=[640.0, 645.0, 650.0, 655.0, 660.0])),  # +30 %
+        frame(repeats("rnn", peak_memory_mb=[490.0, 495.0, 500.0, 505.0, 510.0])),
+        frame(repeats("rnn", peak_memory_mb=[640.0, 645.0, 650.0, 655.0, 660.0])),  # +30 %
         rules("peak_memory_mb:20%"),
     )
     result = row(table, "rnn", "peak_memory_mb")
@@ -224,8 +198,8 @@ def test_memory_growth_beyond_20_percent_fails() -> None:
 
 def test_memory_growth_within_20_percent_passes() -> None:
     table = compare_runs(
-        frame(runs("rnn", peak_memory_mb=[490.0, 495.0, 500.0, 505.0, 510.0])),
-        frame(runs("rnn", peak_memory_mb=[540.0, 545.0, 550.0, 555.0, 560.0])),  # +10 %
+        frame(repeats("rnn", peak_memory_mb=[490.0, 495.0, 500.0, 505.0, 510.0])),
+        frame(repeats("rnn", peak_memory_mb=[540.0, 545.0, 550.0, 555.0, 560.0])),  # +10 %
         rules("peak_memory_mb:20%"),
     )
     result = row(table, "rnn", "peak_memory_mb")
@@ -237,7 +211,7 @@ def test_memory_growth_within_20_percent_passes() -> None:
 def test_an_improvement_is_never_a_regression(require_significance: bool) -> None:
     table = compare_runs(
         frame(
-            runs(
+            repeats(
                 "dnn",
                 fit_seconds=SLOW,
                 inference_samples_per_second=[40e3, 41e3, 42e3, 43e3, 44e3],
@@ -245,7 +219,7 @@ def test_an_improvement_is_never_a_regression(require_significance: bool) -> Non
             )
         ),
         frame(
-            runs(
+            repeats(
                 "dnn",
                 fit_seconds=FAST,
                 inference_samples_per_second=[60e3, 61e3, 62e3, 63e3, 64e3],
@@ -262,8 +236,8 @@ def test_an_improvement_is_never_a_regression(require_significance: bool) -> Non
 
 def test_several_rules_on_one_metric_are_all_named() -> None:
     table = compare_runs(
-        frame(runs("dnn", fit_seconds=FAST)),
-        frame(runs("dnn", fit_seconds=SLOW)),
+        frame(repeats("dnn", fit_seconds=FAST)),
+        frame(repeats("dnn", fit_seconds=SLOW)),
         rules("fit_seconds:10%", "fit_seconds:+1.5", "fit_seconds:50%"),
     )
     assert row(table, "dnn", "fit_seconds")["failed_rule"] == "fit_seconds:10%; fit_seconds:+1.5"
@@ -274,10 +248,10 @@ def test_several_rules_on_one_metric_are_all_named() -> None:
 
 def test_failed_runs_are_excluded() -> None:
     baseline = frame(
-        runs("dnn", fit_seconds=FAST),
-        runs("dnn", status="failed", fit_seconds=[500.0, math.nan]),
+        repeats("dnn", fit_seconds=FAST),
+        repeats("dnn", status="failed", fit_seconds=[500.0, math.nan]),
     )
-    table = compare_runs(baseline, frame(runs("dnn", fit_seconds=FAST)))
+    table = compare_runs(baseline, frame(repeats("dnn", fit_seconds=FAST)))
     result = row(table, "dnn", "fit_seconds")
     assert result["baseline_n"] == 5
     assert result["baseline_median"] == 10.0
@@ -286,8 +260,8 @@ def test_failed_runs_are_excluded() -> None:
 
 def test_configs_on_one_side_only_are_listed_and_never_gated() -> None:
     table = compare_runs(
-        frame(runs("dnn", fit_seconds=FAST), runs("rnn", fit_seconds=FAST)),
-        frame(runs("dnn", fit_seconds=FAST), runs("cnn-spe32", fit_seconds=SLOW)),
+        frame(repeats("dnn", fit_seconds=FAST), repeats("rnn", fit_seconds=FAST)),
+        frame(repeats("dnn", fit_seconds=FAST), repeats("cnn-spe32", fit_seconds=SLOW)),
         rules("fit_seconds:1%"),
     )
     assert list(table["config_id"]) == ["dnn", "rnn", "cnn-spe32"]
@@ -304,32 +278,64 @@ def test_configs_on_one_side_only_are_listed_and_never_gated() -> None:
 
 def test_a_config_whose_candidate_runs_all_failed_is_only_in_baseline() -> None:
     table = compare_runs(
-        frame(runs("dnn", fit_seconds=FAST)),
-        frame(runs("dnn", status="failed", fit_seconds=[math.nan] * 5)),
+        frame(repeats("dnn", fit_seconds=FAST)),
+        frame(repeats("dnn", status="failed", fit_seconds=[math.nan] * 5)),
     )
     assert row(table, "dnn", "fit_seconds")["verdict"] == "only in baseline"
 
 
 def test_backends_are_compared_separately() -> None:
     table = compare_runs(
-        frame(runs("dnn", "jax", fit_seconds=FAST), runs("dnn", "torch", fit_seconds=FAST)),
-        frame(runs("dnn", "jax", fit_seconds=FAST), runs("dnn", "torch", fit_seconds=SLOW)),
+        frame(repeats("dnn", "jax", fit_seconds=FAST), repeats("dnn", "torch", fit_seconds=FAST)),
+        frame(repeats("dnn", "jax", fit_seconds=FAST), repeats("dnn", "torch", fit_seconds=SLOW)),
     )
     assert row(table, "dnn", "fit_seconds", "jax")["verdict"] == "no significant change"
     assert row(table, "dnn", "fit_seconds", "torch")["verdict"] == "regressed"
 
 
-def test_metric_columns_missing_on_either_side_are_skipped() -> None:
-    baseline = frame(runs("dnn", fit_seconds=FAST, latency_p95_ms=[1.0] * 5))
-    candidate = frame(runs("dnn", fit_seconds=FAST))  # written before latency_p95_ms existed
-    assert list(compare_runs(baseline, candidate)["metric"]) == ["fit_seconds"]
+def test_a_metric_an_older_runs_csv_lacks_reads_as_not_measured_and_is_never_gated(
+    tmp_path: Path,
+) -> None:
+    # The baseline was written before latency_p95_ms existed: its runs did not measure it.
+    older = tmp_path / "older"
+    write_older(repeats("dnn", fit_seconds=FAST), older, lacking=["latency_p95_ms"])
+    baseline = record.frame(record.read(older))
+    assert baseline["latency_p95_ms"].isna().all()
+    candidate = frame(repeats("dnn", fit_seconds=FAST, latency_p95_ms=[1.0] * 5))
+    table = compare_runs(baseline, candidate, rules("latency_p95_ms:10%"))
+    assert list(table["metric"]) == ["fit_seconds", "latency_p95_ms"]
+    p95 = row(table, "dnn", "latency_p95_ms")
+    assert (p95["verdict"], p95["baseline_n"], p95["candidate_n"]) == ("only in candidate", 0, 5)
+    assert not table["regression"].any()
+    assert regressions(table) == []
+
+
+def test_a_candidate_that_did_not_measure_a_gated_metric_is_not_a_missing_result(
+    tmp_path: Path,
+) -> None:
+    # The candidate's runs succeeded, written by an mnistbench without latency_p95_ms.
+    older = tmp_path / "older"
+    write_older(repeats("dnn", fit_seconds=FAST), older, lacking=["latency_p95_ms"])
+    baseline = frame(repeats("dnn", fit_seconds=FAST, latency_p95_ms=[1.0] * 5))
+    candidate = record.frame(record.read(older))
+    table = compare_runs(baseline, candidate, rules("latency_p95_ms:10%"))
+    p95 = row(table, "dnn", "latency_p95_ms")
+    assert (p95["verdict"], p95["baseline_n"], p95["candidate_n"]) == ("only in baseline", 5, 0)
+    assert not table["regression"].any()
+    # A candidate whose runs all failed still fails the gate: no result is a regression.
+    failed = repeats("dnn", fit_seconds=FAST, latency_p95_ms=[1.0] * 5)
+    failed_candidate = frame([run.replace(status="failed", error="boom") for run in failed])
+    gated = compare_runs(baseline, failed_candidate, rules("latency_p95_ms:10%"))
+    assert row(gated, "dnn", "latency_p95_ms")["regression"]
 
 
 def test_empty_cells_are_dropped_per_metric() -> None:
     table = compare_runs(
-        frame(runs("dnn", fit_seconds=FAST, time_to_accuracy_seconds=[math.nan] * 5)),
+        frame(repeats("dnn", fit_seconds=FAST, time_to_accuracy_seconds=[math.nan] * 5)),
         frame(
-            runs("dnn", fit_seconds=[*FAST[:4], math.nan], time_to_accuracy_seconds=[math.nan] * 5)
+            repeats(
+                "dnn", fit_seconds=[*FAST[:4], math.nan], time_to_accuracy_seconds=[math.nan] * 5
+            )
         ),
     )
     assert list(table["metric"]) == ["fit_seconds"]  # no target: no time-to-accuracy row
@@ -340,10 +346,10 @@ def test_rows_follow_config_order_then_runs_csv_metric_order() -> None:
     names = compared_metrics()
     metrics = {name: [1.0, 2.0, 3.0] for name in names}
     table = compare_runs(
-        frame(runs("b", **metrics), runs("a", **metrics)), frame(runs("a", **metrics))
+        frame(repeats("b", **metrics), repeats("a", **metrics)), frame(repeats("a", **metrics))
     )
-    assert names[:3] == ["fit_seconds", "first_epoch_seconds", "steady_epoch_seconds"]
-    assert len(names) == 11
+    assert names[:3] == ["fit_seconds", "steady_step_ms", "first_epoch_seconds"]
+    assert len(names) == 12
     assert list(table["config_id"]) == ["b"] * len(names) + ["a"] * len(names)
     assert list(table["metric"]) == names * 2
     assert list(table["better"]) == [metric(name).better for name in names] * 2
@@ -390,12 +396,18 @@ def test_fail_rule_prints_as_fail_text_signed_in_the_bad_direction(
 
 
 KNOWN = (
-    "fit_seconds, first_epoch_seconds, steady_epoch_seconds, time_to_accuracy_seconds, "
+    "fit_seconds, steady_step_ms, first_epoch_seconds, steady_epoch_seconds, "
+    "time_to_accuracy_seconds, "
     "train_samples_per_second, test_accuracy, test_loss, inference_samples_per_second, "
     "latency_ms, latency_p95_ms, peak_memory_mb, fit_seconds_normalized, "
     "steady_epoch_seconds_normalized, inference_samples_per_second_normalized, "
     "latency_ms_normalized"
 )
+
+
+def test_gated_metrics_are_the_compared_ones_then_their_normalized_forms() -> None:
+    assert ", ".join(gated_metrics()) == KNOWN
+    assert gated_metrics()[: len(compared_metrics())] == compared_metrics()
 
 
 @pytest.mark.parametrize(
@@ -460,14 +472,14 @@ def test_fail_rule_rejects_malformed_text_with_one_line(text: str, message: str)
 
 def test_regressions_name_each_failing_rule_in_one_line() -> None:
     baseline = frame(
-        runs("dnn", fit_seconds=FAST, test_accuracy=[0.980, 0.981, 0.979, 0.982, 0.978]),
-        runs("cnn-spe32", peak_memory_mb=[490.0, 495.0, 500.0, 505.0, 510.0]),
-        runs("rnn", fit_seconds=[40.0, 41.0]),
+        repeats("dnn", fit_seconds=FAST, test_accuracy=[0.980, 0.981, 0.979, 0.982, 0.978]),
+        repeats("cnn-spe32", peak_memory_mb=[490.0, 495.0, 500.0, 505.0, 510.0]),
+        repeats("rnn", fit_seconds=[40.0, 41.0]),
     )
     candidate = frame(
-        runs("dnn", fit_seconds=SLOW, test_accuracy=[0.970, 0.971, 0.969, 0.972, 0.968]),
-        runs("cnn-spe32", peak_memory_mb=[640.0, 645.0, 650.0, 655.0, 660.0]),
-        runs("rnn", fit_seconds=[50.0, 51.0]),
+        repeats("dnn", fit_seconds=SLOW, test_accuracy=[0.970, 0.971, 0.969, 0.972, 0.968]),
+        repeats("cnn-spe32", peak_memory_mb=[640.0, 645.0, 650.0, 655.0, 660.0]),
+        repeats("rnn", fit_seconds=[50.0, 51.0]),
     )
     table = compare_runs(
         baseline,
@@ -485,8 +497,8 @@ def test_regressions_name_each_failing_rule_in_one_line() -> None:
 
 def test_regressions_name_the_backend_when_several_ran() -> None:
     table = compare_runs(
-        frame(runs("dnn", "jax", fit_seconds=FAST), runs("dnn", "torch", fit_seconds=FAST)),
-        frame(runs("dnn", "jax", fit_seconds=FAST), runs("dnn", "torch", fit_seconds=SLOW)),
+        frame(repeats("dnn", "jax", fit_seconds=FAST), repeats("dnn", "torch", fit_seconds=FAST)),
+        frame(repeats("dnn", "jax", fit_seconds=FAST), repeats("dnn", "torch", fit_seconds=SLOW)),
         rules("fit_seconds:+1"),
     )
     assert regressions(table) == [
@@ -495,7 +507,9 @@ def test_regressions_name_the_backend_when_several_ran() -> None:
 
 
 def test_regressions_are_empty_without_failing_rules() -> None:
-    table = compare_runs(frame(runs("dnn", fit_seconds=FAST)), frame(runs("dnn", fit_seconds=SLOW)))
+    table = compare_runs(
+        frame(repeats("dnn", fit_seconds=FAST)), frame(repeats("dnn", fit_seconds=SLOW))
+    )
     assert row(table, "dnn", "fit_seconds")["verdict"] == "regressed"
     assert regressions(table) == []
 
@@ -505,36 +519,35 @@ def test_regressions_are_empty_without_failing_rules() -> None:
 
 def _example_table() -> pd.DataFrame:
     baseline = frame(
-        runs(
+        repeats(
             "dnn",
             fit_seconds=FAST,
             inference_samples_per_second=[50e3, 51e3, 52e3, 49e3, 50.5e3],
             test_accuracy=[0.980, 0.981, 0.979, 0.982, 0.978],
             peak_memory_mb=[490.0, 495.0, 500.0, 505.0, 510.0],
         ),
-        runs("cnn-spe32", fit_seconds=[29.0, 30.0, 30.5, 31.0, 32.0]),
-        runs("rnn", fit_seconds=[40.0, 41.0]),
+        repeats("cnn-spe32", fit_seconds=[29.0, 30.0, 30.5, 31.0, 32.0]),
+        repeats("rnn", fit_seconds=[40.0, 41.0]),
     )
     candidate = frame(
-        runs(
+        repeats(
             "dnn",
             fit_seconds=SLOW,
             inference_samples_per_second=[50e3, 51e3, 52e3, 49e3, 50.5e3],
             test_accuracy=[0.970, 0.971, 0.969, 0.972, 0.968],
             peak_memory_mb=[540.0, 545.0, 550.0, 555.0, 560.0],
         ),
-        runs("cnn-spe32", fit_seconds=[19.0, 20.0, 20.5, 21.0, 22.0]),
-        runs("rnn", fit_seconds=[50.0, 51.0]),
-        runs("rnn-jiton", fit_seconds=[50.0, 51.0, 52.0]),
+        repeats("cnn-spe32", fit_seconds=[19.0, 20.0, 20.5, 21.0, 22.0]),
+        repeats("rnn", fit_seconds=[50.0, 51.0]),
+        repeats("rnn-jiton", fit_seconds=[50.0, 51.0, 52.0]),
     )
     return compare_runs(baseline, candidate, rules("fit_seconds:10%", "test_accuracy:-0.005"))
 
 
-def test_write_compare_writes_the_table_as_csv(tmp_path: Path) -> None:
+def test_write_compare_csv_writes_the_table(tmp_path: Path) -> None:
     table = _example_table()
-    paths = write_compare(table, tmp_path)
-    assert paths == [tmp_path / "compare.csv", tmp_path / "compare.png"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["compare.csv", "compare.png"]
+    assert write_compare_csv(table, tmp_path) == tmp_path / "compare.csv"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["compare.csv"]  # nothing left over
     written = pd.read_csv(tmp_path / "compare.csv", keep_default_na=False)
     assert list(written.columns) == COMPARE_COLUMNS
     assert len(written) == len(table) == 7  # dnn: 4 metrics; the others: fit_seconds
@@ -550,33 +563,57 @@ def test_write_compare_writes_the_table_as_csv(tmp_path: Path) -> None:
     assert list(written.loc[written["config_id"] == "rnn", "significant"]) == [""]
 
 
-def test_write_compare_draws_a_readable_png(tmp_path: Path) -> None:
+# --- compare.png ------------------------------------------------------------------------
+
+
+def has_color(rgb, color: str) -> bool:
+    """Whether some pixel of the image ``rgb`` (floats 0..1) is ``color`` (``#rrggbb``)."""
+    target = [int(color[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    return bool((abs(rgb - target).max(axis=-1) < 0.02).any())
+
+
+def test_compare_png_is_readable(tmp_path: Path) -> None:
     from matplotlib.image import imread
 
-    write_compare(_example_table(), tmp_path)
-    image = imread(tmp_path / "compare.png")
+    path = plot_compare(_example_table(), tmp_path / "compare.png")
+    assert path == tmp_path / "compare.png"
+    image = imread(path)
     # At 120 dpi. Wide: 2 x (4.2 + 2.0) in of panels and notes, 0.4 in, and 0.085 in per
     # character of the longest label ("cnn-spe32", 9). High: 1.5 in of title and legend,
     # and 2 rows of panels, each 1.1 in plus 0.38 in for each of the 4 configurations.
     assert image.shape[:2] == (808, 1627)
     rgb = image[..., :3]
     assert (rgb.reshape(-1, 3).std(axis=0) > 0.05).all()  # not blank
-
-    def has(color: str) -> bool:
-        target = [int(color[i : i + 2], 16) / 255 for i in (1, 3, 5)]
-        return bool((abs(rgb - target).max(axis=-1) < 0.02).any())
-
-    assert has("#c62828")  # a regressed bar
-    assert has("#2e7d32")  # an improved bar
+    assert has_color(rgb, "#c62828")  # a regressed bar
+    assert has_color(rgb, "#2e7d32")  # an improved bar
 
 
-def test_write_compare_without_rows_writes_a_notice(tmp_path: Path) -> None:
-    failed = frame(runs("dnn", status="failed", fit_seconds=[math.nan]))
+def test_compare_figure_says_what_each_bar_is_and_shows_it_on_hover() -> None:
+    fig = compare_figure.draw(_example_table())
+    notes = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert "+20.0%, p=0.0079\nFAILS: worse by > 10%" in notes  # dnn's fit time
+    assert "only in candidate" in notes  # rnn-jiton
+    tips = [text for text in style.tips(fig).values() if text.startswith("fit_seconds")]
+    assert tips[0] == "fit_seconds: 10.0 s → 12.0 s (×1.200, p=0.0079, regressed)"
+    svg = style.svg(fig, "compare")
+    assert 'data-tip="fit_seconds: 10.0 s → 12.0 s (×1.200, p=0.0079, regressed)"' in svg
+
+
+def test_compare_png_without_rows_is_a_notice_saying_why(tmp_path: Path) -> None:
+    failed = frame(repeats("dnn", status="failed", fit_seconds=[math.nan]))
     table = compare_runs(failed, failed)
     assert table.empty
-    write_compare(table, tmp_path)
+    write_compare_csv(table, tmp_path)
     assert pd.read_csv(tmp_path / "compare.csv").columns.tolist() == COMPARE_COLUMNS
-    assert (tmp_path / "compare.png").stat().st_size > 0
+    # A notice of 9 x 3 in, with something drawn on it, rather than a stale figure.
+    image = png(plot_compare(table, tmp_path / "compare.png"))
+    assert (image.format, image.size) == ("PNG", (1080, 360))
+    assert not blank(image)
+    fig = compare_figure.draw(table)
+    assert fig.get_suptitle() == "Candidate vs baseline"
+    assert [t.get_text() for t in fig.axes[0].texts] == [
+        "Nothing to compare: neither side has a successful run\nwith a compared metric."
+    ]
 
 
 def test_importing_compare_stays_light() -> None:
@@ -593,8 +630,8 @@ def test_importing_compare_stays_light() -> None:
 
 def test_a_config_whose_candidate_runs_all_failed_fails_its_rules() -> None:
     table = compare_runs(
-        frame(runs("dnn", fit_seconds=FAST)),
-        frame(runs("dnn", status="failed", fit_seconds=[math.nan] * 5)),
+        frame(repeats("dnn", fit_seconds=FAST)),
+        frame(repeats("dnn", status="failed", fit_seconds=[math.nan] * 5)),
         rules("fit_seconds:10%"),
     )
     assert row(table, "dnn", "fit_seconds")["regression"]
@@ -609,8 +646,8 @@ def test_a_config_whose_candidate_runs_all_failed_fails_its_rules() -> None:
 def test_three_repeats_a_side_cannot_tell_however_large_the_change() -> None:
     # Exact two-sided Mann-Whitney U of 3 vs 3 cannot go below 2 / C(6, 3) = 0.1.
     table = compare_runs(
-        frame(runs("dnn", fit_seconds=[10.0, 10.1, 10.2])),
-        frame(runs("dnn", fit_seconds=[20.0, 20.1, 20.2])),
+        frame(repeats("dnn", fit_seconds=[10.0, 10.1, 10.2])),
+        frame(repeats("dnn", fit_seconds=[20.0, 20.1, 20.2])),
     )
     result = row(table, "dnn", "fit_seconds")
     assert result["ratio"] == pytest.approx(20.1 / 10.1)
@@ -621,8 +658,8 @@ def test_three_repeats_a_side_cannot_tell_however_large_the_change() -> None:
 
 def test_three_repeats_a_side_beyond_the_threshold_fails_saying_what_significance_needs() -> None:
     table = compare_runs(
-        frame(runs("dnn", fit_seconds=[10.0, 10.1, 10.2])),
-        frame(runs("dnn", fit_seconds=[20.0, 20.1, 20.2])),
+        frame(repeats("dnn", fit_seconds=[10.0, 10.1, 10.2])),
+        frame(repeats("dnn", fit_seconds=[20.0, 20.1, 20.2])),
         rules("fit_seconds:10%"),
     )
     assert row(table, "dnn", "fit_seconds")["failed_rule"] == "fit_seconds:10%"
@@ -634,8 +671,8 @@ def test_three_repeats_a_side_beyond_the_threshold_fails_saying_what_significanc
 
 def test_three_repeats_a_side_within_the_threshold_pass() -> None:
     table = compare_runs(
-        frame(runs("dnn", fit_seconds=[10.0, 10.1, 10.2])),
-        frame(runs("dnn", fit_seconds=[10.5, 10.6, 10.7])),  # +5 %
+        frame(repeats("dnn", fit_seconds=[10.0, 10.1, 10.2])),
+        frame(repeats("dnn", fit_seconds=[10.5, 10.6, 10.7])),  # +5 %
         rules("fit_seconds:10%"),
     )
     assert row(table, "dnn", "fit_seconds")["verdict"] == CANNOT_TELL
@@ -645,16 +682,16 @@ def test_three_repeats_a_side_within_the_threshold_pass() -> None:
 def test_three_against_four_cannot_tell() -> None:
     # 2 / C(7, 3) = 0.057: still not below 0.05.
     table = compare_runs(
-        frame(runs("dnn", fit_seconds=[10.0, 10.1, 10.2])),
-        frame(runs("dnn", fit_seconds=[12.0, 12.1, 12.2, 12.3])),
+        frame(repeats("dnn", fit_seconds=[10.0, 10.1, 10.2])),
+        frame(repeats("dnn", fit_seconds=[12.0, 12.1, 12.2, 12.3])),
     )
     assert row(table, "dnn", "fit_seconds")["verdict"] == CANNOT_TELL
 
 
 def test_four_repeats_a_side_separated_are_a_significant_regression() -> None:
     table = compare_runs(
-        frame(runs("dnn", fit_seconds=[9.9, 10.0, 10.1, 10.2])),
-        frame(runs("dnn", fit_seconds=[11.9, 12.0, 12.1, 12.2])),
+        frame(repeats("dnn", fit_seconds=[9.9, 10.0, 10.1, 10.2])),
+        frame(repeats("dnn", fit_seconds=[11.9, 12.0, 12.1, 12.2])),
         rules("fit_seconds:10%"),
     )
     result = row(table, "dnn", "fit_seconds")
@@ -666,8 +703,8 @@ def test_four_repeats_a_side_separated_are_a_significant_regression() -> None:
 def test_three_against_five_separated_are_tested() -> None:
     # 2 / C(8, 3) = 0.036: below 0.05, so the test is run.
     table = compare_runs(
-        frame(runs("dnn", fit_seconds=[10.0, 10.1, 10.2])),
-        frame(runs("dnn", fit_seconds=SLOW)),
+        frame(repeats("dnn", fit_seconds=[10.0, 10.1, 10.2])),
+        frame(repeats("dnn", fit_seconds=SLOW)),
     )
     result = row(table, "dnn", "fit_seconds")
     assert result["p_value"] == pytest.approx(2 / 56, rel=1e-12)
@@ -675,8 +712,8 @@ def test_three_against_five_separated_are_tested() -> None:
 
 
 def test_three_repeats_a_side_with_a_large_slowdown_exit_1_from_the_cli(tmp_path: Path) -> None:
-    base = write_dir(tmp_path / "base", runs("dnn", fit_seconds=[10.0, 10.1, 10.2]))
-    cand = write_dir(tmp_path / "cand", runs("dnn", fit_seconds=[20.0, 20.1, 20.2]))
+    base = write_dir(tmp_path / "base", repeats("dnn", fit_seconds=[10.0, 10.1, 10.2]))
+    cand = write_dir(tmp_path / "cand", repeats("dnn", fit_seconds=[20.0, 20.1, 20.2]))
     result = invoke("compare", str(base), str(cand), "--fail", "fit_seconds:10%")
     assert result.exit_code == 1, result.output
     assert (
@@ -690,8 +727,8 @@ def test_three_repeats_a_side_with_a_large_slowdown_exit_1_from_the_cli(tmp_path
 
 def test_runs_that_did_different_work_get_no_verdict() -> None:
     table = compare_runs(
-        frame(runs("dnn", work=SMOKE, fit_seconds=FAST, test_accuracy=[0.90] * 5)),
-        frame(runs("dnn", fit_seconds=[50.0, 50.1, 50.2, 50.3, 50.4], test_accuracy=[0.98] * 5)),
+        frame(repeats("dnn", work=SMOKE, fit_seconds=FAST, test_accuracy=[0.90] * 5)),
+        frame(repeats("dnn", fit_seconds=[50.0, 50.1, 50.2, 50.3, 50.4], test_accuracy=[0.98] * 5)),
     )
     assert list(table["metric"]) == ["fit_seconds", "test_accuracy"]
     assert list(table["verdict"]) == ["different work"] * 2
@@ -709,8 +746,8 @@ def test_each_work_option_that_differs_is_named_side_by_side() -> None:
     baseline_work = {"batch_size": 32, "test_samples": 10000}
     candidate_work = {"batch_size": 128, "test_samples": 2000}
     table = compare_runs(
-        frame(runs("dnn", work=baseline_work, fit_seconds=FAST)),
-        frame(runs("dnn", work=candidate_work, fit_seconds=FAST)),
+        frame(repeats("dnn", work=baseline_work, fit_seconds=FAST)),
+        frame(repeats("dnn", work=candidate_work, fit_seconds=FAST)),
     )
     assert row(table, "dnn", "fit_seconds")["different_work"] == (
         "batch_size 32 vs 128, test_samples 10,000 vs 2,000"
@@ -718,7 +755,9 @@ def test_each_work_option_that_differs_is_named_side_by_side() -> None:
 
 
 def test_the_same_work_is_compared_with_an_empty_different_work() -> None:
-    table = compare_runs(frame(runs("dnn", fit_seconds=FAST)), frame(runs("dnn", fit_seconds=SLOW)))
+    table = compare_runs(
+        frame(repeats("dnn", fit_seconds=FAST)), frame(repeats("dnn", fit_seconds=SLOW))
+    )
     result = row(table, "dnn", "fit_seconds")
     assert result["verdict"] == "regressed"
     assert result["different_work"] == ""
@@ -727,8 +766,8 @@ def test_the_same_work_is_compared_with_an_empty_different_work() -> None:
 
 def test_only_the_configuration_that_did_different_work_loses_its_verdict() -> None:
     table = compare_runs(
-        frame(runs("dnn", fit_seconds=FAST), runs("cnn", work=SMOKE, fit_seconds=FAST)),
-        frame(runs("dnn", fit_seconds=SLOW), runs("cnn", fit_seconds=SLOW)),
+        frame(repeats("dnn", fit_seconds=FAST), repeats("cnn", work=SMOKE, fit_seconds=FAST)),
+        frame(repeats("dnn", fit_seconds=SLOW), repeats("cnn", fit_seconds=SLOW)),
     )
     assert list(table["verdict"]) == ["regressed", "different work"]
 
@@ -737,8 +776,8 @@ def test_with_a_target_the_epochs_trained_are_an_outcome_not_work() -> None:
     # The candidate reached 0.97 in 2 epochs, the baseline in 3: the same work, done faster.
     target = {"target_accuracy": 0.97, "epochs": 3}
     table = compare_runs(
-        frame(runs("dnn", work=target, time_to_accuracy_seconds=SLOW)),
-        frame(runs("dnn", work={**target, "epochs": 2}, time_to_accuracy_seconds=FAST)),
+        frame(repeats("dnn", work=target, time_to_accuracy_seconds=SLOW)),
+        frame(repeats("dnn", work={**target, "epochs": 2}, time_to_accuracy_seconds=FAST)),
     )
     result = row(table, "dnn", "time_to_accuracy_seconds")
     assert result["different_work"] == ""
@@ -747,31 +786,33 @@ def test_with_a_target_the_epochs_trained_are_an_outcome_not_work() -> None:
 
 def test_different_targets_are_different_work() -> None:
     table = compare_runs(
-        frame(runs("dnn", work={"target_accuracy": 0.97}, fit_seconds=FAST)),
-        frame(runs("dnn", work={"target_accuracy": 0.98}, fit_seconds=FAST)),
+        frame(repeats("dnn", work={"target_accuracy": 0.97}, fit_seconds=FAST)),
+        frame(repeats("dnn", work={"target_accuracy": 0.98}, fit_seconds=FAST)),
     )
     assert row(table, "dnn", "fit_seconds")["different_work"] == "target_accuracy 0.97 vs 0.98"
 
 
 def test_a_target_on_one_side_only_is_different_work() -> None:
     table = compare_runs(
-        frame(runs("dnn", fit_seconds=FAST)),
-        frame(runs("dnn", work={"target_accuracy": 0.97, "epochs": 2}, fit_seconds=FAST)),
+        frame(repeats("dnn", fit_seconds=FAST)),
+        frame(repeats("dnn", work={"target_accuracy": 0.97, "epochs": 2}, fit_seconds=FAST)),
     )
     assert row(table, "dnn", "fit_seconds")["different_work"] == "target_accuracy none vs 0.97"
 
 
 def test_with_a_target_different_evaluation_intervals_are_different_work() -> None:
     table = compare_runs(
-        frame(runs("dnn", work={"target_accuracy": 0.97}, fit_seconds=FAST)),
-        frame(runs("dnn", work={"target_accuracy": 0.97, "eval_every": 200}, fit_seconds=FAST)),
+        frame(repeats("dnn", work={"target_accuracy": 0.97}, fit_seconds=FAST)),
+        frame(repeats("dnn", work={"target_accuracy": 0.97, "eval_every": 200}, fit_seconds=FAST)),
     )
     assert row(table, "dnn", "fit_seconds")["different_work"] == "eval_every each epoch vs 200"
 
 
-def test_work_columns_an_older_runs_csv_lacks_are_not_compared() -> None:
-    older = [{k: v for k, v in r.items() if k not in FULL} for r in runs("dnn", fit_seconds=FAST)]
-    table = compare_runs(frame(older), frame(runs("dnn", work=SMOKE, fit_seconds=SLOW)))
+def test_work_columns_an_older_runs_csv_lacks_are_not_compared(tmp_path: Path) -> None:
+    older = tmp_path / "older"
+    write_older(repeats("dnn", fit_seconds=FAST), older, lacking=list(FULL))
+    baseline = record.frame(record.read(older))
+    table = compare_runs(baseline, frame(repeats("dnn", work=SMOKE, fit_seconds=SLOW)))
     result = row(table, "dnn", "fit_seconds")
     assert result["different_work"] == ""
     assert result["verdict"] == "regressed"
@@ -780,8 +821,8 @@ def test_work_columns_an_older_runs_csv_lacks_are_not_compared() -> None:
 def test_fail_rules_on_different_work_are_an_error_naming_the_options() -> None:
     with pytest.raises(ConfigError) as caught:
         compare_runs(
-            frame(runs("dnn", work=SMOKE, fit_seconds=FAST), runs("cnn", fit_seconds=FAST)),
-            frame(runs("dnn", fit_seconds=SLOW), runs("cnn", fit_seconds=FAST)),
+            frame(repeats("dnn", work=SMOKE, fit_seconds=FAST), repeats("cnn", fit_seconds=FAST)),
+            frame(repeats("dnn", fit_seconds=SLOW), repeats("cnn", fit_seconds=FAST)),
             rules("fit_seconds:10%"),
         )
     assert str(caught.value) == (
@@ -793,8 +834,8 @@ def test_fail_rules_on_different_work_are_an_error_naming_the_options() -> None:
 
 def test_allowing_different_work_tests_and_gates_as_usual() -> None:
     table = compare_runs(
-        frame(runs("dnn", work=SMOKE, fit_seconds=FAST)),
-        frame(runs("dnn", fit_seconds=SLOW)),
+        frame(repeats("dnn", work=SMOKE, fit_seconds=FAST)),
+        frame(repeats("dnn", fit_seconds=SLOW)),
         rules("fit_seconds:10%"),
         allow_different_work=True,
     )
@@ -805,8 +846,8 @@ def test_allowing_different_work_tests_and_gates_as_usual() -> None:
 
 
 def test_cli_fail_on_different_work_is_one_line_and_exit_2(tmp_path: Path) -> None:
-    base = write_dir(tmp_path / "smoke", runs("dnn", work=SMOKE, fit_seconds=FAST))
-    cand = write_dir(tmp_path / "full", runs("dnn", fit_seconds=SLOW))
+    base = write_dir(tmp_path / "smoke", repeats("dnn", work=SMOKE, fit_seconds=FAST))
+    cand = write_dir(tmp_path / "full", repeats("dnn", fit_seconds=SLOW))
     result = invoke("compare", str(base), str(cand), "--fail", "fit_seconds:10%")
     assert result.exit_code == 2, result.output
     assert result.stderr == (
@@ -818,8 +859,8 @@ def test_cli_fail_on_different_work_is_one_line_and_exit_2(tmp_path: Path) -> No
 
 
 def test_cli_without_fail_reports_different_work_and_no_verdict(tmp_path: Path) -> None:
-    base = write_dir(tmp_path / "smoke", runs("dnn", work=SMOKE, fit_seconds=FAST))
-    cand = write_dir(tmp_path / "full", runs("dnn", fit_seconds=SLOW))
+    base = write_dir(tmp_path / "smoke", repeats("dnn", work=SMOKE, fit_seconds=FAST))
+    cand = write_dir(tmp_path / "full", repeats("dnn", fit_seconds=SLOW))
     result = invoke("compare", str(base), str(cand))
     assert result.exit_code == 0, result.output
     assert (
@@ -833,8 +874,8 @@ def test_cli_without_fail_reports_different_work_and_no_verdict(tmp_path: Path) 
 
 
 def test_cli_allow_different_work_gates_with_a_warning(tmp_path: Path) -> None:
-    base = write_dir(tmp_path / "smoke", runs("dnn", work=SMOKE, fit_seconds=FAST))
-    cand = write_dir(tmp_path / "full", runs("dnn", fit_seconds=SLOW))
+    base = write_dir(tmp_path / "smoke", repeats("dnn", work=SMOKE, fit_seconds=FAST))
+    cand = write_dir(tmp_path / "full", repeats("dnn", fit_seconds=SLOW))
     result = invoke(
         "compare", str(base), str(cand), "--fail", "fit_seconds:10%", "--allow-different-work"
     )
@@ -854,20 +895,20 @@ def test_cli_allow_different_work_gates_with_a_warning(tmp_path: Path) -> None:
 def every_verdict_table() -> pd.DataFrame:
     """One configuration per verdict, on fit_seconds; the improved one on two panels."""
     baseline = frame(
-        runs("improved", fit_seconds=SLOW, peak_memory_mb=[600.0, 601.0, 602.0, 603.0, 604.0]),
-        runs("regressed", fit_seconds=FAST),
-        runs("unchanged", fit_seconds=FAST),
-        runs("three-repeats", fit_seconds=[10.0, 10.1, 10.2]),
-        runs("smoke-sweep", work=SMOKE, fit_seconds=FAST),
-        runs("dropped", fit_seconds=FAST),
+        repeats("improved", fit_seconds=SLOW, peak_memory_mb=[600.0, 601.0, 602.0, 603.0, 604.0]),
+        repeats("regressed", fit_seconds=FAST),
+        repeats("unchanged", fit_seconds=FAST),
+        repeats("three-repeats", fit_seconds=[10.0, 10.1, 10.2]),
+        repeats("smoke-sweep", work=SMOKE, fit_seconds=FAST),
+        repeats("dropped", fit_seconds=FAST),
     )
     candidate = frame(
-        runs("improved", fit_seconds=FAST, peak_memory_mb=[500.0, 501.0, 502.0, 503.0, 504.0]),
-        runs("regressed", fit_seconds=SLOW),
-        runs("unchanged", fit_seconds=[9.9, 10.0, 10.1, 10.2, 10.3]),
-        runs("three-repeats", fit_seconds=[12.0, 12.1, 12.2]),
-        runs("smoke-sweep", fit_seconds=[50.0, 50.1, 50.2, 50.3, 50.4]),
-        runs("added", fit_seconds=FAST),
+        repeats("improved", fit_seconds=FAST, peak_memory_mb=[500.0, 501.0, 502.0, 503.0, 504.0]),
+        repeats("regressed", fit_seconds=SLOW),
+        repeats("unchanged", fit_seconds=[9.9, 10.0, 10.1, 10.2, 10.3]),
+        repeats("three-repeats", fit_seconds=[12.0, 12.1, 12.2]),
+        repeats("smoke-sweep", fit_seconds=[50.0, 50.1, 50.2, 50.3, 50.4]),
+        repeats("added", fit_seconds=FAST),
     )
     return compare_runs(baseline, candidate)
 
@@ -889,54 +930,14 @@ def test_every_verdict_table_has_every_verdict() -> None:
 def test_compare_png_colours_each_verdict(tmp_path: Path) -> None:
     from matplotlib.image import imread
 
-    write_compare(every_verdict_table(), tmp_path)
-    rgb = imread(tmp_path / "compare.png")[..., :3]
-
-    def has(color: str) -> bool:
-        target = [int(color[i : i + 2], 16) / 255 for i in (1, 3, 5)]
-        return bool((abs(rgb - target).max(axis=-1) < 0.02).any())
-
-    assert has("#2e7d32")  # improved
-    assert has("#c62828")  # regressed
-    assert has("#9e9e9e")  # no significant change
-    assert has("#cfcfcf")  # cannot tell
-
-
-# --- helpers for the CLI tests ----------------------------------------------------------
-
-
-def write_dir(directory: Path, rows: list[dict]) -> Path:
-    """An output directory holding only a runs.csv of ``rows``."""
-    directory.mkdir()
-    frame(rows).to_csv(directory / "runs.csv", index=False)
-    return directory
-
-
-def invoke(*args: str):
-    """``mnistbench ARGS`` in this process; stdout and stderr apart."""
-    from click.testing import CliRunner
-
-    from mnistbench.cli import cli
-
-    return CliRunner().invoke(cli, list(args))
+    rgb = imread(plot_compare(every_verdict_table(), tmp_path / "compare.png"))[..., :3]
+    assert has_color(rgb, "#2e7d32")  # improved
+    assert has_color(rgb, "#c62828")  # regressed
+    assert has_color(rgb, "#9e9e9e")  # no significant change
+    assert has_color(rgb, "#cfcfcf")  # cannot tell
 
 
 # --- normalized by the speed probe ------------------------------------------------------
-
-PROBE = [0.02] * 5
-
-
-def probed(config_id: str, fit: list[float], probe: list[float], **extra) -> list[dict]:
-    """Runs with a fit time, their speed probe and the fit time normalized by it."""
-    return runs(
-        config_id,
-        fit_seconds=fit,
-        probe_seconds=probe,
-        probe_version=[1] * len(fit),
-        backend_version=[extra.pop("backend_version", "2.20.0")] * len(fit),
-        fit_seconds_normalized=[f / p for f, p in zip(fit, probe, strict=True)],
-        **extra,
-    )
 
 
 def test_a_machine_twice_as_slow_regresses_raw_but_not_normalized() -> None:
@@ -1012,7 +1013,7 @@ def test_normalized_figures_are_never_compared_across_backend_versions_or_cpus(
 
 
 def test_runs_without_a_probe_are_not_normalized() -> None:
-    baseline = frame(runs("dnn", fit_seconds=FAST))
+    baseline = frame(repeats("dnn", fit_seconds=FAST))
     machines = machine_comparison(baseline, frame(probed("dnn", SLOW, PROBE)))
     assert machines.withheld == "the baseline's runs have no speed probe"
 
@@ -1032,7 +1033,9 @@ def test_cli_says_when_the_candidate_machine_was_slower(tmp_path: Path) -> None:
 
 def test_a_failed_run_without_a_probe_does_not_make_probe_versions_differ() -> None:
     baseline = frame(probed("dnn", FAST, PROBE))
-    candidate = frame(probed("dnn", SLOW, PROBE), runs("dnn", status="failed", fit_seconds=[None]))
+    candidate = frame(
+        probed("dnn", SLOW, PROBE), repeats("dnn", status="failed", fit_seconds=[None])
+    )
     assert machine_comparison(baseline, candidate).withheld == ""
 
 
@@ -1048,7 +1051,7 @@ def test_a_candidate_whose_runs_all_failed_fails_a_normalized_rule_rather_than_a
     baseline = frame(probed("dnn", FAST, PROBE))
     # As runs.csv holds them: every column, empty for a failed run.
     candidate = frame(
-        runs("dnn", status="failed", fit_seconds=[None] * 5, fit_seconds_normalized=[None] * 5)
+        repeats("dnn", status="failed", fit_seconds=[None] * 5, fit_seconds_normalized=[None] * 5)
     )
     machines = machine_comparison(baseline, candidate)
     assert machines.withheld == ""

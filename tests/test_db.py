@@ -16,57 +16,26 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
+from helpers import QUICK, QUICK_ARGS
+from synthetic_runs import invoke
 
 import mnistbench
-from mnistbench import db
+from mnistbench import db, record
+from mnistbench.columns import RUN_COLUMNS
 from mnistbench.manifest import Manifest, derived_sweep_id
-from mnistbench.metrics import RUN_COLUMNS
 from mnistbench.plan import plan
-from mnistbench.plugins import load_plugins
-from mnistbench.runs import read_rows, read_runs
+from mnistbench.record import new_run
 from mnistbench.sweep import Sweep, run_sweep
 
-TINY = {"epochs": 1, "train_limit": 300, "test_limit": 50}
-# A CLI sweep of dnn small enough for a test; --isolation none skips the worker start-up.
-CLI_RUN = ("run", "dnn", "--epochs", "1", "--train-limit", "200", "--test-limit", "50")
+# A sweep of dnn small enough for a test; --isolation none skips the worker start-up.
+CLI_RUN = ("run", "dnn", *QUICK_ARGS, "--isolation", "none")
 
 
-class Trio:
-    """Three architectures, one per way a run ends: ``tiny`` ok, ``broken`` failed (its
-    build raises), ``nan`` diverged (its inputs are NaN)."""
-
-    @mnistbench.hookimpl
-    def mnistbench_register_architectures(self, register):
-        register("tiny")
-        register("broken")
-        register("nan")
-
-    @mnistbench.hookimpl
-    def mnistbench_prepare_data(self, architecture, x):
-        return x.astype("float32") * np.nan if architecture == "nan" else None
-
-    @mnistbench.hookimpl
-    def mnistbench_build_model(self, architecture, input_shape, num_classes):
-        if architecture == "broken":
-            raise RuntimeError("cannot build this one")
-        import keras
-
-        model = keras.Sequential(
-            [
-                keras.Input(input_shape),
-                keras.layers.Flatten(),
-                keras.layers.Dense(num_classes, "softmax"),
-            ]
-        )
-        model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
-        return model
-
-
-def trio_plugins():
-    return load_plugins(entry_points=False, extra=[Trio()])
+def run_ids(output: Path) -> list[str]:
+    """The runs of ``output``'s runs.csv, in file order."""
+    return [run.run_id for run in record.read(output)]
 
 
 @contextlib.contextmanager
@@ -91,14 +60,18 @@ def query(path: Path, sql: str, *args) -> list[tuple]:
         connection.close()
 
 
+#: The runs of the recorded sweep and how each ends.
+STATUSES = {"tiny-r0": "ok", "broken-r0": "failed", "nan-r0": "diverged"}
+
+
 @pytest.fixture(scope="module")
-def recorded(tmp_path_factory, sweep_in_process) -> tuple[Path, Path]:
+def recorded(tmp_path_factory, sweep_in_process, tiny_plugins) -> tuple[Path, Path]:
     """One in-process sweep of tiny (ok), broken (failed) and nan (diverged), recorded in a
     database: ``(output_dir, database)``, read-only (copy them to change anything)."""
     root = tmp_path_factory.mktemp("recorded")
     output, database = root / "out", root / "results.sqlite"
-    configs = plan(["tiny", "broken", "nan"], **TINY)
-    sweep_in_process(output, configs, trio_plugins(), db=database)
+    configs = plan(["tiny", "broken", "nan"], **QUICK)
+    sweep_in_process(output, configs, tiny_plugins, db=database)
     return output, database
 
 
@@ -117,23 +90,25 @@ def test_every_run_of_a_sweep_is_in_the_database_with_every_column(recorded):
     output, database = recorded
     runs = db.read_runs(database)
     assert list(runs.columns) == [*RUN_COLUMNS, *db.SWEEP_COLUMNS]
-    assert list(runs["status"]) == ["ok", "failed", "diverged"]
-    # Typed exactly as runs.csv reads: the same frame, cell for cell.
-    pd.testing.assert_frame_equal(runs[RUN_COLUMNS], read_runs(output))
+    # In the order the sweep ran them, each as it ended.
+    assert list(runs["run_id"]) == run_ids(output)
+    assert dict(zip(runs["run_id"], runs["status"], strict=True)) == STATUSES
+    # Typed exactly as runs.csv reads: the same records, the same frame, cell for cell.
+    pd.testing.assert_frame_equal(runs[RUN_COLUMNS], record.frame(record.read(output)))
 
 
 def test_the_database_stores_numbers_as_numbers_and_empty_cells_as_null(recorded):
     _, database = recorded
     types = query(
         database,
-        "SELECT typeof(fit_seconds), typeof(epochs), typeof(jit_compile), typeof(error) "
-        "FROM runs ORDER BY rowid",
+        "SELECT run_id, typeof(fit_seconds), typeof(epochs), typeof(jit_compile), "
+        "typeof(error) FROM runs",
     )
-    assert types == [
-        ("real", "integer", "text", "null"),
-        ("null", "integer", "null", "text"),
-        ("null", "integer", "null", "text"),  # diverged: nothing measured is kept
-    ]
+    assert {run_id: rest for run_id, *rest in types} == {
+        "tiny-r0": ["real", "integer", "text", "null"],
+        "broken-r0": ["null", "integer", "null", "text"],
+        "nan-r0": ["null", "integer", "null", "text"],  # diverged: nothing measured is kept
+    }
 
 
 def test_the_sweep_row_holds_the_environment_of_the_sweep(recorded):
@@ -184,36 +159,34 @@ def ids_and_rowids(database: Path) -> dict[str, tuple]:
     return {run_id: rest for run_id, *rest in rows}
 
 
-def test_a_resumed_sweep_keeps_its_id_and_replaces_the_rows_it_reruns(copies, mnist):
+def test_a_resumed_sweep_keeps_its_id_and_replaces_the_rows_it_reruns(copies, mnist, tiny_plugins):
     output, database = copies
     before = ids_and_rowids(database)
-    sweep = Sweep.resume(output)
+    sweep = Sweep.resume(output, tiny_plugins)
     assert sweep.manifest.sweep_id == before["tiny-r0"][0]
-    run_sweep(sweep, mnist=mnist, plugins=trio_plugins(), argv=["mnistbench"], db=database)
+    run_sweep(sweep, mnist=mnist, plugins=tiny_plugins, argv=["mnistbench"], db=database)
     after = ids_and_rowids(database)
     assert set(after) == {"tiny-r0", "broken-r0", "nan-r0"}
     assert {sweep_id for sweep_id, _ in after.values()} == {sweep.manifest.sweep_id}
     assert after["tiny-r0"] == before["tiny-r0"]  # kept, not rerun
-    rows = {row["run_id"]: row for row in read_rows(output)}
     stored = dict(query(database, "SELECT run_id, started_at FROM runs"))
-    assert stored == {run_id: row["started_at"] for run_id, row in rows.items()}
+    assert stored == {run.run_id: run.started_at for run in record.read(output)}
     assert query(database, "SELECT count(*) FROM sweeps") == [(1,)]
 
 
 def test_a_database_that_cannot_be_written_warns_once_and_the_sweep_goes_on(
-    tmp_path, sweep_in_process
+    tmp_path, sweep_in_process, tiny_plugins
 ):
     (tmp_path / "file").write_text("")
     database = tmp_path / "file" / "results.sqlite"  # its directory cannot be made
     with logged() as messages:
-        configs = plan(["broken", "tiny"], **TINY, repeats=2)
-        sweep_in_process(tmp_path / "out", configs, trio_plugins(), db=database)
-    assert [row["run_id"] for row in read_rows(tmp_path / "out")] == [
-        "broken-r0",
-        "broken-r1",
-        "tiny-r0",
-        "tiny-r1",
-    ]
+        # Three writes fail: the sweep's, the failed run's, and the next run's.
+        configs = plan(["broken", "tiny"], **QUICK)
+        sweep_in_process(tmp_path / "out", configs, tiny_plugins, db=database)
+    assert {run.run_id: run.status for run in record.read(tmp_path / "out")} == {
+        "broken-r0": "failed",
+        "tiny-r0": "ok",
+    }
     warnings = [message for message in messages if "results database" in message]
     assert len(warnings) == 1
     assert warnings[0].startswith(f"results database not written: cannot create {database}: ")
@@ -227,7 +200,7 @@ def test_a_sweep_recorder_warns_once_however_many_writes_fail(tmp_path):
     with logged() as messages:
         recorder.record_sweep({}, started_at="2025-01-01T00:00:00+00:00")
         for repeat in range(3):
-            recorder.record_run({"run_id": f"tiny-r{repeat}", "status": "ok"})
+            recorder.record_run(new_run(run_id=f"tiny-r{repeat}", architecture="tiny", status="ok"))
     assert messages == [
         f"results database not written: {bad}: not an SQLite database (file is not a "
         f"database); runs.csv keeps every run, add them later with "
@@ -242,6 +215,7 @@ WRITER = textwrap.dedent(
     import sys, time
     from pathlib import Path
     from mnistbench.db import Database
+    from mnistbench.record import new_run
 
     path, sweep_id, count = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
     start = float(sys.argv[4])
@@ -250,8 +224,9 @@ WRITER = textwrap.dedent(
     with Database(path) as database:
         database.record_sweep(sweep_id, {}, started_at="", output_dir=".")
         for index in range(count):
-            database.record_run(sweep_id, {"run_id": f"run-{index}", "status": "ok",
-                                           "fit_seconds": index / 10})
+            run = new_run(run_id=f"run-{index}", architecture="dnn", status="ok",
+                          fit_seconds=index / 10)
+            database.record_run(sweep_id, run)
     """
 )
 
@@ -277,7 +252,7 @@ def test_a_sweep_killed_mid_run_leaves_a_readable_database(tmp_path, mnist_npz):
     database, output = tmp_path / "env.sqlite", tmp_path / "out"
     process = subprocess.Popen(
         [sys.executable, "-m", "mnistbench.cli", *CLI_RUN, "--repeats", "20"]
-        + ["--isolation", "none", "--output", str(output), "--data", str(mnist_npz)],
+        + ["--output", str(output), "--data", str(mnist_npz)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         # MNISTBENCH_DB chooses the database when --db is not given.
@@ -298,7 +273,7 @@ def test_a_sweep_killed_mid_run_leaves_a_readable_database(tmp_path, mnist_npz):
         process.wait()
     assert process.returncode == -signal.SIGKILL
     runs = db.read_runs(database)
-    finished = [row["run_id"] for row in read_rows(output)]
+    finished = run_ids(output)
     assert 1 <= len(runs) < 20
     # Each row reaches the database right after runs.csv: it holds the same runs, or
     # all but the one whose database write the kill came before.
@@ -310,42 +285,32 @@ def test_a_sweep_killed_mid_run_leaves_a_readable_database(tmp_path, mnist_npz):
 # --- the command line ------------------------------------------------------------------------
 
 
-def test_run_writes_the_default_database_beside_the_default_output(tmp_path, mnist_npz):
-    env = {key: value for key, value in os.environ.items() if key != "MNISTBENCH_DB"}
-    result = subprocess.run(
-        [sys.executable, "-m", "mnistbench.cli", *CLI_RUN, "--isolation", "none"]
-        + ["--data", str(mnist_npz)],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr
+def test_run_writes_the_default_database_beside_the_default_output(
+    tmp_path, mnist_npz, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    # Neither --db nor MNISTBENCH_DB: the database goes beside the default results/.
+    result = invoke(*CLI_RUN, "--data", str(mnist_npz), env={"MNISTBENCH_DB": None})
+    assert result.exit_code == 0, result.output
     (output,) = [path for path in (tmp_path / "results").iterdir() if path.is_dir()]
     runs = db.read_runs(tmp_path / "results" / "mnistbench.sqlite")
     assert list(runs["run_id"]) == ["dnn-r0"]
     assert list(runs["output_dir"]) == [str(output.resolve())]
 
-
-def test_run_with_no_db_writes_no_database(tmp_path, mnist_npz):
-    result = subprocess.run(
-        [sys.executable, "-m", "mnistbench.cli", *CLI_RUN, "--isolation", "none", "--no-db"]
-        + ["--data", str(mnist_npz), "--output", "out"],
-        cwd=tmp_path,
-        env={**os.environ, "MNISTBENCH_DB": str(tmp_path / "env.sqlite")},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr
-    assert [row["run_id"] for row in read_rows(tmp_path / "out")] == ["dnn-r0"]
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["out"]
+    # With --no-db, no database at all, whatever MNISTBENCH_DB says.
+    again = invoke(
+        *CLI_RUN, "--no-db", "--data", str(mnist_npz), "--output", "out",
+        env={"MNISTBENCH_DB": str(tmp_path / "env.sqlite")},
+    )  # fmt: skip
+    assert again.exit_code == 0, again.output
+    assert run_ids(tmp_path / "out") == ["dnn-r0"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["out", "results"]
+    assert db.read_runs(tmp_path / "results" / "mnistbench.sqlite")["run_id"].tolist() == ["dnn-r0"]
 
 
-def test_run_refuses_db_and_no_db_together(cli, tmp_path):
-    result = cli(*CLI_RUN, "--db", str(tmp_path / "x.sqlite"), "--no-db")
-    assert (result.returncode, result.stderr) == (2, "Error: give --db PATH or --no-db, not both\n")
+def test_run_refuses_db_and_no_db_together(tmp_path):
+    result = invoke(*CLI_RUN, "--db", str(tmp_path / "x.sqlite"), "--no-db")
+    assert (result.exit_code, result.stderr) == (2, "Error: give --db PATH or --no-db, not both\n")
 
 
 def newer(path: Path) -> Path:
@@ -365,7 +330,8 @@ def text_file(path: Path) -> Path:
 def truncated(path: Path) -> Path:
     with db.Database(path) as database:
         for index in range(50):
-            database.record_run("s", {"run_id": f"r{index}", "error": "x" * 500})
+            run = new_run(run_id=f"r{index}", architecture="dnn", status="failed", error="x" * 500)
+            database.record_run("s", run)
     path.write_bytes(path.read_bytes()[:3000])
     return path
 
@@ -380,17 +346,17 @@ BAD_DATABASES = {
 
 @pytest.mark.parametrize("kind", BAD_DATABASES)
 def test_a_bad_database_is_refused_in_one_line_by_run_import_and_read_runs(
-    kind, cli, recorded, tmp_path
+    kind, recorded, tmp_path
 ):
     make, message = BAD_DATABASES[kind]
     path = make(tmp_path / "bad.sqlite")
     content = path.read_bytes()
     expected = f"Error: {path}: {message}\n"
     output = tmp_path / "out"
-    ran = cli(*CLI_RUN, "--db", str(path), "--output", str(output))
-    assert (ran.returncode, ran.stderr, output.exists()) == (2, expected, False)
-    imported = cli("db", "import", str(recorded[0]), env={"MNISTBENCH_DB": str(path)})
-    assert (imported.returncode, imported.stderr) == (2, expected)
+    ran = invoke(*CLI_RUN, "--db", str(path), "--output", str(output))
+    assert (ran.exit_code, ran.stderr, output.exists()) == (2, expected, False)
+    imported = invoke("db", "import", str(recorded[0]), env={"MNISTBENCH_DB": str(path)})
+    assert (imported.exit_code, imported.stderr) == (2, expected)
     with pytest.raises(db.DatabaseError) as error:
         db.read_runs(path)
     assert f"Error: {error.value}\n" == expected
@@ -406,18 +372,18 @@ def test_read_runs_of_a_missing_database_is_one_line(tmp_path):
     )
 
 
-def test_db_import_twice_adds_nothing(cli, recorded, tmp_path):
+def test_db_import_twice_adds_nothing(recorded, tmp_path):
     output, _ = recorded
     sweep_id = json.loads((output / "manifest.json").read_text())["sweep_id"]
     database = tmp_path / "imported.sqlite"
-    first = cli("db", "import", str(output), "--db", str(database))
-    second = cli("db", "import", str(output), "--db", str(database))
-    assert (first.returncode, first.stdout) == (
+    first = invoke("db", "import", str(output), "--db", str(database))
+    second = invoke("db", "import", str(output), "--db", str(database))
+    assert (first.exit_code, first.stdout) == (
         0,
         f"{output}: 3 run(s) added, 0 updated, 0 unchanged (sweep {sweep_id})\n"
         f"database: {database}\n",
     )
-    assert (second.returncode, second.stdout) == (
+    assert (second.exit_code, second.stdout) == (
         0,
         f"{output}: 0 run(s) added, 0 updated, 3 unchanged (sweep {sweep_id})\n"
         f"database: {database}\n",
@@ -432,11 +398,11 @@ def test_importing_a_sweep_the_database_recorded_changes_nothing(copies):
     assert (imported.added, imported.updated, imported.unchanged) == (0, 0, 3)
 
 
-def test_db_import_of_a_directory_without_runs_csv_imports_nothing(cli, recorded, tmp_path):
+def test_db_import_of_a_directory_without_runs_csv_imports_nothing(recorded, tmp_path):
     database, empty = tmp_path / "imported.sqlite", tmp_path / "empty"
     empty.mkdir()
-    result = cli("db", "import", str(recorded[0]), str(empty), "--db", str(database))
-    assert (result.returncode, result.stdout, result.stderr) == (
+    result = invoke("db", "import", str(recorded[0]), str(empty), "--db", str(database))
+    assert (result.exit_code, result.stdout, result.stderr) == (
         2,
         "",
         f"Error: {empty}: no runs.csv; is it an mnistbench output directory?\n",
@@ -449,7 +415,8 @@ def test_an_older_directory_gets_an_id_derived_from_its_manifest(copies, tmp_pat
     manifest = json.loads((output / "manifest.json").read_text())
     del manifest["sweep_id"]
     (output / "manifest.json").write_text(json.dumps(manifest))
-    expected = derived_sweep_id(manifest["created_at"], ["tiny-r0", "broken-r0", "nan-r0"])
+    expected = derived_sweep_id(manifest["created_at"], [run["run_id"] for run in manifest["runs"]])
+    assert sorted(run["run_id"] for run in manifest["runs"]) == sorted(STATUSES)
     with db.Database(tmp_path / "fresh.sqlite") as database:
         first, second = database.import_directories([output, output])
     assert (first.sweep_id, first.added) == (expected, 3)
@@ -466,14 +433,14 @@ def test_a_directory_without_manifest_gets_an_id_derived_from_its_path(copies, t
     assert first.sweep_id.startswith("derived-")
     assert (first.added, second.added) == (3, 0)
     started = query(tmp_path / "fresh.sqlite", "SELECT started_at FROM sweeps")
-    assert started == [(min(row["started_at"] for row in read_rows(output)),)]
+    assert started == [(min(run.started_at for run in record.read(output)),)]
 
 
 # --- sweep ids --------------------------------------------------------------------------------
 
 
 def test_a_sweep_id_is_made_once_with_the_manifest_and_kept_when_loaded(tmp_path):
-    configs = plan(["tiny"], **TINY, repeats=2)
+    configs = plan(["tiny"], **QUICK, repeats=2)
     created = Manifest.create(tmp_path, configs, {})
     loaded = Manifest.load(tmp_path)
     loaded.set_state("tiny-r0", "ok")
@@ -513,7 +480,8 @@ def test_a_version_1_database_with_fewer_run_columns_is_migrated_and_keeps_its_r
     connection.close()
     with db.Database(path) as database:
         assert database.schema_version == db.SCHEMA_VERSION
-        database.record_run("new", {"run_id": "dnn-r0", "status": "ok", "probe_seconds": 0.25})
+        run = new_run(run_id="dnn-r0", architecture="dnn", status="ok", probe_seconds=0.25)
+        database.record_run("new", run)
     columns = [row[1] for row in query(path, "PRAGMA table_info(runs)")]
     assert columns[:5] == ["sweep_id", "run_id", "architecture", "status", "fit_seconds"]
     assert sorted(columns[1:]) == sorted(RUN_COLUMNS)
@@ -535,16 +503,19 @@ def test_read_runs_of_an_older_database_reads_without_writing_to_it(tmp_path):
     connection.executescript(
         VERSION_1_SWEEPS
         + """
-        CREATE TABLE runs (sweep_id TEXT NOT NULL, run_id TEXT NOT NULL, status,
+        CREATE TABLE runs (sweep_id TEXT NOT NULL, run_id TEXT NOT NULL, architecture, status,
             PRIMARY KEY (sweep_id, run_id));
-        INSERT INTO runs VALUES ('old', 'dnn-r0', 'ok');
+        INSERT INTO runs VALUES ('old', 'dnn-r0', 'dnn', 'ok');
         """
     )
     connection.close()
     content = path.read_bytes()
     runs = db.read_runs(path)
     assert list(runs.columns) == [*RUN_COLUMNS, *db.SWEEP_COLUMNS]
-    assert runs[["run_id", "status", "sweep_id"]].values.tolist() == [["dnn-r0", "ok", "old"]]
+    assert runs[["run_id", "architecture", "status", "sweep_id"]].values.tolist() == [
+        ["dnn-r0", "dnn", "ok", "old"]
+    ]
+    assert runs["config_id"].tolist() == ["dnn"]  # older runs are keyed by architecture
     assert path.read_bytes() == content
 
 
@@ -554,17 +525,29 @@ def test_the_migrations_are_in_order_and_end_at_the_schema_version():
     assert versions[-1] == db.SCHEMA_VERSION
 
 
-def test_text_that_looks_like_a_number_is_kept_as_written(tmp_path):
+def test_text_that_looks_like_a_number_is_kept_as_written(tmp_path, recorded):
     path = tmp_path / "text.sqlite"
     with db.Database(path) as database:
-        database.record_run("s", {"run_id": "r1", "plugin_version": "1.10", "node": "007"})
-    assert query(path, "SELECT plugin_version, node FROM runs") == [("1.10", "007")]
+        run = new_run(
+            run_id="r1", architecture="nan", status="ok", plugin_version="1.10", node="1e5"
+        )
+        database.record_run("s", run)
+    assert query(path, "SELECT architecture, plugin_version, node FROM runs") == [
+        ("nan", "1.10", "1e5")
+    ]
+    # And reads back as the record it was: text fields hold the text.
+    assert record.read_if_present(tmp_path) == []
+    [stored] = db.read_runs(path).to_dict("records")
+    assert (stored["architecture"], stored["config_id"], stored["node"]) == ("nan", "nan", "1e5")
+    assert stored["plugin_version"] == "1.10"
+    # The sweep's run of the architecture called nan too.
+    assert sorted(db.read_runs(recorded[1])["architecture"]) == ["broken", "nan", "tiny"]
 
 
-def test_import_of_a_file_that_is_no_runs_csv_is_one_line_and_exit_2(tmp_path, cli):
+def test_import_of_a_file_that_is_no_runs_csv_is_one_line_and_exit_2(tmp_path):
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "runs.csv").write_bytes(b"\xff\xfe\x00a")
-    result = cli("db", "import", str(tmp_path / "other"), "--db", str(tmp_path / "r.sqlite"))
-    assert result.returncode == 2
+    result = invoke("db", "import", str(tmp_path / "other"), "--db", str(tmp_path / "r.sqlite"))
+    assert result.exit_code == 2
     [line] = result.stderr.strip().splitlines()
     assert line.startswith(f"Error: {tmp_path / 'other' / 'runs.csv'}: cannot be read as CSV")

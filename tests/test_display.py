@@ -1,22 +1,26 @@
-"""What the terminal shows: the summary of a sweep, the plan of a dry run, medians over repeats."""
+"""What the terminal shows besides the output formats (mnistbench.cli.display): the summary
+of a sweep, the plan of a dry run, the progress of a sweep without a terminal, and the
+changes history found. (The medians over repeats are the text format's,
+tests/test_outputs.py.)"""
 
 from __future__ import annotations
 
 import io
-import math
 from types import SimpleNamespace
 
-import pandas as pd
 from rich.console import Console
 
-from mnistbench.display import RunProgress, print_medians, print_plan, print_summary
+from mnistbench.cli.display import RunProgress, print_changes, print_plan, print_summary
+from mnistbench.history import Change
 from mnistbench.plan import RunConfig, plan
-from mnistbench.results import Placement, make_row
+from mnistbench.record import Run
+from mnistbench.worker import Placement, run_record
 
 ORIGIN = SimpleNamespace(plugin="faulty", version="0.1.0")
 HERE = Placement("local", "process", "node-1", 2)
 MEASURED = {
     "fit_seconds": 12.345,
+    "steady_step_ms": 4.567,
     "first_epoch_seconds": 5.0,
     "steady_epoch_seconds": 3.5,
     "test_accuracy": 0.91234,
@@ -33,9 +37,10 @@ def shown(print_to, *args) -> list[str]:
     return [line.strip() for line in console.export_text().splitlines() if line.strip()]
 
 
-def row(config: RunConfig, measured: dict, status: str = "ok", error: str = "") -> dict:
-    return make_row(
-        config, ORIGIN, measured, status=status, error=error, started_at="", placement=HERE
+def row(config: RunConfig, measured: dict, status: str = "ok", error: str = "") -> Run:
+    """The record a worker makes of a run of ``config`` that measured ``measured``."""
+    return run_record(
+        config, ORIGIN, HERE, status=status, started_at="", error=error, measured=measured
     )
 
 
@@ -45,16 +50,16 @@ def row(config: RunConfig, measured: dict, status: str = "ok", error: str = "") 
 def test_summary_shows_one_line_per_run_with_the_headline_figures():
     assert shown(print_summary, [row(RunConfig("tiny"), MEASURED)]) == [
         "mnistbench results",
-        "run       status   fit s   ep1 s   ep2+ s      acc   infer/s   p50 ms   peak MB",
-        "───────────────────────────────────────────────────────────────────────────────",
-        "tiny-r0   ok        12.3    5.00     3.50   0.9123    41,234     1.23     1,234",
+        "run       status   fit s   step ms   ep1 s      acc   infer/s   p50 ms   peak MB",
+        "────────────────────────────────────────────────────────────────────────────────",
+        "tiny-r0   ok        12.3      4.57    5.00   0.9123    41,234     1.23     1,234",
     ]
 
 
 def test_summary_shows_a_failed_run_without_figures_and_its_error_below():
     rows = [row(RunConfig("tiny", repeat=1), {}, "failed", "RuntimeError: boom")]
     assert shown(print_summary, rows)[3:] == [
-        "tiny-r1   failed       -       -        -     -         -        -         -",
+        "tiny-r1   failed       -         -       -     -         -        -         -",
         "tiny-r1: RuntimeError: boom",
     ]
 
@@ -90,48 +95,6 @@ def test_plan_without_earlier_results_gives_no_eta():
     assert [line for line in lines if line.startswith("ETA")] == []
 
 
-# --- print_medians -------------------------------------------------------------------------
-
-
-def comparison(**columns) -> pd.DataFrame:
-    base = {
-        "config_id": "tiny",
-        "architecture": "tiny",
-        "backend": "tensorflow",
-        "runs": 3,
-        "fit_seconds": 10.0,
-        "fit_seconds_min": 9.5,
-        "fit_seconds_max": 12.3,
-        "test_accuracy": 0.9,
-        "test_accuracy_min": 0.89,
-        "test_accuracy_max": 0.91,
-        "noisy_metrics": math.nan,
-    }
-    return pd.DataFrame([{**base, **columns}])
-
-
-def test_medians_show_the_range_over_repeats():
-    assert shown(print_medians, comparison()) == [
-        "medians over repeats",
-        "config   runs   fit s (min-max)   acc (min-max)            noisy",
-        "────────────────────────────────────────────────────────────────",
-        "tiny     3      10.0 (9.5-12.3)   0.9000 (0.8900-0.9100)   -",
-    ]
-
-
-def test_medians_flag_noisy_metrics_and_explain_the_flag():
-    lines = shown(print_medians, comparison(noisy_metrics="fit_seconds"))
-    assert lines[3].endswith("fit_seconds")
-    assert lines[4] == (
-        "noisy: coefficient of variation above 10% over the repeats; "
-        "see comparison.csv for every metric's spread."
-    )
-
-
-def test_medians_of_runs_without_repeats_show_nothing():
-    assert shown(print_medians, comparison(runs=1)) == []
-
-
 # --- RunProgress without a terminal --------------------------------------------------------
 
 
@@ -152,3 +115,28 @@ def test_progress_without_a_terminal_prints_milestones():
         "[1/2] tiny-r0: epoch 1/5",
         "[1/2] tiny-r0: ok",
     ]
+
+
+# --- print_changes -------------------------------------------------------------------------
+
+
+def test_changes_are_counted_then_listed_regressions_first_with_their_size():
+    changes = [
+        Change("b2", "cnn", "test_accuracy", 4, "c3", "c4", 0.95, 0.96, 0.96 / 0.95,
+               "improvement", None),
+        Change("a1", "dnn", "fit_seconds", 6, "c5", "c6", 10.1, 14.1, 14.1 / 10.1,
+               "regression", False),
+    ]  # fmt: skip
+    lines = shown(print_changes, changes)
+    assert lines[0] == "2 change(s) detected: 1 regression(s), 1 improvement(s)."
+    assert [line.split()[:4] for line in lines[4:6]] == [
+        ["regression", "dnn", "fit_seconds", "c5..c6"],
+        ["improvement", "cnn", "test_accuracy", "c3..c4"],
+    ]
+    assert lines[4].split()[4:] == ["10.1", "s", "14.1", "s", "1.40×", "(+40%)", "gone"]
+    assert lines[5].split()[-3:] == ["1.01×", "(+1%)", "—"]
+    assert lines[-2].startswith("normalized: whether the change also shows")
+
+
+def test_no_change_is_one_line():
+    assert shown(print_changes, []) == ["0 change(s) detected: 0 regression(s), 0 improvement(s)."]

@@ -49,10 +49,10 @@ def test_the_default_execution_is_local_processes_without_timeout():
     ("execution", "message"),
     [
         (Execution("slurm"), "unknown executor 'slurm' (known: local, ray)"),
-        (local(isolation="thread"), "unknown isolation 'thread' (known: process, none)"),
+        (local(isolation="thread"), "unknown isolation 'thread' (known: process, warm, none)"),
         (local(timeout=0), "--timeout must be above 0 seconds, got 0"),
         (local(timeout=-1.5), "--timeout must be above 0 seconds, got -1.5"),
-        (local(10, isolation="none"), "--timeout needs --isolation process"),
+        (local(10, isolation="none"), "--timeout needs a worker: --isolation process or warm"),
         (local(ray_address="ray://head:10001"), "--ray-address needs --executor ray"),
         (local(cpus_per_run=2), "--cpus-per-run needs --executor ray"),
         (ray(isolation="none"), "--isolation needs --executor local"),
@@ -88,7 +88,10 @@ def test_in_process_runs_refuse_a_backend_other_than_the_configured_one(tiny_plu
     monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
     with pytest.raises(ConfigError) as error:
         check_execution(local(isolation="none"), tiny_plugins.executors, ["tensorflow", "jax"])
-    assert str(error.value) == "--backend other than the configured one needs --isolation process"
+    assert (
+        str(error.value)
+        == "--backend other than the configured one needs a worker: --isolation process or warm"
+    )
 
 
 def test_in_process_runs_accept_the_configured_backend_named(tiny_plugins, monkeypatch):

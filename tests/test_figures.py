@@ -1,6 +1,12 @@
-"""The figures: the data each one shows, what its renderer draws from it, and the PNGs."""
+"""The figures (mnistbench.figures): the data each one shows, what its renderer draws from
+it, the PNGs, and the same drawing as SVG whose marks show their values on hover.
+
+compare.png is tests/test_compare.py's (drawn from a comparison's table), history.png
+tests/test_history.py's, inference.png tests/test_inference_curves.py's."""
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 import pandas as pd
@@ -10,6 +16,7 @@ from synthetic_runs import (
     LABELS,
     TIGHT_FIT_SECONDS,
     as_read,
+    blank,
     png,
     repeat_rows,
     run_row,
@@ -19,29 +26,35 @@ from synthetic_runs import (
     write_samples,
 )
 
-from mnistbench.plots.comparison import (
+from mnistbench.figures import comparison, curves, style
+from mnistbench.figures.comparison import (
     COMPARISON_COLUMNS,
     comparison_data,
     comparison_figure,
     plot_comparison,
 )
-from mnistbench.plots.curves import CURVES_COLUMNS, curves_data, curves_figure, plot_curves
-from mnistbench.plots.predictions import (
+from mnistbench.figures.curves import CURVES_COLUMNS, curves_data, curves_figure, plot_curves
+from mnistbench.figures.predictions import (
     PREDICTIONS_COLUMNS,
     plot_predictions,
     predictions_data,
     predictions_figure,
 )
-from mnistbench.plots.style import WRONG_COLOR
+from mnistbench.figures.style import WRONG_COLOR
 
 SETTING = "MNIST: 600 train / 100 test samples, 2 epochs, batch size 32, backend tensorflow"
 LSTM_FAILED = "lstm: failed (ValueError: expected ndim=3, found ndim=2)"
 
 
-@pytest.fixture
-def runs(tmp_path) -> pd.DataFrame:
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> pd.DataFrame:
     """dnn twice, rnn, cnn, and an lstm that failed."""
-    return as_read(sweep_rows(), tmp_path)
+    return as_read(sweep_rows(), tmp_path_factory.mktemp("runs"))
+
+
+def lines(ax) -> list:
+    """The lines of ``ax`` the legend names (not the markers that carry each point's hover)."""
+    return [line for line in ax.get_lines() if not line.get_label().startswith("_")]
 
 
 def texts(artist) -> list[str]:
@@ -259,8 +272,8 @@ def test_curves_data_is_empty_when_no_run_succeeded(tmp_path):
 def test_curves_figure_draws_a_line_per_configuration_and_a_shared_legend(runs):
     fig = curves_figure(curves_data(runs), SETTING, [LSTM_FAILED])
     accuracy, loss = fig.axes
-    assert [line.get_label() for line in accuracy.get_lines()] == ["dnn", "rnn", "cnn"]
-    assert accuracy.get_lines()[0].get_ydata().tolist() == pytest.approx([91.0, 95.0])
+    assert [line.get_label() for line in lines(accuracy)] == ["dnn", "rnn", "cnn"]
+    assert lines(accuracy)[0].get_ydata().tolist() == pytest.approx([91.0, 95.0])
     assert [t.get_text() for t in fig.legends[0].get_texts()] == ["dnn", "rnn", "cnn"]
     assert (accuracy.get_ylabel(), loss.get_ylabel()) == (
         "training accuracy (%)",
@@ -345,3 +358,97 @@ def test_predictions_grid_fits_any_number_of_digits(runs, tmp_path):
     # One row of five digits: 1.1 in header + 1.95 in row + 0.2 in margin high; the
     # width never drops below the title's 6.5 in.
     assert tuple(fig.get_size_inches()) == pytest.approx((6.5, 3.25))
+
+
+# The same drawings as SVG, with their values on hover
+
+
+def tip_groups(svg_text: str) -> list[tuple[str, str]]:
+    """Each hoverable mark of an SVG figure: (its data-tip, its title), as the page has them."""
+    return re.findall(
+        r'<g id="tip\d+" class="tip" data-tip="([^"]*)"><title>([^<]*)</title>', svg_text
+    )
+
+
+def test_each_comparison_bar_carries_its_value_with_its_unit(runs):
+    fig = comparison.draw(runs)
+    assert list(style.tips(fig).values()) == [
+        "dnn: 32.0 s (median of 2 runs, 30.0–34.0 s)",
+        "rnn: 196 s (1 run)",
+        "cnn: 64.0 s (1 run)",
+        "dnn: 49,000 samples/s (median of 2 runs, 48,000–50,000 samples/s)",
+        "rnn: 9,000 samples/s (1 run)",
+        "cnn: 21,000 samples/s (1 run)",
+        "dnn: 97.20% (median of 2 runs, 97.00–97.40%)",
+        "rnn: 98.00% (1 run)",
+        "cnn: 98.20% (1 run)",
+    ]
+
+
+def test_a_time_to_target_bar_says_how_many_runs_converged(tmp_path):
+    tips = list(style.tips(comparison.draw(as_read(target_rows(), tmp_path))).values())
+    assert tips[-3:] == [
+        "dnn: 21.0 s (median of 3 runs, 20.0–22.0 s)",
+        "dnn-spe32: 10.0 s (median of 2 runs, 9.00–11.0 s); 2/3 converged; noisy",
+        "cnn: not converged",
+    ]
+
+
+def test_each_point_of_the_curves_carries_its_epoch_and_value(runs):
+    tips = list(style.tips(curves.draw(runs)).values())
+    # Accuracy then loss, each configuration's epochs in order.
+    assert tips[:3] == [
+        "dnn, epoch 1: 91.00% (median of 2 runs)",
+        "dnn, epoch 2: 95.00% (median of 2 runs)",
+        "rnn, epoch 1: 91.00%",
+    ]
+    assert tips[6:8] == [
+        "dnn, epoch 1: 0.3000 (median of 2 runs)",
+        "dnn, epoch 2: 0.1500 (median of 2 runs)",
+    ]
+    assert len(tips) == 2 * 3 * 2  # panels × configurations × epochs
+
+
+def test_svg_is_the_drawing_sized_by_the_page_with_its_hover_texts(runs):
+    fig = comparison.draw(runs)
+    text = style.svg(fig, 'Comparison of "dnn" <and> the others')
+    root = re.match(r"<svg ([^>]*)>", text).group(1)
+    # Inline SVG: no XML declaration; the page sizes it (a viewBox, no width or height).
+    assert 'viewBox="0 0 936 345.6"' in root and " width=" not in root and " height=" not in root
+    assert 'class="figure" role="img"' in root
+    assert 'aria-label="Comparison of &quot;dnn&quot; &lt;and&gt; the others"' in root
+    # Text stays text, in the page's fonts, and every bar shows its value on hover.
+    assert "<text" in text and "Training time (lower is better)" in text
+    assert tip_groups(text) == [(tip, tip) for tip in style.tips(fig).values()]
+    # One drawing: the same SVG every time (no date, no random ids).
+    assert text == style.svg(comparison.draw(runs), 'Comparison of "dnn" <and> the others')
+
+
+def test_hover_texts_from_runs_are_escaped(tmp_path):
+    runs = as_read([run_row('<b>dnn</b>"&'), run_row("cnn")], tmp_path)
+    text = style.svg(comparison.draw(runs), "comparison")
+    assert "<b>" not in text
+    assert tip_groups(text)[0] == (
+        "&lt;b&gt;dnn&lt;/b&gt;&quot;&amp;: 30.0 s (1 run)",
+        '&lt;b&gt;dnn&lt;/b&gt;"&amp;: 30.0 s (1 run)',
+    )
+
+
+def test_tip_points_skips_missing_values():
+    fig = style.figure((4, 3))
+    ax = fig.add_subplot()
+    style.tip_points(ax, [1, 2, 3], [1.0, float("nan"), None], ["a", "b", "c"], "black")
+    assert list(style.tips(fig).values()) == ["a"]
+    assert len(ax.get_lines()) == 1
+
+
+def test_a_notice_figure_says_why_there_is_nothing_to_plot(tmp_path):
+    runs = as_read([run_row("dnn", error="MemoryError: out of memory")], tmp_path)
+    fig = style.runs_notice("Training curves", runs)
+    assert fig.get_suptitle() == "Training curves"
+    assert texts(fig.axes[0]) == [
+        "No successful runs: nothing to plot.\n\ndnn: failed (MemoryError: out of memory)"
+    ]
+    assert tuple(fig.get_size_inches()) == style.NOTICE_SIZE
+    assert style.tips(fig) == {}
+    assert not blank(png(style.save(fig, tmp_path / "notice.png")))

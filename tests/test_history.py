@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import math
 import subprocess
 from datetime import date
@@ -10,10 +9,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from PIL import Image
+from synthetic_runs import blank, invoke, png
 
 import mnistbench
-from mnistbench import db
+from mnistbench import db, record
+from mnistbench.figures import history as history_figure
+from mnistbench.figures import style
+from mnistbench.figures.history import history_data, plot_history
 from mnistbench.history import (
     HISTORY_METRICS,
     SERIES_KEY,
@@ -25,10 +27,9 @@ from mnistbench.history import (
     points_from_runs,
     step_positions,
 )
-from mnistbench.metrics import RUN_COLUMNS
-from mnistbench.plots.history import history_data, plot_history
+from mnistbench.record import Run
 
-# --- synthetic runs, shaped like db.read_runs ---------------------------------------------
+# --- synthetic runs, typed as db.read_runs types them ---------------------------------------
 
 COMMITS = [f"{i:x}" * 40 for i in range(1, 16)]  # 1111..., 2222..., ...
 
@@ -43,10 +44,10 @@ def run_row(
     test_samples: int = 300,
     repeat: int = 0,
     **metrics,
-) -> dict:
-    """One run of runs.csv: ok with ``fit_seconds``, failed when it is None."""
-    row = dict.fromkeys(RUN_COLUMNS)
-    row.update(
+) -> Run:
+    """One run's record: ok with ``fit_seconds``, failed when it is None."""
+    ok = fit_seconds is not None
+    return record.new_run(
         run_id=f"{architecture}-r{repeat}",
         config_id=architecture,
         architecture=architecture,
@@ -59,25 +60,26 @@ def run_row(
         epochs=epochs,
         batch_size=32,
         steps_per_execution=1,
-        # As results.make_row writes them: Keras' resolved jit for a run that ran, the
+        # As worker.run_record makes them: Keras' resolved jit for a run that ran, the
         # planned one (None: auto) for a run that failed.
-        jit_compile=True if fit_seconds is not None else None,
+        jit_compile=True if ok else None,
         train_samples=train_samples,
         test_samples=test_samples,
         seed=repeat,
         repeat=repeat,
         started_at="2025-01-01T00:00:00+00:00",
-        status="ok" if fit_seconds is not None else "failed",
-        error="" if fit_seconds is not None else "boom",
+        status="ok" if ok else "failed",
+        error="" if ok else "boom",
         fit_seconds=fit_seconds,
-        test_accuracy=0.95 if fit_seconds is not None else None,
+        **{"test_accuracy": 0.95 if ok else None, **metrics},
     )
-    row.update(metrics)
-    return row
 
 
-def sweep_rows(index: int, rows: list[dict], *, dirty: bool = False, version="0.1.0") -> list:
-    """``rows`` as one sweep's: sweep ``s<index>``, started on day ``index``, at COMMITS[index]."""
+def sweep_rows(
+    index: int, runs: list[Run], *, dirty: bool = False, version="0.1.0"
+) -> list[tuple[Run, dict]]:
+    """``runs`` as one sweep's: sweep ``s<index>``, started on day ``index``, at COMMITS[index],
+    each with the sweep's columns as db.read_runs joins them."""
     sweep = {
         "sweep_id": f"s{index:02d}",
         "sweep_started_at": f"2025-03-{index + 1:02d}T12:00:00+00:00",
@@ -90,13 +92,12 @@ def sweep_rows(index: int, rows: list[dict], *, dirty: bool = False, version="0.
         "command": "mnistbench run",
         "output_dir": f"/results/s{index}",
     }
-    return [{**row, **sweep} for row in rows]
+    return [(run, sweep) for run in runs]
 
 
-def as_read(rows: list[dict]) -> pd.DataFrame:
-    """Rows typed as db.read_runs types them: through CSV text."""
-    frame = pd.DataFrame(rows, columns=[*RUN_COLUMNS, *db.SWEEP_COLUMNS])
-    return pd.read_csv(io.StringIO(frame.to_csv(index=False)))
+def as_read(rows: list[tuple[Run, dict]]) -> pd.DataFrame:
+    """The runs and their sweeps' columns as db.read_runs types them."""
+    return record.frame([run for run, _ in rows], extra=[sweep for _, sweep in rows])
 
 
 def series(values, **columns) -> pd.DataFrame:
@@ -314,22 +315,37 @@ def test_history_data_has_a_normalized_panel_when_normalized_values_exist():
     assert panels.to_dict() == {"fit_seconds": ["regression"], "fit_seconds_normalized": []}
 
 
-def test_plot_history_writes_a_png(tmp_path):
+def test_history_png_draws_the_series_and_marks_the_change(tmp_path):
     points = series(STEP_40)
-    path = plot_history(
-        points, "fit_seconds", detect_changes(points, "fit_seconds"), tmp_path / "h.png"
-    )
-    with Image.open(path) as image:
-        assert image.format == "PNG" and image.size[0] >= 1000
+    changes = detect_changes(points, "fit_seconds")
+    path = plot_history(points, "fit_seconds", changes, tmp_path / "h.png")
+    image = png(path)
+    # 8 sweeps fit the minimum width (10 in), one panel 3.6 in plus 1.2 in, at 120 dpi.
+    assert (image.format, image.size) == ("PNG", (1200, 576))
+    assert not blank(image)
+    fig = history_figure.draw(points, "fit_seconds", changes)
+    [ax] = fig.axes
+    assert ax.get_title(loc="left") == "fit_seconds: lower is better"
+    assert [t.get_text() for t in ax.texts] == ["regression +40%"]
+    assert [t.get_text() for t in ax.get_xticklabels()][4] == "5555555\n2025-03-05"
+    # Each point carries its sweep and value for the history pages' hover.
+    tips = list(style.tips(fig).values())
+    assert len(tips) == 8
+    assert tips[4].splitlines() == [
+        "dnn: 14.0 s (1 run)",
+        "2025-03-05 12:00 UTC · commit 5555555",
+        "mnistbench 0.1.0 · plugin 0.1.0",
+        "sweep s04",
+    ]
 
 
 # --- the command line on a synthetic database --------------------------------------------------
 
 
-def write_db(path: Path, sweeps: list[list[dict]]) -> Path:
-    """A results database with one sweep per item of ``sweeps`` (rows of :func:`run_row`)."""
+def write_db(path: Path, sweeps: list[list[Run]]) -> Path:
+    """A results database with one sweep per item of ``sweeps`` (records of :func:`run_row`)."""
     with db.Database(path) as database:
-        for i, rows in enumerate(sweeps):
+        for i, runs in enumerate(sweeps):
             environment = {
                 "git_commit": COMMITS[i],
                 "commit_info": {"dirty": False},
@@ -337,8 +353,8 @@ def write_db(path: Path, sweeps: list[list[dict]]) -> Path:
             }
             started = f"2025-03-{i + 1:02d}T12:00:00+00:00"
             database.record_sweep(f"s{i:02d}", environment, started_at=started, output_dir="/x")
-            for row in rows:
-                database.record_run(f"s{i:02d}", row)
+            for run in runs:
+                database.record_run(f"s{i:02d}", run)
     return path
 
 
@@ -358,24 +374,35 @@ def test_load_points_reads_the_database(step_db):
     assert points["commit"].tolist() == [c[:7] for c in COMMITS[:8]]
 
 
-def test_history_command_prints_the_series_and_the_change(cli, step_db, tmp_path):
-    result = cli("history", "--db", str(step_db), "--output", str(tmp_path))
-    assert result.returncode == 0, result.stderr
+def test_history_command_prints_the_series_and_the_change(step_db, tmp_path):
+    result = invoke("history", "--db", str(step_db), "--output", str(tmp_path))
+    assert result.exit_code == 0, result.output
     assert "1 change(s) detected: 1 regression(s), 0 improvement(s)." in result.stdout
     [line] = [line for line in result.stdout.splitlines() if "4444444..5555555" in line]
     assert line.split()[:3] == ["regression", "dnn", "fit_seconds"]
     assert "1.40× (+40%)" in line
-    assert (tmp_path / "history.png").is_file()
     assert f"wrote {tmp_path / 'history.png'}" in result.stderr
+    # The figure of both series, its change marked: as plot_history draws it.
+    points = load_points(step_db)
+    expected = plot_history(
+        points, "fit_seconds", detect_changes(points, "fit_seconds"), tmp_path / "expected.png"
+    )
+    written = png(tmp_path / "history.png")
+    assert written.size == (1200, 576) and not blank(written)
+    assert written.tobytes() == png(expected).tobytes()
 
 
-def test_history_command_selects_and_writes_the_png_where_asked(cli, step_db, tmp_path):
-    png = tmp_path / "figure" / "cnn.png"
-    result = cli("history", "--db", str(step_db), "--arch", "cnn", "--png", str(png))
-    assert result.returncode == 0, result.stderr
+def test_history_command_selects_and_writes_the_png_where_asked(step_db, tmp_path):
+    path = tmp_path / "figure" / "cnn.png"
+    result = invoke("history", "--db", str(step_db), "--arch", "cnn", "--png", str(path))
+    assert result.exit_code == 0, result.output
     assert "0 change(s) detected" in result.stdout
     assert "dnn" not in result.stdout
-    assert png.is_file()
+    # Only cnn's series, no change marked.
+    points = load_points(step_db, architectures=["cnn"])
+    expected = plot_history(points, "fit_seconds", [], tmp_path / "expected.png")
+    assert png(path).tobytes() == png(expected).tobytes()
+    assert not blank(png(path))
 
 
 @pytest.mark.parametrize(
@@ -387,26 +414,26 @@ def test_history_command_selects_and_writes_the_png_where_asked(cli, step_db, tm
         (("--metric", "test_accuracy", "--normalized"), "test_accuracy has no normalized column"),
     ],
 )
-def test_history_user_errors_are_one_line_with_exit_2(cli, step_db, tmp_path, args, message):
-    result = cli("history", "--db", str(step_db), "--output", str(tmp_path), *args)
-    assert result.returncode == 2
+def test_history_user_errors_are_one_line_with_exit_2(step_db, tmp_path, args, message):
+    result = invoke("history", "--db", str(step_db), "--output", str(tmp_path), *args)
+    assert result.exit_code == 2
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert message in result.stderr
 
 
-def test_history_without_a_database_is_a_user_error(cli, tmp_path):
-    result = cli("history", "--db", str(tmp_path / "none.sqlite"))
-    assert result.returncode == 2
+def test_history_without_a_database_is_a_user_error(tmp_path):
+    result = invoke("history", "--db", str(tmp_path / "none.sqlite"))
+    assert result.exit_code == 2
     assert result.stderr.strip().splitlines() == [
         f"Error: {tmp_path / 'none.sqlite'}: not found; `mnistbench run` or "
         "`mnistbench db import` writes it"
     ]
 
 
-def test_history_of_an_empty_database_says_how_to_fill_it(cli, tmp_path):
+def test_history_of_an_empty_database_says_how_to_fill_it(tmp_path):
     empty = write_db(tmp_path / "empty.sqlite", [])
-    result = cli("history", "--db", str(empty), "--output", str(tmp_path))
-    assert result.returncode == 0, result.stderr
+    result = invoke("history", "--db", str(empty), "--output", str(tmp_path))
+    assert result.exit_code == 0, result.output
     assert result.stdout.strip() == (
         f"{empty} holds no runs yet: `mnistbench run` records each sweep in it, "
         "`mnistbench db import DIR` adds earlier ones."
@@ -415,12 +442,14 @@ def test_history_of_an_empty_database_says_how_to_fill_it(cli, tmp_path):
 
 # --- end to end: real sweeps across commits ---------------------------------------------------
 
-#: Seconds ``sleepy``'s fit takes before and after the change at commit 5 (a 40% step);
-#: ``steady``'s always the first; each run within ±NOISE of its level.
+#: Seconds ``sleepy``'s fit takes before and after the change at the third commit (a 40%
+#: step); ``steady``'s always the first; each run within ±NOISE of its level.
 SLEEP_BEFORE, SLEEP_AFTER = 1.5, 2.1
 NOISE = 0.03
-SWEEPS = 8
-CHANGED_AT = 4  # the fifth commit makes fit take longer
+#: Sweeps, one per commit: two before the change, two after (a change needs two points on
+#: each side: one odd sweep is no change).
+SWEEPS = 4
+CHANGED_AT = 2  # the third commit makes fit take longer
 
 
 class VirtualClock:
@@ -441,7 +470,7 @@ class VirtualClock:
 
 
 class Sleepy:
-    """``sleepy`` and ``steady``: a small dense model whose ``fit`` first "sleeps" on the
+    """``sleepy`` and ``steady``: a logistic regression whose ``fit`` first "sleeps" on the
     virtual clock; sleepy's seconds are read from ``sleep.txt`` in the working directory,
     once per commit; each run's are off by a seeded noise of at most :data:`NOISE`."""
 
@@ -460,24 +489,18 @@ class Sleepy:
     def mnistbench_build_model(self, architecture, input_shape, num_classes):
         if architecture not in ("sleepy", "steady"):
             return None
-        import keras
+        from helpers import logistic_regression
 
         level = float(Path("sleep.txt").read_text()) if architecture == "sleepy" else SLEEP_BEFORE
         delay, clock = level * (1 + self.noise.uniform(-NOISE, NOISE)), self.clock
+        model = logistic_regression(input_shape, num_classes)
+        fit = model.fit
 
-        class SleepyModel(keras.Sequential):
-            def fit(self, *args, **kwargs):
-                clock.sleep(delay)
-                return super().fit(*args, **kwargs)
+        def sleepy_fit(*args, **kwargs):
+            clock.sleep(delay)
+            return fit(*args, **kwargs)
 
-        model = SleepyModel(
-            [keras.Input(input_shape), keras.layers.Flatten(), keras.layers.Dense(num_classes)]
-        )
-        model.compile(
-            "adam",
-            keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            metrics=["accuracy"],
-        )
+        model.fit = sleepy_fit
         return model
 
 
@@ -488,11 +511,11 @@ def git(repo: Path, *args: str) -> str:
     return result.stdout.strip()
 
 
-def test_history_finds_the_commit_that_slowed_training(
-    tmp_path, monkeypatch, sweep_in_process, cli
-):
+def test_history_finds_the_commit_that_slowed_training(tmp_path, monkeypatch, sweep_in_process):
+    from helpers import QUICK
+
+    from mnistbench.builtins import load_plugins
     from mnistbench.plan import plan
-    from mnistbench.plugins import load_plugins
 
     repo, database = tmp_path / "repo", tmp_path / "results.sqlite"
     repo.mkdir()
@@ -502,10 +525,12 @@ def test_history_finds_the_commit_that_slowed_training(
     monkeypatch.chdir(repo)
     clock = VirtualClock()
     monkeypatch.setattr("mnistbench.runner.time", clock)
-    plugins = load_plugins(extra=[Sleepy(clock)])
+    # The speed probe is not what this test is about: a machine of constant speed, at once.
+    monkeypatch.setattr("mnistbench.worker.measure_probe", lambda: 0.5)
+    plugins = load_plugins(extra=[Sleepy(clock)], entry_points=False)
     # The history is what this test is about: the sweeps' reports are left out.
     monkeypatch.setattr(plugins, "write_report", lambda runs, output_dir: [])
-    configs = plan(["sleepy", "steady"], epochs=1, batch_size=128, train_limit=128, test_limit=64)
+    configs = plan(["sleepy", "steady"], **{**QUICK, "test_limit": 32}, batch_size=128)
     commits = []
     for i in range(SWEEPS):
         (repo / "sleep.txt").write_text(str(SLEEP_AFTER if i >= CHANGED_AT else SLEEP_BEFORE))
@@ -515,11 +540,13 @@ def test_history_finds_the_commit_that_slowed_training(
         commits.append(git(repo, "rev-parse", "--short=7", "HEAD"))
         sweep_in_process(tmp_path / f"out-{i}", configs, plugins, db=database)
 
+    # Each sweep is recorded with its commit, and the sweeps of a configuration are one series.
     points = load_points(database)
     assert points.groupby("architecture")["commit"].apply(list).to_dict() == {
         "sleepy": commits,
         "steady": commits,
     }
+    assert points["series"].nunique() == 2
     assert set(points["runs"]) == {1}
     changes = detect_changes(points, "fit_seconds")
     fits = points.groupby("architecture")["fit_seconds"].apply(lambda v: [round(x, 3) for x in v])
@@ -533,12 +560,15 @@ def test_history_finds_the_commit_that_slowed_training(
         "regression",
     )
     assert change.ratio == pytest.approx(SLEEP_AFTER / SLEEP_BEFORE, rel=2 * NOISE)
+    assert change.survives_normalization is True  # the machine's speed did not change
 
     pages = tmp_path / "pages"
-    result = cli("history", "--db", str(database), "--output", str(tmp_path), "--html", str(pages))
-    assert result.returncode == 0, result.stderr
+    result = invoke(
+        "history", "--db", str(database), "--output", str(tmp_path), "--html", str(pages)
+    )
+    assert result.exit_code == 0, result.output
     index = (pages / "index.html").read_text()
-    assert f"{commits[CHANGED_AT - 1]}" in index and f"{commits[CHANGED_AT]}" in index
+    assert f"{commits[CHANGED_AT - 1]} → {commits[CHANGED_AT]}" in index
     assert len(list(pages.glob("config-*.html"))) == 2
     assert "1 change(s) detected: 1 regression(s), 0 improvement(s)." in result.stdout
     [line] = [line for line in result.stdout.splitlines() if ".." in line and "fit_seconds" in line]

@@ -1,4 +1,4 @@
-"""Markdown and JSON for CI: ``compare`` and ``report`` with ``--format markdown|json``.
+"""Markdown for CI: ``compare`` and ``report`` with ``--format markdown``, and the step summary.
 
 The comparisons are written by hand, like tests/test_compare.py's: five distinct values
 per side that do not overlap give the smallest exact two-sided Mann-Whitney U p-value
@@ -9,76 +9,43 @@ would before sanitizing), so a test sees the table a reader would.
 
 from __future__ import annotations
 
-import json
-import math
 import re
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from markdown_it import MarkdownIt
-from synthetic_runs import as_read, repeat_rows, run_row, sweep_rows
+from synthetic_runs import (
+    ACCURACY,
+    FAST,
+    SLOW,
+    as_read,
+    invoke,
+    probed,
+    repeat_rows,
+    repeats,
+    run_row,
+    sweep_rows,
+    write_dir,
+    write_pair,
+)
 
-import mnistbench.markdown as markdown
-from mnistbench.compare import FailRule, compare_runs, machine_comparison
-from mnistbench.digest import compare_digest
-from mnistbench.markdown import Limit, append_step_summary, compare_markdown, escape
+import mnistbench.outputs.markdown as markdown
+from mnistbench import record
+from mnistbench.compare import compare_runs, machine_comparison
+from mnistbench.gates import FailRule
+from mnistbench.outputs.digest import compare_digest, sweep_digest
+from mnistbench.outputs.markdown import (
+    Limit,
+    append_step_summary,
+    compare_markdown,
+    escape,
+    sweep_markdown,
+)
+from mnistbench.record import Run
+from mnistbench.summary import comparison_table
 
-FULL = {"epochs": 5, "batch_size": 32, "train_samples": 60000, "test_samples": 10000}
-FAST = [9.8, 9.9, 10.0, 10.1, 10.2]  # median 10.0
-SLOW = [11.8, 11.9, 12.0, 12.1, 12.2]  # median 12.0: 20 % slower, no overlap
-PROBE = [0.02] * 5
-ACCURACY = [0.97, 0.971, 0.972, 0.973, 0.974]  # median 0.972
 SCRIPT = "<script>alert(1)</script>"
-
-
-def runs(config_id: str, **metrics: list[float]) -> list[dict]:
-    """One runs.csv row per repeat, as many as the metric lists are long, full work."""
-    count = len(next(iter(metrics.values())))
-    return [
-        {
-            "run_id": f"{config_id}-r{repeat}",
-            "config_id": config_id,
-            "architecture": config_id.split("-")[0],
-            "backend": "tensorflow",
-            "backend_version": "2.20.0",
-            **FULL,
-            "seed": 42 + repeat,
-            "repeat": repeat,
-            **{name: values[repeat] for name, values in metrics.items()},
-            "status": "ok",
-            "error": "",
-        }
-        for repeat in range(count)
-    ]
-
-
-def probed(config_id: str, fit: list[float], **metrics: list[float]) -> list[dict]:
-    """Runs with a fit time, a speed probe of 0.02 s and the fit time normalized by it."""
-    return runs(
-        config_id,
-        fit_seconds=fit,
-        probe_seconds=PROBE,
-        probe_version=[1] * 5,
-        fit_seconds_normalized=[f / p for f, p in zip(fit, PROBE, strict=True)],
-        **metrics,
-    )
-
-
-def write_dir(directory: Path, rows: list[dict]) -> Path:
-    """An output directory holding only a runs.csv of ``rows``."""
-    directory.mkdir()
-    pd.DataFrame(rows).to_csv(directory / "runs.csv", index=False)
-    return directory
-
-
-def invoke(*args: str, env: dict | None = None):
-    """``mnistbench ARGS`` in this process; stdout and stderr apart."""
-    from click.testing import CliRunner
-
-    from mnistbench.cli import cli
-
-    return CliRunner().invoke(cli, list(args), env=env)
 
 
 @pytest.fixture
@@ -90,15 +57,7 @@ def no_step_summary(monkeypatch) -> None:
 @pytest.fixture
 def pair(tmp_path: Path) -> tuple[Path, Path]:
     """dnn 20 % slower on the same machine, cnn 20 % faster; accuracies unchanged."""
-    base = write_dir(
-        tmp_path / "base",
-        probed("dnn", FAST, test_accuracy=ACCURACY) + probed("cnn", SLOW, test_accuracy=ACCURACY),
-    )
-    cand = write_dir(
-        tmp_path / "cand",
-        probed("dnn", SLOW, test_accuracy=ACCURACY) + probed("cnn", FAST, test_accuracy=ACCURACY),
-    )
-    return base, cand
+    return write_pair(tmp_path)
 
 
 def html(text: str) -> str:
@@ -149,32 +108,45 @@ def test_compare_markdown_is_the_exact_table_regressions_first(pair, no_step_sum
     assert (cand / "compare.csv").is_file()
 
 
-def test_compare_markdown_without_a_failing_rule_exits_0(pair, no_step_summary) -> None:
-    base, cand = pair
-    result = invoke("compare", str(base), str(cand), "--format", "markdown")
-    assert result.exit_code == 0, result.output
-    assert result.stdout.splitlines()[1] == ("1 regressed · 1 improved · 2 no significant change")
-    assert "Failing" not in result.stdout
+def test_compare_markdown_without_a_failing_rule_has_no_failing_list() -> None:
+    baseline = record.frame(
+        probed("dnn", FAST, test_accuracy=ACCURACY) + probed("cnn", SLOW, test_accuracy=ACCURACY)
+    )
+    candidate = record.frame(
+        probed("dnn", SLOW, test_accuracy=ACCURACY) + probed("cnn", FAST, test_accuracy=ACCURACY)
+    )
+    digest = compare_digest(
+        compare_runs(baseline, candidate), machine_comparison(baseline, candidate)
+    )
+    text = compare_markdown(digest)
+    assert text.splitlines()[1] == "1 regressed · 1 improved · 2 no significant change"
+    assert "Failing" not in text
+    # Without a rule, the same document as the command's, less the failing rule.
+    assert text == EXPECTED_COMPARE.replace("**✗ 1 failing rule** · ", "").replace(
+        "**Failing `--fail` rules**\n- dnn fit\\_seconds\\_normalized: 500.0000 → 600.0000 "
+        "(+20.0%, p=0.0079) exceeds 15%\n\n",
+        "",
+    ).replace("; ✗ fails `fit_seconds_normalized:15%`", "")
 
 
 def test_rows_come_failing_first_then_regressions_then_changes_then_the_rest() -> None:
     much_slower = [f * 1.5 for f in FAST]
-    baseline = pd.DataFrame(
+    baseline = record.frame(
         [
-            *runs("keep", fit_seconds=FAST),
-            *runs("gone", fit_seconds=FAST),
-            *runs("slow", fit_seconds=FAST),
-            *runs("fast", fit_seconds=SLOW),
-            *runs("gated", fit_seconds=FAST),
+            *repeats("keep", fit_seconds=FAST),
+            *repeats("gone", fit_seconds=FAST),
+            *repeats("slow", fit_seconds=FAST),
+            *repeats("fast", fit_seconds=SLOW),
+            *repeats("gated", fit_seconds=FAST),
         ]
     )
-    candidate = pd.DataFrame(
+    candidate = record.frame(
         [
-            *runs("keep", fit_seconds=FAST),
-            *runs("slow", fit_seconds=SLOW),
-            *runs("fast", fit_seconds=FAST),
-            *runs("gated", fit_seconds=much_slower),
-            *runs("new", fit_seconds=FAST),
+            *repeats("keep", fit_seconds=FAST),
+            *repeats("slow", fit_seconds=SLOW),
+            *repeats("fast", fit_seconds=FAST),
+            *repeats("gated", fit_seconds=much_slower),
+            *repeats("new", fit_seconds=FAST),
         ]
     )
     table = compare_runs(baseline, candidate, [FailRule.parse("fit_seconds:25%")])
@@ -195,22 +167,6 @@ def test_rows_come_failing_first_then_regressions_then_changes_then_the_rest() -
         "no significant change": 1,
     }
     assert digest.failing == ("gated fit_seconds: 10.0 s → 15.0 s (+50.0%, p=0.0079) exceeds 25%",)
-
-
-def test_compare_text_stays_the_default(pair, no_step_summary) -> None:
-    base, cand = pair
-    default = invoke("compare", str(base), str(cand))
-    text = invoke("compare", str(base), str(cand), "--format", "text")
-    assert default.exit_code == text.exit_code == 0
-    assert default.stdout == text.stdout
-    assert "mnistbench compare" in default.stdout and "|" not in default.stdout
-
-
-def test_an_unknown_format_is_a_usage_error(pair) -> None:
-    base, cand = pair
-    result = invoke("compare", str(base), str(cand), "--format", "html")
-    assert result.exit_code == 2
-    assert "'html' is not one of 'text', 'markdown', 'json'" in result.stderr
 
 
 def test_a_missing_directory_is_one_line_and_exit_2_in_markdown(tmp_path, no_step_summary) -> None:
@@ -281,8 +237,8 @@ def test_a_config_id_with_script_and_a_pipe_shows_as_text_in_compare(
     tmp_path, no_step_summary
 ) -> None:
     nasty = f"dnn|{SCRIPT}\nnext"
-    base = write_dir(tmp_path / "base", runs(nasty, fit_seconds=FAST))
-    cand = write_dir(tmp_path / "cand", runs(nasty, fit_seconds=SLOW))
+    base = write_dir(tmp_path / "base", repeats(nasty, fit_seconds=FAST))
+    cand = write_dir(tmp_path / "cand", repeats(nasty, fit_seconds=SLOW))
     result = invoke("compare", str(base), str(cand), "--format", "markdown")
     assert result.exit_code == 0, result.output
     rendered = html(result.stdout)
@@ -320,11 +276,17 @@ def test_an_error_with_script_and_a_pipe_shows_as_text_in_report(tmp_path, no_st
 # --- GitHub's limits --------------------------------------------------------------------
 
 
-def many_configs(count: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+def many_runs(count: int) -> tuple[list[Run], list[Run]]:
     """``count`` configurations, each 20 % slower in the candidate."""
-    base = [row for i in range(count) for row in runs(f"dnn-{i:03d}", fit_seconds=FAST)]
-    cand = [row for i in range(count) for row in runs(f"dnn-{i:03d}", fit_seconds=SLOW)]
-    return pd.DataFrame(base), pd.DataFrame(cand)
+    base = [run for i in range(count) for run in repeats(f"dnn-{i:03d}", fit_seconds=FAST)]
+    cand = [run for i in range(count) for run in repeats(f"dnn-{i:03d}", fit_seconds=SLOW)]
+    return base, cand
+
+
+def many_configs(count: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`many_runs` as the two sides' typed tables."""
+    base, cand = many_runs(count)
+    return record.frame(base), record.frame(cand)
 
 
 def test_markdown_is_cut_at_row_boundaries_within_the_limit() -> None:
@@ -350,10 +312,8 @@ def test_markdown_is_cut_at_row_boundaries_within_the_limit() -> None:
 
 def test_compare_stdout_is_cut_to_the_comment_limit(monkeypatch, no_step_summary, tmp_path):
     monkeypatch.setattr(markdown, "COMMENT_LIMIT", 3000)
-    baseline, candidate = many_configs(60)
-    base, cand = write_dir(tmp_path / "base", []), write_dir(tmp_path / "cand", [])
-    baseline.to_csv(base / "runs.csv", index=False)
-    candidate.to_csv(cand / "runs.csv", index=False)
+    baseline, candidate = many_runs(60)
+    base, cand = write_dir(tmp_path / "base", baseline), write_dir(tmp_path / "cand", candidate)
     result = invoke("compare", str(base), str(cand), "--format", "markdown")
     assert result.exit_code == 0, result.output
     shown = sum(line.startswith("| dnn-") for line in result.stdout.splitlines())
@@ -406,42 +366,7 @@ def test_the_real_limits_are_githubs() -> None:
     assert markdown.step_summary_limit().reason == "GitHub's 1 MiB step-summary limit"
 
 
-# --- --format json ----------------------------------------------------------------------
-
-
-def test_compare_json_holds_the_same_rows_as_the_markdown(pair, no_step_summary) -> None:
-    base, cand = pair
-    args = ("compare", str(base), str(cand), "--fail", "fit_seconds_normalized:15%")
-    as_json = invoke(*args, "--format", "json")
-    as_markdown = invoke(*args, "--format", "markdown")
-    assert as_json.exit_code == as_markdown.exit_code == 1
-    document = json.loads(as_json.stdout)
-    assert document["verdicts"] == {
-        "regressed": 1, "improved": 1, "no significant change": 2
-    }  # fmt: skip
-    assert document["failing"] == [
-        "dnn fit_seconds_normalized: 500.0000 → 600.0000 (+20.0%, p=0.0079) exceeds 15%"
-    ]
-    assert document["machine"][0] == (
-        "both machines ran at the same speed by the probe (×1.00, probe 0.02 s vs 0.02 s)"
-    )
-    rows = [(r["config"], r["metric"], r["verdict"]) for r in document["rows"]]
-    markdown_rows = [
-        (cells[0], re.sub(r"</?code>", "", cells[1]), re.sub(r"</?strong>", "", cells[6]))
-        for cells in table_cells(as_markdown.stdout)[1:]
-    ]
-    assert [(c, m) for c, m, _ in rows] == [(c, m) for c, m, _ in markdown_rows]
-    assert all(md.startswith(v) for (_, _, v), (_, _, md) in zip(rows, markdown_rows, strict=True))
-    first = document["rows"][0]
-    assert (first["baseline"], first["candidate"], first["ratio"]) == (10.0, 12.0, 1.2)
-    assert first["failed_rules"] == ["fit_seconds_normalized:15%"]
-    assert first["normalized_ratio"] == pytest.approx(1.2)
-    # The same rows as compare.csv, reordered.
-    csv = pd.read_csv(cand / "compare.csv")
-    assert sorted(zip(csv["config_id"], csv["metric"], csv["verdict"], strict=True)) == sorted(rows)
-
-
-# --- report --format markdown|json ------------------------------------------------------
+# --- report --format markdown ------------------------------------------------------
 
 EXPECTED_REPORT = """\
 ### mnistbench report
@@ -468,49 +393,22 @@ def report_dir(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def test_report_markdown_is_the_headline_table(tmp_path, no_step_summary) -> None:
-    result = invoke("report", str(report_dir(tmp_path)), "--format", "markdown")
+def test_sweep_markdown_is_the_headline_table(tmp_path) -> None:
+    runs = as_read([*repeat_rows(), *sweep_rows()[2:]], tmp_path)
+    assert sweep_markdown(sweep_digest(comparison_table(runs))) == EXPECTED_REPORT
+
+
+def test_report_markdown_prints_the_headline_table_and_appends_it_to_the_step_summary(
+    tmp_path,
+) -> None:
+    summary = tmp_path / "summary.md"
+    sweep = report_dir(tmp_path / "sweep")
+    result = invoke(
+        "report", str(sweep), "--format", "markdown", env={"GITHUB_STEP_SUMMARY": str(summary)}
+    )
     assert result.exit_code == 0, result.output
     assert result.stdout == EXPECTED_REPORT
-    # The files are rewritten as with text, and named on stderr.
-    assert (tmp_path / "comparison.csv").is_file()
-    assert f"wrote {tmp_path / 'comparison.csv'}" in result.stderr
-
-
-def test_report_markdown_goes_to_the_step_summary(tmp_path, no_step_summary) -> None:
-    summary = tmp_path / "summary.md"
-    result = invoke(
-        "report", str(report_dir(tmp_path / "sweep")), "--format", "markdown",
-        env={"GITHUB_STEP_SUMMARY": str(summary)},
-    )  # fmt: skip
-    assert result.exit_code == 0, result.output
     assert summary.read_text() == EXPECTED_REPORT
-
-
-def test_report_json_holds_the_same_configurations(tmp_path, no_step_summary) -> None:
-    result = invoke("report", str(report_dir(tmp_path)), "--format", "json")
-    assert result.exit_code == 0, result.output
-    document = json.loads(result.stdout)
-    assert (document["configurations"], document["runs"], document["failed"]) == (4, 5, 1)
-    assert [c["config"] for c in document["configs"]] == ["dnn", "rnn", "cnn", "lstm"]
-    dnn = document["configs"][0]
-    assert dnn["noisy"] == ["fit_seconds", "seconds_per_epoch", "train_samples_per_second"]
-    assert dnn["metrics"]["fit_seconds"]["median"] == 33.0
-    assert (dnn["metrics"]["fit_seconds"]["min"], dnn["metrics"]["fit_seconds"]["max"]) == (
-        30.0,
-        39.0,
-    )
-    assert dnn["metrics"]["fit_seconds"]["noisy"] is True
-    lstm = document["configs"][3]
-    assert (lstm["status"], lstm["error"]) == (
-        "failed",
-        "ValueError: expected ndim=3, found ndim=2",
-    )
-    assert lstm["metrics"]["fit_seconds"]["median"] is None
-    assert not math.isnan(document["configs"][1]["metrics"]["test_accuracy"]["median"])
-
-
-def test_report_text_still_prints_the_written_files(tmp_path) -> None:
-    result = invoke("report", str(report_dir(tmp_path)))
-    assert result.exit_code == 0, result.output
-    assert f"wrote {tmp_path / 'comparison.csv'}" in result.stdout
+    # The files are rewritten as with text, and named on stderr.
+    assert (sweep / "comparison.csv").is_file()
+    assert f"wrote {sweep / 'comparison.csv'}" in result.stderr

@@ -33,7 +33,9 @@ def test_default_configuration_id_is_the_architecture():
 
 
 def test_run_ids_name_configuration_and_repeat():
-    configs = plan(["dnn"], repeats=2, steps_per_execution=[1, 32], jit_compile=[False])
+    configs = plan(
+        ["dnn"], repeats=2, steps_per_execution=[1, 32], jit_compile=[False], order_by="grouped"
+    )
     assert [c.run_id for c in configs] == [
         "dnn-jitoff-r0",
         "dnn-jitoff-r1",
@@ -76,7 +78,7 @@ def test_no_target_accuracy_is_no_target():
 
 
 def test_plan_orders_architectures_then_backends_then_options_then_repeats():
-    configs = plan(["cnn", "dnn"], repeats=2, backends=["tensorflow", "jax"])
+    configs = plan(["cnn", "dnn"], repeats=2, backends=["tensorflow", "jax"], order_by="grouped")
     assert [c.run_id for c in configs] == [
         "cnn-tensorflow-r0",
         "cnn-tensorflow-r1",
@@ -113,7 +115,9 @@ def test_batch_size_comes_first_in_the_configuration_id():
 
 
 def test_a_batch_size_list_multiplies_into_the_grid_in_order():
-    configs = plan(["dnn", "cnn"], batch_size=[32, 128, 512], steps_per_execution=[1, 32])
+    configs = plan(
+        ["dnn", "cnn"], batch_size=[32, 128, 512], steps_per_execution=[1, 32], order_by="grouped"
+    )
     assert len(configs) == 2 * 3 * 2
     assert [c.run_id for c in configs[:6]] == [
         "dnn-r0",
@@ -131,7 +135,10 @@ def test_one_batch_size_as_a_number_or_a_list_plans_the_same_runs():
 
 
 def test_plan_drops_a_repeated_batch_size():
-    assert [c.run_id for c in plan(["dnn"], batch_size=[64, 64, 32])] == ["dnn-bs64-r0", "dnn-r0"]
+    assert [c.run_id for c in plan(["dnn"], batch_size=[64, 64, 32], order_by="grouped")] == [
+        "dnn-bs64-r0",
+        "dnn-r0",
+    ]
 
 
 def test_plan_refuses_a_batch_size_below_one_in_a_list():
@@ -141,7 +148,7 @@ def test_plan_refuses_a_batch_size_below_one_in_a_list():
 
 
 def test_configurations_of_a_batch_size_grid_have_one_label_each():
-    configs = plan(["dnn"], batch_size=[32, 128], repeats=2)
+    configs = plan(["dnn"], batch_size=[32, 128], repeats=2, order_by="grouped")
     runs = [
         record.new_run(
             run_id=c.run_id,
@@ -166,7 +173,7 @@ def test_compare_matches_each_batch_size_with_its_own():
                     batch_size=config.batch_size,
                     fit_seconds=fit_seconds[config.batch_size],
                 )
-                for config in plan(["dnn"], batch_size=[32, 128], repeats=4)
+                for config in plan(["dnn"], batch_size=[32, 128], repeats=4, order_by="grouped")
             ]
         )
 
@@ -181,7 +188,8 @@ def test_compare_matches_each_batch_size_with_its_own():
 
 
 def test_dry_run_lists_one_configuration_per_batch_size():
-    result = CliRunner().invoke(cli, ["run", "dnn", "--batch-size", "32,256", "--dry-run"])
+    argv = ["run", "dnn", "--batch-size", "32,256", "--order", "grouped", "--dry-run"]
+    result = CliRunner().invoke(cli, argv)
     assert (result.exit_code, result.stderr) == (0, "")
     assert "mnistbench plan: 2 run(s)" in result.stdout
     runs = [
@@ -217,6 +225,7 @@ def test_plan_passes_every_option_to_each_run():
         seed=5,
         target_accuracy=0.8,
         eval_every=10,
+        position=0,
     )
 
 
@@ -359,3 +368,38 @@ def test_execution_from_a_newer_manifest_ignores_unknown_settings():
 
 def test_execution_of_an_empty_manifest_entry_is_the_default():
     assert Execution.from_dict({}) == Execution()
+
+
+# --- the order of a sweep's runs -----------------------------------------------------------
+
+
+def test_interleaved_rounds_run_repeat_r_of_every_configuration_before_round_r_plus_1():
+    configs = plan(["cnn", "dnn", "rnn"], repeats=3, jit_compile=[None, False], seed=7)
+    assert [c.round for c in configs] == [0] * 6 + [1] * 6 + [2] * 6
+    for round_ in range(3):
+        ids = {c.config_id for c in configs if c.round == round_}
+        assert ids == {"cnn", "cnn-jitoff", "dnn", "dnn-jitoff", "rnn", "rnn-jitoff"}
+    assert [c.position for c in configs] == list(range(18))
+
+
+def test_the_order_within_each_round_is_drawn_from_the_seed():
+    def order(seed: int) -> list[str]:
+        return [c.run_id for c in plan(["cnn", "dnn", "rnn"], repeats=4, seed=seed)]
+
+    assert order(3) == order(3)  # reproducible
+    assert len({tuple(order(seed)) for seed in range(6)}) > 1  # and drawn, not fixed
+    rounds = [order(3)[i : i + 3] for i in range(0, 12, 3)]
+    assert len({tuple(r) for r in rounds}) > 1  # each round drawn anew
+
+
+def test_grouped_order_keeps_each_configurations_repeats_together():
+    configs = plan(["cnn", "dnn"], repeats=2, order_by="grouped")
+    assert [c.run_id for c in configs] == ["cnn-r0", "cnn-r1", "dnn-r0", "dnn-r1"]
+    assert [c.position for c in configs] == [0, 1, 2, 3]
+
+
+def test_an_unknown_order_is_refused():
+    with pytest.raises(
+        ConfigError, match=r"unknown order 'random' \(known: interleaved, grouped\)"
+    ):
+        plan(["dnn"], order_by="random")

@@ -1,263 +1,92 @@
-"""The built-in reporter: comparison.csv, and the hook that writes it with the figures."""
+"""The built-in reporter (mnistbench.report): the hook that writes comparison.csv, the figures
+as PNG and report.html with the same drawings as SVG. (The table is tests/test_summary.py's,
+the figures' data tests/test_figures.py's, the page tests/test_report_html.py's.)"""
 
 from __future__ import annotations
 
-import json
+import html
 import math
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
 from synthetic_runs import (
-    TIGHT_FIT_SECONDS,
     as_read,
+    blank,
     older_runs,
     png,
     repeat_rows,
     run_row,
     sweep_rows,
-    target_rows,
     write_samples,
 )
 
-from mnistbench import report
-from mnistbench.plugins import load_plugins
-from mnistbench.report import comparison_table, mnistbench_write_report
-from mnistbench.runs import read_runs
-from mnistbench.stats import NOISY_CV
+from mnistbench import layout, record, report
+from mnistbench.builtins import load_plugins
+from mnistbench.report import mnistbench_write_report
+from mnistbench.summary import comparison_table
+
+EVERY_FILE = ["comparison.csv", "comparison.png", "curves.png", "predictions.png", "report.html"]
 
 
-@pytest.fixture
-def runs(tmp_path) -> pd.DataFrame:
-    return as_read(sweep_rows(), tmp_path)
+@pytest.fixture(scope="module")
+def reported(tmp_path_factory) -> tuple[Path, pd.DataFrame, list[Path]]:
+    """A synthetic sweep (dnn twice, rnn, cnn, a failed lstm) with its samples, reported
+    once: ``(directory, runs, written)``. Read only: copy it to change anything."""
+    directory = tmp_path_factory.mktemp("reported")
+    runs = as_read(sweep_rows(), directory)
+    write_samples(directory)
+    return directory, runs, mnistbench_write_report(runs, directory)
 
 
-# comparison.csv
+def test_write_report_writes_the_csv_the_figures_and_the_page_and_returns_their_paths(reported):
+    directory, _, written = reported
+    assert written == [directory / name for name in EVERY_FILE]
+    # Nothing else is left behind, no temporary file in particular.
+    assert sorted(p.name for p in directory.iterdir()) == sorted(
+        [*EVERY_FILE, "runs.csv", "samples.npz"]
+    )
 
 
-# The headline metrics of comparison.csv, in runs.csv order.
-HEADLINE_COLUMNS = [
-    "fit_seconds", "first_epoch_seconds", "steady_epoch_seconds", "seconds_per_epoch",
-    "time_to_accuracy_seconds", "train_samples_per_second", "test_accuracy", "test_loss",
-    "inference_samples_per_second", "latency_ms", "latency_p95_ms", "latency_p99_ms", "params",
-    "train_flops_per_second", "train_peak_fraction", "inference_peak_fraction", "peak_memory_mb",
-    "probe_seconds",
-]  # fmt: skip
-
-
-def test_comparison_table_columns_are_ids_counts_medians_ratios_spreads_and_error(runs):
-    ratios = [f"{metric}_ratio_to_best" for metric in HEADLINE_COLUMNS]
-    spreads = [
-        f"{metric}_{stat}"
-        for metric in HEADLINE_COLUMNS
-        for stat in ("min", "max", "iqr", "stdev", "cv", "noisy")
-    ]
-    assert list(comparison_table(runs).columns) == [
-        "config_id", "architecture", "backend", "steps_per_execution", "jit_compile",
-        "status", "runs", "failed", "converged", "noisy_metrics",
-        *HEADLINE_COLUMNS, *ratios, *spreads, "error",
-    ]  # fmt: skip
-
-
-def test_metrics_missing_from_an_older_runs_csv_are_left_out():
-    table = comparison_table(older_runs(sweep_rows()))
-    assert [metric for metric in HEADLINE_COLUMNS if metric in table.columns] == [
-        "fit_seconds", "seconds_per_epoch", "train_samples_per_second", "test_accuracy",
-        "test_loss", "inference_samples_per_second", "latency_ms", "params", "peak_memory_mb",
-    ]  # fmt: skip
-    assert not [column for column in table.columns if column.startswith("first_epoch")]
-
-
-def test_an_older_runs_csv_without_config_id_is_grouped_by_architecture():
-    table = comparison_table(older_runs(sweep_rows()))
-    assert table["config_id"].tolist() == ["dnn", "rnn", "cnn", "lstm"]
-    assert table["architecture"].tolist() == ["dnn", "rnn", "cnn", "lstm"]
-    assert table["runs"].tolist() == [2, 1, 1, 0]
-    assert table["steps_per_execution"].isna().all()
-
-
-def test_comparison_table_has_one_row_per_architecture_in_run_order_with_counts(runs):
-    table = comparison_table(runs)
-    assert table["architecture"].tolist() == ["dnn", "rnn", "cnn", "lstm"]
-    assert table["runs"].tolist() == [2, 1, 1, 0]
-    assert table["failed"].tolist() == [0, 0, 0, 1]
-    assert table["status"].tolist() == ["ok", "ok", "ok", "failed"]
-
-
-def test_comparison_table_holds_medians_over_successful_runs(runs):
-    dnn = comparison_table(runs).set_index("architecture").loc["dnn"]
-    assert dnn["fit_seconds"] == pytest.approx(32.0)
-    assert dnn["seconds_per_epoch"] == pytest.approx(16.0)
-    assert dnn["test_accuracy"] == pytest.approx(0.972)
-    assert dnn["inference_samples_per_second"] == pytest.approx(49000.0)
-    assert dnn["params"] == 118_282
-
-
-def test_ratio_to_best_is_one_for_the_best_and_value_over_best_for_the_others(runs):
-    table = comparison_table(runs).set_index("architecture")
-    # fit_seconds: lower is better, the best is dnn's 32 s.
-    assert table.loc[["dnn", "rnn", "cnn"], "fit_seconds_ratio_to_best"].tolist() == [
-        1.0, 6.125, 2.0,
-    ]  # fmt: skip
-    # test_accuracy and throughput: higher is better, so the others are below 1.
-    assert table.loc["cnn", "test_accuracy_ratio_to_best"] == 1.0
-    assert table.loc["dnn", "test_accuracy_ratio_to_best"] == round(0.972 / 0.982, 4)
-    assert table.loc["dnn", "inference_samples_per_second_ratio_to_best"] == 1.0
-    assert table.loc["rnn", "inference_samples_per_second_ratio_to_best"] == round(9 / 49, 4)
-
-
-def test_failed_architecture_has_its_error_and_no_metrics(runs):
-    lstm = comparison_table(runs).set_index("architecture").loc["lstm"]
-    assert lstm["error"] == "ValueError: expected ndim=3, found ndim=2"
-    assert math.isnan(lstm["fit_seconds"])
-    assert math.isnan(lstm["fit_seconds_ratio_to_best"])
-
-
-def test_failed_repeat_is_counted_but_not_in_the_median(tmp_path):
-    rows = [*sweep_rows(), run_row("dnn", 2, error="TimeoutError: stopped after 600 s")]
-    dnn = comparison_table(as_read(rows, tmp_path)).set_index("architecture").loc["dnn"]
-    assert (dnn["status"], dnn["runs"], dnn["failed"]) == ("partial", 2, 1)
-    assert dnn["fit_seconds"] == pytest.approx(32.0)
-
-
-def test_runs_are_grouped_by_backend_when_several_backends_ran(tmp_path):
-    rows = [
-        run_row("dnn", fit_seconds=30.0),
-        run_row("dnn", fit_seconds=20.0, backend="jax"),
-        run_row("cnn", fit_seconds=60.0),
-    ]
-    table = comparison_table(as_read(rows, tmp_path))
-    assert list(zip(table["architecture"], table["backend"], strict=True)) == [
-        ("dnn", "tensorflow"),
-        ("dnn", "jax"),
-        ("cnn", "tensorflow"),
-    ]
-    assert table["fit_seconds_ratio_to_best"].tolist() == [1.5, 1.0, 3.0]
-
-
-def test_comparison_csv_is_the_comparison_table(runs, tmp_path):
-    mnistbench_write_report(runs, tmp_path)
-    written = pd.read_csv(tmp_path / "comparison.csv", keep_default_na=False, na_values=[""])
+def test_comparison_csv_is_the_comparison_table(reported):
+    directory, runs, _ = reported
+    written = pd.read_csv(directory / "comparison.csv", keep_default_na=False, na_values=[""])
     # An empty cell reads back as NaN, whether it was "", None or NaN.
     table = comparison_table(runs).astype(object)
     expected = table.where(table.notna() & table.ne(""), math.nan).infer_objects()
     pd.testing.assert_frame_equal(written, expected, check_dtype=False)
 
 
-def test_report_regenerated_from_runs_csv_rewrites_the_same_comparison_csv(tmp_path):
-    rows = [*sweep_rows(), *repeat_rows("dnn-spe32", steps_per_execution=32)]
-    mnistbench_write_report(as_read(rows, tmp_path), tmp_path)
-    first = pd.read_csv(tmp_path / "comparison.csv")
+def test_each_figure_is_a_drawn_png_and_the_same_drawing_in_report_html(reported):
+    directory, _, _ = reported
+    sizes = {"comparison.png": (1560, 576), "curves.png": (1440, 552)}
+    for name in ("comparison.png", "curves.png", "predictions.png"):
+        image = png(directory / name)
+        assert image.format == "PNG" and not blank(image), name
+        if name in sizes:
+            assert image.size == sizes[name], name
+    page = (directory / "report.html").read_text()
+    # One inline SVG per figure, titled by what its PNG holds; no image file is loaded.
+    for name in ("comparison.png", "curves.png", "predictions.png"):
+        label = html.escape(layout.FILES[name].description, quote=True)
+        assert f'aria-label="{label}"' in page, name
+    assert page.count("<svg ") == 3 and "<img" not in page
+    # The bars carry their values for the hover: the same text in both forms of the drawing.
+    assert 'data-tip="dnn: 32.0 s (median of 2 runs, 30.0–34.0 s)"' in page
+
+
+def test_report_regenerated_from_runs_csv_rewrites_the_same_files(reported, tmp_path):
+    directory, _, _ = reported
+    copy = shutil.copytree(directory, tmp_path / "copy")
     # What `mnistbench report DIR` does: read runs.csv again and write over the report.
-    mnistbench_write_report(read_runs(tmp_path), tmp_path)
-    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "comparison.csv"), first)
-    assert first["config_id"].tolist() == ["dnn", "rnn", "cnn", "lstm", "dnn-spe32"]
-
-
-def test_spread_of_three_repeats_is_their_min_max_iqr_stdev_and_cv(tmp_path):
-    dnn = comparison_table(as_read(repeat_rows(), tmp_path)).iloc[0]
-    # 30, 33 and 39 s: quartiles interpolate to 31.5 and 36 s; the mean is 34 s.
-    stdev = math.sqrt(((30 - 34) ** 2 + (33 - 34) ** 2 + (39 - 34) ** 2) / 2)
-    stats = ["fit_seconds", "fit_seconds_min", "fit_seconds_max", "fit_seconds_iqr"]
-    assert dnn[stats].tolist() == [33.0, 30.0, 39.0, 4.5]
-    assert dnn["fit_seconds_stdev"] == pytest.approx(stdev)  # sqrt(21) = 4.58 s
-    assert dnn["fit_seconds_cv"] == pytest.approx(stdev / 34)  # 0.135
-
-
-def test_metric_whose_cv_exceeds_ten_percent_is_noisy(tmp_path):
-    dnn = comparison_table(as_read(repeat_rows(), tmp_path)).iloc[0]
-    assert NOISY_CV == 0.10
-    assert dnn["fit_seconds_cv"] > NOISY_CV
-    assert dnn["fit_seconds_noisy"] is True
-
-
-def test_metric_whose_repeats_agree_is_not_noisy(tmp_path):
-    dnn = comparison_table(as_read(repeat_rows(), tmp_path)).iloc[0]
-    # 0.970, 0.980, 0.975: stdev 0.005 over a mean of 0.975.
-    assert dnn["test_accuracy_cv"] == pytest.approx(0.005 / 0.975)
-    assert dnn["test_accuracy_noisy"] is False
-
-
-def test_noisy_metrics_names_every_noisy_metric_in_column_order(tmp_path):
-    dnn = comparison_table(as_read(repeat_rows(), tmp_path)).iloc[0]
-    # Epoch time and throughput follow the fit time, so they are as noisy.
-    assert dnn["noisy_metrics"] == "fit_seconds seconds_per_epoch train_samples_per_second"
-
-
-def test_noisy_metrics_is_empty_when_repeats_agree(tmp_path):
-    rows = repeat_rows(fit_seconds=TIGHT_FIT_SECONDS)
-    assert comparison_table(as_read(rows, tmp_path))["noisy_metrics"].tolist() == [""]
-
-
-def test_a_single_run_has_a_median_but_no_stdev_cv_or_noisy_flag(runs):
-    rnn = comparison_table(runs).set_index("config_id").loc["rnn"]
-    stats = ["fit_seconds", "fit_seconds_min", "fit_seconds_max", "fit_seconds_iqr"]
-    assert rnn[stats].tolist() == [196.0, 196.0, 196.0, 0.0]
-    assert math.isnan(rnn["fit_seconds_stdev"]) and math.isnan(rnn["fit_seconds_cv"])
-    assert rnn["fit_seconds_noisy"] is None
-    assert rnn["noisy_metrics"] == ""
-
-
-def test_configurations_of_one_architecture_are_separate_rows(tmp_path):
-    rows = [
-        *repeat_rows("dnn", fit_seconds=TIGHT_FIT_SECONDS),
-        *repeat_rows("dnn-spe32", fit_seconds=(15.0, 16.0, 17.0), steps_per_execution=32),
-        run_row("cnn", config_id="cnn", fit_seconds=60.0),
-    ]
-    table = comparison_table(as_read(rows, tmp_path))
-    columns = ["config_id", "architecture", "steps_per_execution", "jit_compile", "runs"]
-    assert table[columns].values.tolist() == [
-        ["dnn", "dnn", 1, True, 3],
-        ["dnn-spe32", "dnn", 32, True, 3],
-        ["cnn", "cnn", 1, True, 1],
-    ]
-    assert table["fit_seconds_ratio_to_best"].tolist() == [31 / 16, 1.0, 60 / 16]
-
-
-def test_configuration_and_backend_form_the_group_when_several_backends_ran(tmp_path):
-    spe32 = {"config_id": "dnn-spe32", "steps_per_execution": 32}
-    rows = [
-        run_row("dnn", **spe32),
-        run_row("dnn", backend="jax", **spe32),
-        run_row("dnn", config_id="dnn"),
-    ]
-    table = comparison_table(as_read(rows, tmp_path))
-    assert list(zip(table["config_id"], table["backend"], strict=True)) == [
-        ("dnn-spe32", "tensorflow"),
-        ("dnn-spe32", "jax"),
-        ("dnn", "tensorflow"),
-    ]
-
-
-def test_converged_counts_the_runs_that_reached_the_target(tmp_path):
-    table = comparison_table(as_read(target_rows(), tmp_path))
-    assert table["converged"].tolist() == ["3/3", "2/3", "0/3"]
-
-
-def test_time_to_accuracy_is_the_median_of_the_runs_that_reached_the_target(tmp_path):
-    table = comparison_table(as_read(target_rows(), tmp_path))
-    assert table["time_to_accuracy_seconds"].tolist()[:2] == [21.0, 10.0]
-    assert math.isnan(table["time_to_accuracy_seconds"].tolist()[2])
-
-
-def test_converged_is_empty_without_a_target(runs):
-    assert comparison_table(runs)["converged"].tolist() == ["", "", "", ""]
-
-
-def test_diverged_runs_are_counted_as_failed(tmp_path):
-    nan_loss = "FloatingPointError: training loss became nan (diverged)"
-    rows = [
-        *repeat_rows()[:2],
-        run_row("dnn", 2, config_id="dnn", status="diverged", error=nan_loss),
-        run_row("cnn", config_id="cnn", status="diverged", error=nan_loss),
-    ]
-    table = comparison_table(as_read(rows, tmp_path)).set_index("config_id")
-    assert table[["status", "runs", "failed", "error"]].values.tolist() == [
-        ["partial", 2, 1, nan_loss],
-        ["failed", 0, 1, nan_loss],
-    ]
-    assert table.loc["dnn", "fit_seconds"] == 31.5  # the median of 30 and 33 s only
+    mnistbench_write_report(record.frame(record.read(copy)), copy)
+    for name in ("comparison.csv", "report.html"):
+        assert (copy / name).read_text() == (directory / name).read_text(), name
+    first = pd.read_csv(copy / "comparison.csv")
+    assert first["config_id"].tolist() == ["dnn", "rnn", "cnn", "lstm"]
 
 
 def test_comparison_csv_writes_flags_as_true_false_or_empty(tmp_path):
@@ -275,27 +104,9 @@ def test_comparison_csv_writes_flags_as_true_false_or_empty(tmp_path):
     ]
 
 
-# The hook and its files
-
-
-def test_write_report_writes_csv_three_plots_and_the_page_and_returns_their_paths(runs, tmp_path):
-    write_samples(tmp_path)
-    written = mnistbench_write_report(runs, tmp_path)
-    names = ["comparison.csv", "comparison.png", "curves.png", "predictions.png", "report.html"]
-    assert written == [tmp_path / name for name in names]
-    assert all(path.is_file() for path in written)
-
-
-def test_write_report_leaves_no_temporary_files(runs, tmp_path):
-    write_samples(tmp_path)
-    mnistbench_write_report(runs, tmp_path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "comparison.csv", "comparison.png", "curves.png", "predictions.png", "report.html",
-        "runs.csv", "samples.npz",
-    ]  # fmt: skip
-
-
-def test_write_report_is_the_hook_the_plugin_manager_calls_last(runs, tmp_path):
+def test_the_plugin_manager_calls_it_last_and_predictions_need_samples_npz(tmp_path):
+    runs = sweep_rows()
+    as_read(runs, tmp_path)  # no samples.npz
     written = load_plugins(entry_points=False).write_report(runs, tmp_path)
     # The other core reporter (pytest-benchmark.json) comes first, so that report.html,
     # written last, links it.
@@ -303,34 +114,27 @@ def test_write_report_is_the_hook_the_plugin_manager_calls_last(runs, tmp_path):
         "pytest-benchmark.json", "comparison.csv", "comparison.png", "curves.png",
         "report.html",
     ]  # fmt: skip
-
-
-def test_predictions_png_needs_samples_npz(runs, tmp_path):
-    written = mnistbench_write_report(runs, tmp_path)
     assert not (tmp_path / "predictions.png").exists()
-    assert tmp_path / "predictions.png" not in written
+    assert "predictions" not in (tmp_path / "report.html").read_text()
+
+
+# Edge cases
 
 
 def test_report_of_an_older_runs_csv_writes_every_file(tmp_path):
     write_samples(tmp_path)
-    written = mnistbench_write_report(older_runs(sweep_rows()), tmp_path)
-    assert [path.name for path in written] == [
-        "comparison.csv", "comparison.png", "curves.png", "predictions.png", "report.html",
-    ]  # fmt: skip
+    written = mnistbench_write_report(older_runs(sweep_rows(), tmp_path), tmp_path)
+    assert [path.name for path in written] == EVERY_FILE
     assert png(tmp_path / "comparison.png").size == (1560, 576)
-
-
-# Edge cases
 
 
 def test_single_architecture_with_one_epoch_writes_every_file(tmp_path):
     runs = as_read([run_row("dnn", epoch_accuracy=(0.91,))], tmp_path)
     write_samples(tmp_path)
     written = mnistbench_write_report(runs, tmp_path)
-    assert [path.name for path in written] == [
-        "comparison.csv", "comparison.png", "curves.png", "predictions.png", "report.html",
-    ]  # fmt: skip
+    assert [path.name for path in written] == EVERY_FILE
     assert comparison_table(runs)["fit_seconds_ratio_to_best"].tolist() == [1.0]
+    assert not blank(png(tmp_path / "curves.png"))
 
 
 def test_all_runs_failed_writes_the_csv_and_notices_but_no_predictions(tmp_path):
@@ -347,39 +151,30 @@ def test_all_runs_failed_writes_the_csv_and_notices_but_no_predictions(tmp_path)
         ["cnn", "failed", 0, 1],
     ]
     # A notice (9 x 3 in) replaces each plot, so no stale plot outlives the new CSV.
-    assert png(tmp_path / "comparison.png").size == (1080, 360)
-    assert png(tmp_path / "curves.png").size == (1080, 360)
+    for name in ("comparison.png", "curves.png"):
+        image = png(tmp_path / name)
+        assert image.size == (1080, 360) and not blank(image), name
 
 
 # Imports
 
 
-def _python(code: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    )
-    return result.stdout.strip()
-
-
-def test_importing_the_reporter_loads_neither_pandas_nor_matplotlib():
-    loaded = _python(
-        "import sys, mnistbench.report; "
-        "print(sorted(m for m in ('pandas', 'matplotlib') if m in sys.modules))"
-    )
-    assert loaded == "[]"
-
-
-def test_writing_the_report_never_imports_pyplot(tmp_path):
-    rows_json = json.dumps(sweep_rows())
+def test_the_reporter_imports_light_and_never_pyplot(tmp_path):
+    as_read(sweep_rows(), tmp_path)
     code = (
-        "import json, sys, pathlib, pandas as pd; "
-        "from mnistbench.report import mnistbench_write_report; "
-        f"runs = pd.DataFrame(json.loads({rows_json!r})); "
-        f"mnistbench_write_report(runs, pathlib.Path({str(tmp_path)!r})); "
+        "import sys, pathlib; import mnistbench.report as report; "
+        "print(sorted(m for m in ('pandas', 'matplotlib') if m in sys.modules)); "
+        "from mnistbench import record; "
+        f"directory = pathlib.Path({str(tmp_path)!r}); "
+        "report.mnistbench_write_report(record.frame(record.read(directory)), directory); "
         "print('matplotlib.pyplot' in sys.modules)"
     )
-    assert _python(code) == "False"
-    assert (tmp_path / "comparison.png").is_file()
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    # Importing it loads neither pandas nor matplotlib; writing the report never pyplot.
+    assert result.stdout.splitlines() == ["[]", "False"]
+    assert not blank(png(tmp_path / "comparison.png"))
 
 
 def test_report_exposes_only_its_hook_to_pluggy():

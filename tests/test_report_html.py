@@ -1,37 +1,46 @@
-"""report.html: one self-contained page per sweep, from the shared real sweep, a hostile
-plugin's sweep and synthetic runs; on disk and in a real browser."""
+"""report.html (mnistbench.pages.report): one self-contained page per sweep, from the shared
+real sweep, a hostile plugin's sweep and synthetic runs; on disk and in a real browser,
+offline, with the figures' values on hover."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import platform
+import re
 import shlex
 import shutil
 from pathlib import Path
 
 import pytest
-from browser import distinct_colors
+from browser import distinct_colors, mark_selector
+from helpers import QUICK, Tiny
 from html_page import Page as _Page
-from synthetic_runs import as_read, repeat_rows, run_row, write_samples
+from synthetic_runs import as_read, invoke, repeat_rows, run_row, write_samples
 
 import mnistbench
+from mnistbench import layout, record
+from mnistbench.builtins import load_plugins
+from mnistbench.columns import HEADLINE, in_view, metric
 from mnistbench.environment import cpu_model, read_environment, recorded_variables
-from mnistbench.metrics import HEADLINE, in_view, metric
+from mnistbench.figures import comparison, curves
+from mnistbench.figures.style import DPI, svg
 from mnistbench.pages.report import (
     LOG_TAIL_LINES,
-    REPORT_HTML,
-    THIRD_PARTY,
     headline_rows,
     output_files,
     report_page,
     reproduce_command,
 )
 from mnistbench.plan import plan
-from mnistbench.plugins import load_plugins
-from mnistbench.report import comparison_table, mnistbench_write_report
-from mnistbench.runs import read_runs
+from mnistbench.report import mnistbench_write_report
+from mnistbench.summary import comparison_table
 
+REPORT_HTML = str(layout.REPORT_HTML)
+THIRD_PARTY = layout.THIRD_PARTY
+#: The most report.html of a sweep may weigh: everything is inline, the figures as SVG.
+PAGE_LIMIT = 1024 * 1024
 SHOTS = Path("/tmp/report-shots")
 SECTIONS = [
     "headline", "comparison", "curves", "predictions", "failures", "environment", "files",
@@ -41,6 +50,11 @@ HOSTILE_ERROR = "<script>alert('error')</script> | rm -rf /"
 HOSTILE_LOG = "last words</pre><script>alert('log')</script> | tail"
 # The shared sweep's options (tests/conftest.py CLI_SWEEP_ARGS).
 CLI_SWEEP_ARGS = ["--epochs", "2", "--train-limit", "2000", "--test-limit", "300"]
+
+
+def _runs(directory: Path):
+    """The typed table of ``directory``'s runs, as the report hook gets it."""
+    return record.frame(record.read(directory))
 
 
 def _page(directory: Path) -> _Page:
@@ -70,10 +84,12 @@ def test_a_sweep_writes_report_html_with_every_section_in_order(cli_sweep):
 
 
 def test_headline_table_has_each_configurations_median_of_each_measured_metric(cli_sweep):
-    runs = read_runs(cli_sweep)
+    runs = _runs(cli_sweep)
     table = comparison_table(runs)
     page = _page(cli_sweep)
-    header = ["metric", "cnn ok 1 ok", "dnn ok 1 ok", "rnn ok 1 ok"]
+    # One column per configuration, in the order they ran.
+    assert sorted(table["config_id"]) == ["cnn", "dnn", "rnn"]
+    header = ["metric", *(f"{config} ok 1 ok" for config in table["config_id"])]
     rows = _table(page, header)
     # Every headline metric but the time to a target accuracy (no target here).
     shown = [c for c in in_view(HEADLINE) if c.name != "time_to_accuracy_seconds"]
@@ -114,13 +130,19 @@ def test_report_html_lists_every_other_file_of_the_directory(cli_sweep):
     assert {"runs.csv", "pytest-benchmark.json", "logs/cnn-r0.log"} <= set(listed)
 
 
-def test_report_html_loads_nothing_from_the_network(cli_sweep):
-    page = _page(cli_sweep)
-    # Three scripts, all inline: plotly itself, then one per chart.
-    assert page.scripts == ["inline"] * 3
-    # Its only source is predictions.png, embedded.
-    assert [source[:22] for source in page.sources] == ["data:image/png;base64,"]
+def test_report_html_loads_nothing_from_the_network_and_stays_small(cli_sweep):
+    path = cli_sweep / REPORT_HTML
+    assert path.stat().st_size <= PAGE_LIMIT
+    source = path.read_text()
+    page = _Page(source)
+    # One script, inline: the figures' hover. No source attribute loads anything.
+    assert page.scripts == ["inline"]
+    assert page.sources == []
     assert not [href for href in page.hrefs if "//" in href or ":" in href]
+    # The figures are inline SVG; the digits' images inside them are embedded.
+    assert source.count("<svg ") == 3
+    images = re.findall(r'<image [^>]*xlink:href="([^"]{0,22})', source)
+    assert len(images) == 16 and set(images) == {"data:image/png;base64,"}
 
 
 def test_report_html_gives_the_command_that_reproduces_the_sweep(cli_sweep, mnist_npz):
@@ -151,12 +173,12 @@ def test_report_html_shows_the_environment_and_no_failures(cli_sweep):
     assert "None: every run finished with status ok." in text
 
 
-def test_mnistbench_report_regenerates_report_html(cli_sweep, cli, tmp_path):
+def test_mnistbench_report_regenerates_report_html(cli_sweep, tmp_path):
     copy = shutil.copytree(cli_sweep, tmp_path / "out")
     (copy / REPORT_HTML).unlink()
     (copy / "tracker.txt").write_text("a third party's report\n")
-    result = cli("report", str(copy))
-    assert result.returncode == 0, result.stderr
+    result = invoke("report", str(copy))
+    assert result.exit_code == 0, result.output
     # Written last, after the other reporters' files, which it lists.
     assert result.stdout.splitlines()[-1] == f"wrote {copy / REPORT_HTML}"
     rows = _table(_page(copy), ["file", "size", "what it holds"])
@@ -181,35 +203,31 @@ class HostilePlugin:
 
 
 @pytest.fixture(scope="module")
-def hostile(tmp_path_factory, sweep_in_process, faulty_site) -> Path:
+def hostile(tmp_path_factory, sweep_in_process) -> Path:
     """A tiny in-process sweep of ``tiny`` and ``hostile``; the failed run's log holds markup
     too. Returns its directory with report.html regenerated."""
     output = tmp_path_factory.mktemp("hostile") / "out"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.syspath_prepend(str(faulty_site))
-        plugins = load_plugins(extra=[HostilePlugin()])
-        configs = plan(["tiny", "hostile"], epochs=1, train_limit=300, test_limit=20)
-        sweep_in_process(output, configs, plugins)
-        # In-process runs leave no worker log: give the failed one a log to show.
-        runs = read_runs(output)
-        run_id = runs.loc[runs["architecture"] == "hostile", "run_id"].iloc[0]
-        (output / "logs").mkdir(exist_ok=True)
-        lines = [f"line {i}" for i in range(100)] + [HOSTILE_LOG]
-        (output / "logs" / f"{run_id}.log").write_text("\n".join(lines) + "\n")
-        plugins.write_report(runs, output)
+    plugins = load_plugins(extra=[Tiny(), HostilePlugin()], entry_points=False)
+    sweep_in_process(output, plan(["tiny", "hostile"], **QUICK), plugins)
+    # In-process runs leave no worker log: give the failed one a log to show.
+    runs = record.read(output)
+    [run_id] = [run.run_id for run in runs if run.architecture == "hostile"]
+    (output / "logs").mkdir(exist_ok=True)
+    lines = [f"line {i}" for i in range(100)] + [HOSTILE_LOG]
+    (output / "logs" / f"{run_id}.log").write_text("\n".join(lines) + "\n")
+    plugins.write_report(runs, output)
     return output
 
 
 def test_an_error_holding_markup_shows_as_text_and_the_page_stays_well_formed(hostile):
-    runs = read_runs(hostile)
-    error = runs.loc[runs["architecture"] == "hostile", "error"].iloc[0]
+    [error] = [run.error for run in record.read(hostile) if run.architecture == "hostile"]
     assert HOSTILE_ERROR in error
     source = (hostile / REPORT_HTML).read_text()
     assert "<script>alert" not in source
     page = _Page(source)
     assert page.unbalanced == []
-    # plotly and the two charts: no script element came from the error or the log.
-    assert page.scripts == ["inline"] * 3
+    # The hover's script only: no script element came from the error or the log.
+    assert page.scripts == ["inline"]
     assert page.by_class["error"] == [error]
     # The log's last lines, shown literally.
     expected_tail = [f"line {i}" for i in range(100 - LOG_TAIL_LINES + 1, 100)] + [HOSTILE_LOG]
@@ -244,26 +262,39 @@ def test_headline_cells_give_the_spread_and_flag_noisy_metrics(tmp_path):
     assert rows["test_accuracy"] == [
         {"median": "0.9750", "spread": "0.9700–0.9800 · cv 0.5%", "noisy": False, "best": False}
     ]
-    page = _Page(report_page(runs, tmp_path))
+    page = _Page(report_page(runs, tmp_path, {}))
     flagged = [row[0].split()[0] for row in page.rows if any("noisy" in c for c in row[1:])]
     assert flagged == ["fit_seconds", "seconds_per_epoch", "train_samples_per_second"]
 
 
 def test_inference_section_appears_only_when_runs_measured_curves(tmp_path):
     rows = [run_row("dnn"), run_row("cnn")]
-    without = report_page(as_read(rows, tmp_path), tmp_path)
+    without = report_page(as_read(rows, tmp_path), tmp_path, {})
     assert "inference" not in _Page(without).sections
-    for row, scale in zip(rows, (1.0, 0.5), strict=True):
-        row["inference_curve"] = json.dumps(
-            [
-                {"batch_size": size, "samples": 64, "seconds": 64 / (rate * scale),
-                 "samples_per_second": rate * scale, "latency_ms": 1000 * size / (rate * scale)}
+    curved = [
+        run.replace(
+            inference_curve=[
+                {
+                    "batch_size": size,
+                    "samples": 64,
+                    "seconds": 64 / (rate * scale),
+                    "samples_per_second": rate * scale,
+                    "latency_ms": 1000 * size / (rate * scale),
+                }
                 for size, rate in ((1, 500.0), (32, 9000.0), (256, 30000.0))
             ]
         )  # fmt: skip
-    page = _Page(report_page(as_read(rows, tmp_path), tmp_path))
+        for run, scale in zip(rows, (1.0, 0.5), strict=True)
+    ]
+    written = mnistbench_write_report(as_read(curved, tmp_path), tmp_path)
+    assert "inference.png" in [path.name for path in written]
+    source = (tmp_path / REPORT_HTML).read_text()
+    page = _Page(source)
     assert page.sections[:5] == ["headline", "comparison", "curves", "inference", "failures"]
-    assert 'id="chart-inference"' in report_page(as_read(rows, tmp_path), tmp_path)
+    # The inference figure, its points showing their values on hover.
+    assert 'aria-label="inference throughput against batch size, per configuration"' in source
+    assert 'data-tip="dnn, batch size 32: 9,000 samples/s"' in source
+    assert 'data-tip="cnn, batch size 256: 15,000 samples/s"' in source
 
 
 def test_environment_section_names_the_devices_the_workers_saw(tmp_path):
@@ -271,7 +302,7 @@ def test_environment_section_names_the_devices_the_workers_saw(tmp_path):
     devices = {"node-1": {"jax": [{"kind": "gpu", "name": "NVIDIA <H200>", "memory_mb": 1.0}]}}
     environment = {"sweep_id": "s1", "python": "3.11.7", "devices": devices}
     (tmp_path / "environment.json").write_text(json.dumps(environment))
-    source = report_page(runs, tmp_path)
+    source = report_page(runs, tmp_path, {})
     assert "<dt>devices</dt><dd>node-1 · jax: gpu NVIDIA &lt;H200&gt;</dd>" in source
     assert "<h1>mnistbench sweep s1</h1>" in source
 
@@ -318,38 +349,67 @@ def test_a_report_of_no_successful_run_still_has_every_section(tmp_path):
     mnistbench_write_report(runs, tmp_path)
     page = _page(tmp_path)
     assert page.sections == [s for s in SECTIONS if s != "predictions"]
-    assert page.scripts == ["inline"]  # plotly only: no chart to draw
+    assert page.scripts == ["inline"]  # the hover's script; no figure to hover
+    assert "<svg" not in (tmp_path / REPORT_HTML).read_text()
+    assert "No successful run: nothing to compare." in page.by_class["card"][1]
     assert page.by_class["error"] == ["MemoryError"]
 
 
 # In a browser ----------------------------------------------------------------------------
 
 
-def test_report_html_renders_in_a_browser_offline(cli_sweep, hostile, browser, tmp_path):
-    seen = browser.visit(cli_sweep / REPORT_HTML, tmp_path / "report.png")
+def test_report_html_renders_in_a_browser_offline_with_values_on_hover(
+    cli_sweep, hostile, browser, tmp_path
+):
+    page = cli_sweep / REPORT_HTML
+    table = comparison_table(_runs(cli_sweep)).set_index("config_id")
+    # The first bar of the comparison figure: the first configuration's fit time, with its
+    # unit (configurations come in the order they ran).
+    first = table.index[0]
+    seen = browser.visit(page, tmp_path / "report.png", hover=mark_selector(0, 0))
     assert seen.console_errors == []
     assert seen.page_errors == []
     assert seen.dialogs == []
     assert seen.external_requests == []
-    assert seen.charts == 2
+    assert seen.charts == 3
+    # comparison: 3 panels × 3 configurations; curves: 2 panels × 3 configurations × 2 epochs.
+    assert seen.marks == 9 + 12
+    fit = metric("fit_seconds").format(table.loc[first, "fit_seconds"])
+    assert seen.hover_text == f"{first}: {fit} (1 run)"
+    assert re.fullmatch(r"[cdr]nn: \d+\.\d+ s \(1 run\)", seen.hover_text)
     for heading in ("Headline figures", "Comparison", "Training curves", "Predictions",
                     "Failed runs", "Environment", "Files", "Reproduce"):  # fmt: skip
         assert f"\n{heading}\n" in seen.text, heading
     for title in ("Training time (lower is better)", "Training accuracy per epoch"):
         assert title in seen.chart_text
     assert distinct_colors(seen.screenshot) > 500
-    SHOTS.mkdir(exist_ok=True)
-    shutil.copy(seen.screenshot, SHOTS / "report.png")
+
+    # The first point of the training curves: its accuracy after its first epoch.
+    [first_epoch] = _runs(cli_sweep).query("config_id == @first")["epoch_accuracy"]
+    point = browser.visit(page, tmp_path / "point.png", hover=mark_selector(1, 0))
+    assert (point.console_errors, point.external_requests) == ([], [])
+    assert point.hover_text == f"{first}, epoch 1: {first_epoch[0] * 100:.2f}%"
 
     bad = browser.visit(hostile / REPORT_HTML, tmp_path / "hostile.png")
     assert (bad.dialogs, bad.console_errors, bad.page_errors) == ([], [], [])
+    assert bad.external_requests == []
     assert HOSTILE_ERROR in bad.text
     assert HOSTILE_LOG in bad.text
-    shutil.copy(bad.screenshot, SHOTS / "hostile.png")
+
+    SHOTS.mkdir(exist_ok=True)
+    for visit, name in ((seen, "report.png"), (point, "report-point.png"), (bad, "hostile.png")):
+        shutil.copy(visit.screenshot, SHOTS / name)
 
 
-def test_written_report_matches_the_page_of_its_runs(tmp_path):
+def test_written_report_is_the_page_of_its_runs_and_figures(tmp_path):
     runs = as_read([run_row("dnn")], tmp_path)
     path = mnistbench_write_report(runs, tmp_path)[-1]
     assert path == tmp_path / REPORT_HTML
-    assert path.read_text() == report_page(runs, tmp_path)
+    figures = {}
+    for file, fig in (
+        (layout.COMPARISON_PNG, comparison.draw(runs)),
+        (layout.CURVES_PNG, curves.draw(runs)),
+    ):
+        fig.savefig(io.BytesIO(), format="png", dpi=DPI)  # as the hook does: the PNG first
+        figures[file.name] = svg(fig, file.description)
+    assert path.read_text() == report_page(runs, tmp_path, figures)

@@ -128,7 +128,7 @@ def test_a_new_sweep_checks_its_execution_settings(tmp_path, tiny_plugins):
         Sweep.new(
             [RunConfig("tiny")], Execution("local", 5, IN_PROCESS.options), tmp_path, tiny_plugins
         )
-    assert str(error.value) == "--timeout needs --isolation process"
+    assert str(error.value) == "--timeout needs a worker: --isolation process or warm"
 
 
 def test_a_new_sweep_has_every_run_pending(tmp_path, tiny_plugins):
@@ -212,7 +212,7 @@ def test_resume_checks_the_settings_it_ends_up_with(tmp_path, tiny_plugins):
     Manifest.create(tmp_path, [RunConfig("tiny")], Execution("local", 30.0).to_dict())
     with pytest.raises(ConfigError) as error:
         Sweep.resume(tmp_path, tiny_plugins, options={"isolation": "none"})
-    assert str(error.value) == "--timeout needs --isolation process"
+    assert str(error.value) == "--timeout needs a worker: --isolation process or warm"
 
 
 def test_resume_refuses_a_plan_whose_architecture_is_no_longer_registered(tmp_path, tiny_plugins):

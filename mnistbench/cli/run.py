@@ -43,7 +43,7 @@ from mnistbench.executors import Interrupted, Option
 from mnistbench.outputs import Output
 from mnistbench.outputs.digest import sweep_digest
 from mnistbench.outputs.text import TextFormat
-from mnistbench.plan import JIT_WORDS, Execution, parse_jit, plan, select_architectures
+from mnistbench.plan import JIT_WORDS, ORDERS, Execution, parse_jit, plan, select_architectures
 from mnistbench.record import frame, reservation_warning
 from mnistbench.summary import comparison_table
 from mnistbench.sweep import Sweep, estimate_seconds, prepare_output_dir, run_sweep
@@ -62,6 +62,7 @@ PLAN_OPTIONS = (
     "eval_every",
     "backends",
     "inference_batch_sizes",
+    "order_by",
     "force",
     "config",
 )
@@ -91,6 +92,13 @@ def _jit_list(ctx, param, value: str) -> list[bool | None]:
 def _click_option(option: Option, executor: str) -> click.Option:
     """An option of ``executor`` (an :class:`~mnistbench.executors.Option`) as one of ``run``."""
     kind: Any = option.type
+    if option.type is bool:
+        return click.Option(
+            [option.flag, option.name],
+            is_flag=True,
+            default=False,
+            help=f"With --executor {executor}: {option.help}",
+        )
     if option.choices:
         kind = click.Choice(option.choices)
     elif option.type is int:
@@ -196,6 +204,16 @@ def _with_executor_options(command: click.Command) -> click.Command:
     help="Runs per configuration, seeds seed..seed+N-1; medians and spread reported.",
 )
 @click.option(
+    "--order",
+    "order_by",
+    type=click.Choice(ORDERS),
+    default="interleaved",
+    show_default=True,
+    help="interleaved: round r runs repeat r of every configuration, in a seeded random "
+    "order, so drift hits every configuration alike; grouped: each configuration's repeats "
+    "one after another.",
+)
+@click.option(
     "--steps-per-execution",
     "steps_per_execution",
     cls=GridOption,
@@ -291,7 +309,7 @@ def run(ctx: click.Context, **params: Any) -> None:
         execution = Execution(
             params["executor"],
             params["timeout"],
-            {name: value for name, value in options.items() if value is not None},
+            {name: value for name, value in options.items() if value not in (None, False)},
         )
         sweep = Sweep.new(configs, execution, params["output"] or _default_output(), plugins)
     if params["dry_run"]:

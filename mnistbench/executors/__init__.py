@@ -41,7 +41,7 @@ class Option:
 
     :param name: the option's name in Python and in sweep files (``cpus_per_run``).
     :param help: one line for ``--help``.
-    :param type: ``int``, ``float`` or ``str``.
+    :param type: ``int``, ``float``, ``str``, or ``bool`` for a flag.
     :param choices: the values a ``str`` option takes, () for any.
     :param minimum: the smallest value a number may take, None for any.
     :param default: the value the executor uses when the option is not given, for
@@ -116,7 +116,7 @@ def check_execution(
     executor = executors[execution.executor].value
     own = {option.name for option in executor.options}
     for name, value in execution.options.items():
-        if name in own or value is None:
+        if name in own or value is None or value is False:
             continue
         owners = [n for n, r in executors.items() if name in {o.name for o in r.value.options}]
         flag = "--" + name.replace("_", "-")

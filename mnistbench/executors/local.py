@@ -1,16 +1,23 @@
 """The local executor: one run after another on this machine, ``mnistbench run``'s default.
 
-Each run gets a fresh worker process (``--isolation process``, the default) or runs in
-the ``mnistbench`` process itself (``--isolation none``, for debugging). Process
-isolation gives each run its own peak memory, its own backend import and its own
-failure: a worker that crashes, is killed or hangs past the timeout becomes one failed
-record while the sweep goes on.
+Each run gets a fresh worker process (``--isolation process``, the default), or runs in a
+warm worker kept for the runs that follow (``--isolation warm``, :mod:`mnistbench.serve`:
+the backend is imported once per sweep and backend instead of once per run), or in the
+``mnistbench`` process itself (``--isolation none``, for debugging). A worker gives each
+run its own failure: one that crashes, is killed or hangs past the timeout becomes one
+failed record while the sweep goes on (a warm worker is replaced for the next run).
+
+``--threads N`` limits each run's thread pools (intra-op, inter-op, BLAS) to N, and
+``--pin`` binds its worker to the first N of the CPUs this process may use, so runs are
+measured on the same cores; what a pinned single-thread run cannot see is a regression in
+how the code scales over cores (docs/running.md).
 """
 
 from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import queue as queue_module
 import signal
 import time
@@ -18,12 +25,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import mnistbench
-from mnistbench.backends import configured_backend
+from mnistbench.backends import configured_backend, limit_threads, thread_limit_env
 from mnistbench.data import resolve_mnist
 from mnistbench.errors import ConfigError
 from mnistbench.executors import Executor, Option, Recorder
 from mnistbench.plan import Execution, RunConfig
 from mnistbench.record import FAILED, utc_now
+from mnistbench.serve import Spawn, WarmWorker, record_of
 from mnistbench.worker import (
     MachineKey,
     Outcome,
@@ -32,27 +40,46 @@ from mnistbench.worker import (
     known_peak,
     perform,
     run_in_fresh_worker,
+    run_record,
     start,
 )
 
 #: How often the parent checks on a worker that has sent nothing.
 POLL_SECONDS = 0.25
-ISOLATIONS = ("process", "none")
+ISOLATIONS = ("process", "warm", "none")
 
 log = logging.getLogger("mnistbench")
 
 
+def cpus_here() -> list[int]:
+    """The CPUs this process may run on, in order."""
+    return sorted(os.sched_getaffinity(0))
+
+
 class LocalExecutor(Executor):
-    """One run after another on this machine, each with all of its CPUs."""
+    """One run after another on this machine, each with all of its CPUs (or ``threads``)."""
 
     name = "local"
     description = "one run after another on this machine (the default)"
     options = (
         Option(
             "isolation",
-            "Run each architecture in a fresh worker process, or in this one (debugging).",
+            "Run each architecture in a fresh worker process, in a warm worker kept for the "
+            "runs that follow (the backend imported once), or in this process (debugging).",
             choices=ISOLATIONS,
             default="process",
+        ),
+        Option(
+            "threads",
+            "Each run's thread pools (intra-op, inter-op, BLAS) [default: all CPUs].",
+            type=int,
+            minimum=1,
+        ),
+        Option(
+            "pin",
+            "Bind each run's worker to as many CPUs as it has threads (the first of those "
+            "this process may use).",
+            type=bool,
         ),
     )
 
@@ -60,56 +87,129 @@ class LocalExecutor(Executor):
     def check(cls, execution: Execution, backends: Sequence[str | None]) -> None:
         isolation = execution.option("isolation", "process")
         if isolation not in ISOLATIONS:
-            raise ConfigError(f"unknown isolation {isolation!r} (known: process, none)")
+            raise ConfigError(f"unknown isolation {isolation!r} (known: {', '.join(ISOLATIONS)})")
         if execution.timeout is not None and isolation == "none":
-            raise ConfigError("--timeout needs --isolation process")
+            raise ConfigError("--timeout needs a worker: --isolation process or warm")
+        threads = execution.option("threads")
+        if isolation == "none" and (threads or execution.option("pin")):
+            raise ConfigError("--threads and --pin need a worker: --isolation process or warm")
+        if threads is not None and not 1 <= threads <= len(cpus_here()):
+            raise ConfigError(
+                f"--threads must be between 1 and the {len(cpus_here())} CPUs here, got {threads}"
+            )
         super().check(execution, backends)
         named = {name for name in backends if name}
         if isolation == "none" and named and named != {configured_backend()}:
-            raise ConfigError("--backend other than the configured one needs --isolation process")
+            raise ConfigError(
+                "--backend other than the configured one needs a worker: --isolation process "
+                "or warm"
+            )
 
     def __init__(self, execution: Execution, *, mnist, plugins, log_dir: Path) -> None:
         super().__init__(execution, mnist=mnist, plugins=plugins, log_dir=log_dir)
         self.isolation = execution.option("isolation", "process")
-        self.placement = Placement.here(self.name, self.isolation)
+        self.threads = execution.option("threads")
+        cpus = cpus_here()
+        self.pinned = (
+            frozenset(cpus[: self.threads or len(cpus)]) if execution.option("pin") else None
+        )
+        pinned = ",".join(map(str, sorted(self.pinned))) if self.pinned else ""
+        self.placement = Placement.here(self.name, self.isolation, self.threads, pinned)
+        self.warm: dict[str, WarmWorker] = {}
 
     def run(self, recorder: Recorder) -> None:
         cpus = self.placement.cpus_reserved
-        for index, config in enumerate(recorder.configs):
-            started_at = utc_now()
-            recorder.started(index)
-            known = recorder.peaks.get(MachineKey.here(config.backend, cpus))
-            try:
-                if self.isolation == "none":
-                    outcome = perform(
-                        config,
-                        self.mnist,
-                        self.plugins,
-                        placement=self.placement,
-                        started_at=started_at,
-                        peaks=known_peak(known),
-                        on_progress=recorder.on_progress,
+        try:
+            for index, config in enumerate(recorder.configs):
+                started_at = utc_now()
+                recorder.started(index)
+                known = recorder.peaks.get(MachineKey.here(config.backend, cpus))
+                try:
+                    outcome = self._run(config, started_at, known, recorder)
+                except KeyboardInterrupt as interruption:
+                    recorder.interrupted(
+                        index, interruption, started_at=started_at, placement=self.placement
                     )
-                else:
-                    outcome = self._in_worker(config, started_at, known, recorder.on_progress)
-            except KeyboardInterrupt as interruption:
-                recorder.interrupted(
-                    index, interruption, started_at=started_at, placement=self.placement
-                )
-                raise
-            recorder.finished(index, outcome, started_at=started_at, placement=self.placement)
+                    raise
+                recorder.finished(index, outcome, started_at=started_at, placement=self.placement)
+        finally:
+            for worker in self.warm.values():
+                worker.stop()
 
-    def _in_worker(
-        self, config: RunConfig, started_at: str, known: float | None, on_progress: Send
-    ) -> Outcome:
+    def _run(self, config: RunConfig, started_at: str, known: float | None, recorder) -> Outcome:
+        if self.isolation == "none":
+            return perform(
+                config,
+                self.mnist,
+                self.plugins,
+                placement=self.placement,
+                started_at=started_at,
+                peaks=known_peak(known),
+                on_progress=recorder.on_progress,
+            )
+        if self.isolation == "warm":
+            return self._in_warm_worker(config, started_at, known, recorder)
         result, error = call_in_worker(
             _run_in_process,
-            (config, str(self.mnist.cache_path), self.placement, started_at, known),
+            (
+                config,
+                str(self.mnist.cache_path),
+                self.placement,
+                started_at,
+                known,
+                self.threads,
+                self.pinned,
+                time.time(),
+            ),
             log_path=self.log_dir / f"{config.run_id}.log",
-            on_progress=on_progress,
+            on_progress=recorder.on_progress,
             timeout=self.execution.timeout,
         )
         return result if error is None else Outcome(FAILED, error)
+
+    def _in_warm_worker(self, config: RunConfig, started_at: str, known, recorder) -> Outcome:
+        backend = config.backend or configured_backend()
+        if backend not in self.warm:
+            env = {**os.environ, **(thread_limit_env(self.threads) if self.threads else {})}
+            spawn = Spawn(env=env, cpus=self.pinned, backend=backend)
+            self.warm[backend] = WarmWorker(spawn, self.mnist.cache_path, self.log_dir)
+        outcome, cells = self.warm[backend].run(
+            config,
+            self.placement,
+            started_at=started_at,
+            log_path=self.log_dir / f"{config.run_id}.log",
+            peak=known,
+            timeout=self.execution.timeout,
+            on_progress=recorder.on_progress,
+        )
+        architecture = self.plugins.architectures.get(config.architecture)
+
+        def make(*, status: str, error: str):
+            return run_record(
+                config,
+                architecture,
+                self.placement,
+                status=status,
+                error=error,
+                started_at=started_at,
+            )
+
+        return Outcome(
+            outcome.status,
+            outcome.error,
+            record_of(cells, outcome, make),
+            outcome.machine,
+            outcome.peak_flops_per_second,
+        )
+
+
+def prepare_worker(threads: int | None, pinned: frozenset[int] | None) -> None:
+    """In a new worker, before the backend is imported: its thread pools limited to
+    ``threads`` and the process bound to the CPUs ``pinned``, where given."""
+    if threads:
+        limit_threads(threads)
+    if pinned:
+        os.sched_setaffinity(0, pinned)
 
 
 def _run_in_process(
@@ -118,9 +218,14 @@ def _run_in_process(
     placement: Placement,
     started_at: str,
     known: float | None,
+    threads: int | None,
+    pinned: frozenset[int] | None,
+    launched: float,
     on_progress: Send,
 ) -> Outcome:
-    """A local worker process's run: the data comes from the validated cache on disk."""
+    """A local worker process's run: its thread limits and CPUs set before anything imports
+    the backend; the data comes from the validated cache on disk."""
+    prepare_worker(threads, pinned)
     return run_in_fresh_worker(
         config,
         lambda: resolve_mnist(data_path, offline=True),
@@ -128,6 +233,8 @@ def _run_in_process(
         started_at=started_at,
         peaks=known_peak(known),
         on_progress=on_progress,
+        limit_threads=bool(threads),
+        launched=launched,
     )
 
 

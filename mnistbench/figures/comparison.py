@@ -329,16 +329,44 @@ def _draw_bars(ax: Axes, bars: pd.DataFrame, ceiling: float) -> None:
         )
 
 
+#: Per panel's metric, how its hover writes a value (in the unit of the panel's axis).
+_HOVER_FORMATS: dict[str, Callable[[float], str]] = {
+    "fit_seconds": seconds_text,
+    "inference_samples_per_second": "{:,.0f} samples/s".format,
+    _ACCURACY: "{:.2f}%".format,
+    _TIME_TO_ACCURACY: seconds_text,
+}
+
+
 def _hover_text(bar: Any) -> str:
-    """What a bar's hover says: ``dnn: 12.3 s (median of 3 runs, 11.9–13.0)``."""
-    text = f"{bar.label}: {bar.value_text}"
+    """What a bar's hover says, each value with its unit:
+    ``dnn: 12.3 s (median of 3 runs, 11.9 s–13.0 s)``, ``cnn: 21,000 samples/s (1 run)``."""
+    shown = _HOVER_FORMATS.get(bar.metric)
+    if shown is None or bar.n == 0:
+        text = f"{bar.label}: {bar.value_text}"
+    else:
+        text = f"{bar.label}: {shown(bar.median)}"
     if bar.n > 1:
-        text += f" (median of {bar.n} runs, {bar.min:,.4g}–{bar.max:,.4g})"
+        text += f" (median of {bar.n} runs, {_range(shown or '{:,.4g}'.format, bar.min, bar.max)})"
     elif bar.n == 1:
         text += " (1 run)"
+    if 0 < bar.converged_runs < bar.target_runs:
+        text += f"; {bar.converged_runs}/{bar.target_runs} converged"
     if bar.noisy:
         text += "; noisy"
     return text
+
+
+def _range(shown: Callable[[float], str], low: float, high: float) -> str:
+    """``30.0–34.0 s``, ``48,000–50,000 samples/s``, ``all 30.0 s``: a min–max, its unit once."""
+    low_text, high_text = shown(low), shown(high)
+    if low_text == high_text:
+        return f"all {high_text}"
+    for unit in (" samples/s", " s", "%"):
+        if low_text.endswith(unit) and high_text.endswith(unit):
+            low_text = low_text.removesuffix(unit)
+            break
+    return f"{low_text}–{high_text}"
 
 
 def _label_lines(bar: Any) -> list[tuple[str, str, str]]:

@@ -98,12 +98,7 @@ def history_data(points: pd.DataFrame, metric: str, changes: list[Change]) -> pd
                 change = marked.get((series, position))
                 x, tick = ticks[point["sweep_id"]]
                 value = point[name] if name in members.columns else math.nan
-                day = "?" if missing(point["started_at"]) else f"{point['started_at']:%Y-%m-%d}"
-                commit = commit_label(point["commit"], point["dirty"])
-                hover = (
-                    f"{point['label']} · {day} · {commit}: "
-                    f"{BY_NAME[name].format(value)} (median of {point['runs']} runs)"
-                )
+                hover = _hover_text(point, name, value)
                 rows.append(
                     {
                         "panel": panel,
@@ -119,6 +114,35 @@ def history_data(points: pd.DataFrame, metric: str, changes: list[Change]) -> pd
                     }
                 )
     return pd.DataFrame(rows, columns=list(HISTORY_COLUMNS))
+
+
+def _hover_text(point: pd.Series, metric: str, value: float) -> str:
+    """What a point's hover says, one line each: the configuration and its value, when and at
+    which commit its sweep ran, the versions that ran it, the sweep::
+
+        dnn: 14.0 s (median of 3 runs)
+        2024-05-07 12:00 UTC · commit c000006
+        mnistbench 0.1.0 · plugin 1.0
+        sweep 2024-05-07T120000
+    """
+    runs = int(point["runs"])
+    how = "1 run" if runs == 1 else f"median of {runs} runs"
+    when = (
+        "date unknown"
+        if missing(point["started_at"])
+        else f"{point['started_at']:%Y-%m-%d %H:%M} UTC"
+    )
+    versions = f"mnistbench {point['mnistbench_version'] or '?'}"
+    if point["plugin_version"]:
+        versions += f" · plugin {point['plugin_version']}"
+    return "\n".join(
+        [
+            f"{point['label']}: {BY_NAME[metric].format(value)} ({how})",
+            f"{when} · commit {commit_label(point['commit'], point['dirty'])}",
+            versions,
+            f"sweep {point['sweep_id']}",
+        ]
+    )
 
 
 def plot_history(

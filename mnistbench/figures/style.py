@@ -93,6 +93,7 @@ def tips(fig: Figure) -> dict[str, str]:
 
 _SVG_GROUP = re.compile(r'<g id="(tip\d+)">')
 _SVG_ROOT = re.compile(r"<svg ([^>]*)>")
+_SVG_METADATA = re.compile(r"\s*<metadata>.*?</metadata>", re.S)
 
 
 def svg(fig: Figure, title: str = "") -> str:
@@ -107,6 +108,7 @@ def svg(fig: Figure, title: str = "") -> str:
         fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
     text = buffer.getvalue()
     text = text[text.index("<svg") :]  # drop the XML declaration and DOCTYPE: inline SVG
+    text = _SVG_METADATA.sub("", text, count=1)  # an RDF block naming the SVG's format
     texts = tips(fig)
 
     def group(match: re.Match) -> str:

@@ -295,6 +295,12 @@ def _config_page(one: _Series, changes: Sequence[Change], shown: Sequence[Column
                 "description": column.description.replace("`", ""),
                 "latest": _value(column, latest.get(column.name)),
                 "normalized": norm if norm and _measured(one.points, norm) else "",
+                # A normalized form these sweeps did not measure (no speed probe yet).
+                "unmeasured": (
+                    f"{norm}: not measured in these sweeps"
+                    if norm and not _measured(one.points, norm)
+                    else ""
+                ),
                 "chart": _chart(one.points, column, mine, legend=False) if measured else None,
                 "missing": f"{column.name}: not measured in these sweeps",
             }

@@ -1,0 +1,260 @@
+"""``mnistbench ab BASE HEAD``: two versions of the code measured against each other in pairs.
+
+The options that shape the runs are ``run``'s own (the same declarations, so the two
+commands take the same values); the options of the pairs are ab's.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from mnistbench import ab, builtins
+from mnistbench.checkouts import WORKTREE, existing, install_ref, repository_root
+from mnistbench.cli.common import (
+    EXIT_RUN_FAILED,
+    EXIT_USAGE,
+    console,
+    data_option,
+    db_option,
+    format_option,
+    typed,
+)
+from mnistbench.cli.run import PLAN_OPTIONS, run
+from mnistbench.data import resolve_mnist
+from mnistbench.db import check as check_db
+from mnistbench.errors import MnistbenchError
+from mnistbench.gates import FailRule, gated_metrics
+from mnistbench.outputs import Output
+from mnistbench.outputs.digest import ab_digest
+from mnistbench.plan import plan, select_architectures
+from mnistbench.sweep import prepare_output_dir
+
+#: The options of ``run`` that ab takes as they are: those that shape the runs.
+_RUN_OPTIONS = [name for name in PLAN_OPTIONS if name not in ("repeats", "force", "config")] + [
+    "run_all",
+    "architectures",
+]
+
+
+def _percentage(ctx, param, value: str | None) -> float | None:
+    if value is None:
+        return None
+    text = value.strip().removesuffix("%")
+    try:
+        number = float(text) / 100
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a percentage, e.g. 5%") from None
+    if not 0 < number < 1:
+        raise click.BadParameter(f"{value!r}: give a percentage above 0% and below 100%")
+    return number
+
+
+def _with_run_options(command: click.Command) -> click.Command:
+    """Give ``command`` the options of ``run`` that shape the runs (:data:`_RUN_OPTIONS`)."""
+    command.params[2:2] = [param for param in run.params if param.name in _RUN_OPTIONS]
+    return command
+
+
+@_with_run_options
+@click.command()
+@click.argument("base")
+@click.argument("head")
+@click.option(
+    "--pairs",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="Pairs per configuration (with --until: before the intervals are first looked at).",
+)
+@click.option(
+    "--until",
+    callback=_percentage,
+    default=None,
+    metavar="PERCENT",
+    help="Add pairs until each gated metric's 95% interval is within ±PERCENT (e.g. 5%), "
+    "or --max-pairs or --max-minutes is reached.",
+)
+@click.option(
+    "--max-pairs",
+    type=click.IntRange(min=1),
+    default=40,
+    show_default=True,
+    help="With --until: the most pairs per configuration.",
+)
+@click.option(
+    "--max-minutes",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="With --until: stop adding pairs after this many minutes.",
+)
+@click.option(
+    "--duet",
+    is_flag=True,
+    help="Run each pair's two runs at the same moment, each side pinned to its own half of "
+    "the CPUs with its thread pools sized to it.",
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Each run's thread pools (intra-op, inter-op, BLAS) [default: all CPUs; with --duet "
+    "half of them].",
+)
+@click.option(
+    "--gate",
+    "gates",
+    multiple=True,
+    metavar="METRIC",
+    help="A metric whose interval --until watches (repeatable) [default: fit_seconds and "
+    "the metrics of the --fail rules].",
+)
+@click.option(
+    "--fail",
+    "fail_rules",
+    multiple=True,
+    metavar="METRIC:THRESHOLD",
+    help="Exit 1 when HEAD is worse than BASE in METRIC by more than THRESHOLD (e.g. "
+    "fit_seconds:10%) and significantly so, the rules' tests adjusted together (Holm). "
+    "Repeatable.",
+)
+@click.option(
+    "--base-python",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Run BASE's side with this interpreter's environment, as it is (BASE then only names it).",
+)
+@click.option(
+    "--head-python",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Run HEAD's side with this interpreter's environment, as it is.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Seconds after which a run's worker is stopped and the run recorded as failed.",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Output directory [default: results/ab-<timestamp>].",
+)
+@click.option("--force", is_flag=True, help="Write into a non-empty output directory.")
+@data_option
+@db_option
+@click.option("--no-db", is_flag=True, help="Record the runs in no results database.")
+@format_option("the verdicts")
+@click.pass_context
+def ab_command(ctx: click.Context, base: str, head: str, **params: Any) -> None:
+    """Measure BASE against HEAD, two git refs of the project in the current directory
+    (WORKTREE: the working tree as it is), in pairs of runs of each configuration."""
+    plugins = builtins.load_plugins()
+    renderer = plugins.output_format(params["output_format"])
+    rules = [FailRule.parse(text) for text in params["fail_rules"]]
+    gates = tuple(
+        dict.fromkeys([*(params["gates"] or [ab.DEFAULT_GATE]), *(r.metric for r in rules)])
+    )
+    for name in gates:
+        if name not in gated_metrics():
+            raise MnistbenchError(
+                f"--gate {name}: not a compared metric; known: {', '.join(gated_metrics())}"
+            )
+    design = ab.Design(
+        pairs=params["pairs"],
+        until=params["until"],
+        max_pairs=max(params["max_pairs"], params["pairs"]),
+        max_minutes=params["max_minutes"],
+        duet=params["duet"],
+        seed=params["seed"],
+        gate=gates,
+        threads=params["threads"],
+        timeout=params["timeout"],
+    )
+    design.check()
+    architectures = select_architectures(
+        params["architectures"], params["run_all"], list(plugins.architectures)
+    )
+    configs = plan(
+        architectures,
+        **{
+            name: params[name]
+            for name in PLAN_OPTIONS
+            if name not in ("repeats", "force", "config")
+        },
+    )
+    output = params["output"] or Path("results") / datetime.now().strftime("ab-%Y-%m-%dT%H-%M-%S")
+    db_typed = typed(ctx, "db_path")
+    if params["no_db"] and db_typed:
+        raise MnistbenchError("give --db PATH or --no-db, not both")
+    db = None if params["no_db"] else params["db_path"]
+    if db is not None:
+        check_db(db)
+    out = console(stderr=True)
+    mnist = resolve_mnist(params["data_path"])
+    prepare_output_dir(output, force=params["force"])
+    sides = _sides(base, head, params["base_python"], params["head_python"], output)
+    for side in sides.values():
+        cached = " (installed earlier)" if side.cached else ""
+        out.print(f"{side.describe()}: {side.python}{cached}", soft_wrap=True)
+    runners = {
+        name: ab.SideRunner(side, mnist.cache_path, output / name / "logs")
+        for name, side in sides.items()
+    }
+
+    def progress(round_: int, verdicts) -> None:
+        shown = [v for v in verdicts if v.metric in gates]
+        for verdict in shown:
+            ratio = verdict.ratio
+            interval = "" if ratio.n < 2 else f" [{ratio.low:.3f}, {ratio.high:.3f}]"
+            out.print(
+                f"round {round_}: {verdict.label} {verdict.metric} ×{ratio.ratio:.3f}{interval} "
+                f"over {ratio.n} pair(s): {ab.verdict_text(verdict)}",
+                soft_wrap=True,
+            )
+
+    pairs, verdicts, stopped = ab.measure(
+        runners,
+        configs,
+        design,
+        output_dir=output,
+        mnist=mnist,
+        plugins=plugins,
+        db=db,
+        argv=sys.argv,
+        on_round=progress,
+        rules=rules,
+    )
+    out.print(f"stopped: {stopped}", soft_wrap=True)
+    digest = ab_digest(verdicts, pairs, sides, stopped, design)
+    renderer.ab(digest, Output(console=console() if params["output_format"] == "text" else None))
+    for path in (output / "base", output / "head", ab.PAIRS_CSV.of(output), ab.AB_CSV.of(output)):
+        click.echo(f"wrote {path}", err=True)
+    if digest.failing:
+        for line in digest.failing:
+            click.echo(f"regression: {line}", err=True)
+        sys.exit(EXIT_RUN_FAILED)
+
+
+def _sides(base: str, head: str, base_python, head_python, output: Path) -> dict[str, Any]:
+    """The two sides: installed refs of the repository here, or existing environments."""
+    if (base_python is None) != (head_python is None):
+        raise MnistbenchError("give both --base-python and --head-python, or neither")
+    if base_python is not None:
+        return {"base": existing("base", base_python), "head": existing("head", head_python)}
+    repository = repository_root(Path.cwd())
+    scratch = output / ".sides"
+    return {
+        "base": install_ref(repository, base, "base", scratch),
+        "head": install_ref(repository, head, "head", scratch),
+    }
+
+
+__all__ = ["EXIT_USAGE", "WORKTREE", "ab_command"]

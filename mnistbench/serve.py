@@ -1,0 +1,393 @@
+"""A warm worker: one process that runs one run after another, and the driver's handle on it.
+
+A fresh worker per run pays for its start every time: the interpreter, the backend's
+import (seconds for TensorFlow), the plugins, the data, the speed probe's tracing. A warm
+worker pays once and then runs each run it is sent, in the same phases as a fresh one
+(:func:`mnistbench.worker.perform`: the probes, the run, its record), with what would leak
+from one run into the next reset in between: Keras' session, the seeds (set by each run),
+and the peak resident memory the run records (Linux's ``clear_refs``), so a run's figures
+are its own. A run that kills its worker, or outlives its timeout, is a failed run; the
+next run gets a new worker.
+
+The driver (:class:`WarmWorker`) talks to the worker (``python -m mnistbench.serve``) in
+JSON lines over a pair of pipes, never through stdout, where the backend writes its
+start-up lines (those go to each run's log). The protocol is versioned
+(:data:`PROTOCOL`) and carries records as ``runs.csv`` cells, so a worker may run another
+version of mnistbench than its driver: ``mnistbench ab`` starts one per side, each in its
+side's environment (:mod:`mnistbench.checkouts`).
+
+Request ``{"op": "run", "config": {...}, "placement": {...}, "started_at": ..., "peak":
+float|null, "log": path}``: the worker answers with progress events ``{"event": ...}`` and
+then ``{"result": {"status", "error", "cells", "machine", "peak"}}``. ``{"op": "stop"}``
+ends it; so does the end of its input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import json
+import logging
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from mnistbench import __version__
+from mnistbench.backends import quiet_backend_logs, select_backend
+from mnistbench.data import resolve_mnist
+from mnistbench.plan import RunConfig
+from mnistbench.plugins import load_plugins
+from mnistbench.record import FAILED, Run, from_cells
+from mnistbench.worker import (
+    ForwardWarnings,
+    MachineKey,
+    Outcome,
+    Placement,
+    known_peak,
+    perform,
+)
+
+#: The version of the conversation; a driver refuses a worker that speaks another.
+PROTOCOL = 1
+#: Seconds a new worker may take to say hello (the backend is imported before it does).
+START_TIMEOUT = 300.0
+#: How often the driver checks on a worker that has sent nothing.
+POLL_SECONDS = 0.25
+#: Linux: writing this to /proc/self/clear_refs resets the peak resident memory (VmHWM).
+_CLEAR_REFS = Path("/proc/self/clear_refs")
+
+log = logging.getLogger("mnistbench")
+
+
+class WorkerGone(Exception):
+    """The worker died, stopped answering, or spoke out of turn."""
+
+
+# --- the worker ------------------------------------------------------------------------------
+
+
+def reset_peak_memory() -> bool:
+    """Reset this process's peak resident memory, where Linux allows it; True if it did."""
+    try:
+        _CLEAR_REFS.write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+def _to_log(path: str) -> None:
+    """Send this process's stdout and stderr (the backend's own lines) to ``path``."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+
+
+def serve(requests: IO[str], answers: IO[str], backend: str | None, data: str) -> None:
+    """The worker's loop: the backend chosen and imported, plugins and data loaded once, then
+    one run per request until ``stop`` or the end of ``requests``."""
+
+    def send(message: dict) -> None:
+        answers.write(json.dumps(message) + "\n")
+        answers.flush()
+
+    select_backend(backend)
+    quiet_backend_logs()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver decides what stops
+    import keras  # the worker's whole point: imported once, for every run it serves
+
+    logger = logging.getLogger("mnistbench")
+    logger.addHandler(ForwardWarnings(send))
+    logger.propagate = False
+    plugins = load_plugins()
+    mnist = resolve_mnist(data, offline=True)
+    send(
+        {
+            "hello": PROTOCOL,
+            "mnistbench": __version__,
+            "backend": keras.backend.backend(),
+            "pid": os.getpid(),
+            "architectures": sorted(plugins.architectures),
+        }
+    )
+    for line in requests:
+        request = json.loads(line)
+        if request.get("op") != "run":
+            break
+        _to_log(request["log"])
+        keras.backend.clear_session()
+        gc.collect()
+        reset_peak_memory()
+        outcome = perform(
+            RunConfig(**request["config"]),
+            mnist,
+            plugins,
+            placement=Placement(**request["placement"]),
+            started_at=request["started_at"],
+            peaks=known_peak(request.get("peak")),
+            on_progress=send,
+            launched=request.get("launched"),
+        )
+        send(
+            {
+                "result": {
+                    "status": outcome.status,
+                    "error": outcome.error,
+                    "cells": outcome.run.cells() if outcome.run is not None else None,
+                    "machine": asdict(outcome.machine) if outcome.machine else None,
+                    "peak": outcome.peak_flops_per_second,
+                }
+            }
+        )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m mnistbench.serve --requests FD --answers FD --data PATH [--backend B]``."""
+    parser = argparse.ArgumentParser(prog="python -m mnistbench.serve")
+    parser.add_argument("--requests", type=int, required=True, help="fd to read requests from")
+    parser.add_argument("--answers", type=int, required=True, help="fd to write answers to")
+    parser.add_argument("--data", required=True, help="the validated MNIST cache")
+    parser.add_argument("--backend", default=None)
+    parser.add_argument("--log", required=True, help="where output goes before the first run")
+    args = parser.parse_args(argv)
+    _to_log(args.log)
+    with os.fdopen(args.requests, "r") as requests, os.fdopen(args.answers, "w") as answers:
+        serve(requests, answers, args.backend, args.data)
+
+
+# --- the driver's handle -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Spawn:
+    """How to start a worker: the interpreter, its environment, the CPUs it may use (None:
+    all), and its backend (None: the configured one)."""
+
+    python: str = sys.executable
+    env: dict[str, str] | None = None
+    cpus: frozenset[int] | None = None
+    backend: str | None = None
+
+
+class WarmWorker:
+    """A worker process serving runs until stopped; started on first use, started again
+    after it dies. Use as a context manager, or call :meth:`stop`."""
+
+    def __init__(self, spawn: Spawn, data: Path, log_dir: Path) -> None:
+        self.spawn = spawn
+        self.data = Path(data)
+        self.log_dir = Path(log_dir)
+        self.process: subprocess.Popen | None = None
+        self._requests: IO[str] | None = None
+        self._answers: int | None = None
+        self._buffer = b""
+        self.hello: dict = {}
+        #: How many workers this handle started (a dead one is replaced).
+        self.starts = 0
+        #: When the worker now running was launched, until its first run counts it.
+        self._launched: float | None = None
+
+    def __enter__(self) -> WarmWorker:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def start(self) -> None:
+        """Start the worker and wait for its hello; WorkerGone when it never says it."""
+        self.stop()
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self._launched = time.time()
+        request_read, request_write = os.pipe()
+        answer_read, answer_write = os.pipe()
+        cpus = self.spawn.cpus
+        command = [
+            self.spawn.python,
+            "-m",
+            "mnistbench.serve",
+            "--requests",
+            str(request_read),
+            "--answers",
+            str(answer_write),
+            "--data",
+            str(self.data),
+            "--log",
+            str(self.log_dir / "worker-start.log"),
+        ]
+        if self.spawn.backend:
+            command += ["--backend", self.spawn.backend]
+        self.process = subprocess.Popen(
+            command,
+            pass_fds=(request_read, answer_write),
+            stdin=subprocess.DEVNULL,
+            env=self.spawn.env,
+            # Pinned before the interpreter starts, so every thread it makes inherits it.
+            preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
+            start_new_session=True,  # Ctrl-C reaches the driver only; it stops the worker
+        )
+        os.close(request_read)
+        os.close(answer_write)
+        self._requests = os.fdopen(request_write, "w")
+        self._answers = answer_read
+        self._buffer = b""
+        self.starts += 1
+        hello = self._receive(START_TIMEOUT)
+        if hello.get("timeout"):
+            self.stop()
+            raise WorkerGone(f"it did not start within {START_TIMEOUT:g} s")
+        if hello.get("hello") != PROTOCOL:
+            self.stop()
+            raise WorkerGone(f"it speaks protocol {hello.get('hello')}, not {PROTOCOL}")
+        self.hello = hello
+
+    def run(
+        self,
+        config: RunConfig,
+        placement: Placement,
+        *,
+        started_at: str,
+        log_path: Path,
+        peak: float | None = None,
+        timeout: float | None = None,
+        on_progress: Callable[[dict], None] | None = None,
+    ) -> tuple[Outcome, dict[str, str] | None]:
+        """Run ``config`` in the worker: ``(outcome, cells)``, the record's ``runs.csv``
+        cells as the worker made them (None when it made none). A worker that dies or
+        outlives ``timeout`` seconds is stopped and its run failed; the next run starts a
+        new one."""
+        if not self.alive:
+            try:
+                self.start()
+            except WorkerGone as error:
+                return Outcome(FAILED, f"the worker did not start: {error}"), None
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        # The first run of a worker counts its start-up; the others, from their request.
+        launched, self._launched = self._launched or time.time(), None
+        request = {
+            "op": "run",
+            "launched": launched,
+            "config": config.to_dict(),
+            "placement": asdict(placement),
+            "started_at": started_at,
+            "peak": peak,
+            "log": str(log_path),
+        }
+        deadline = None if timeout is None else time.monotonic() + timeout
+        try:
+            self._send(request)
+            while True:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    self.stop()
+                    return Outcome(FAILED, f"timed out after {timeout:g} s"), None
+                message = self._receive(left)
+                if "result" in message:
+                    return self._outcome(message["result"])
+                if message.get("event") == "warning":
+                    log.warning(message["message"])
+                elif on_progress is not None and "event" in message:
+                    on_progress(message)
+        except WorkerGone as error:
+            code = self.process.poll() if self.process else None
+            self.stop()
+            how = f"exited with code {code}" if code is not None and code >= 0 else "died"
+            if code is not None and code < 0:
+                with contextlib.suppress(ValueError):
+                    how = f"killed by {signal.Signals(-code).name}"
+            return Outcome(FAILED, f"worker process {how} ({error}); see {log_path}"), None
+
+    @staticmethod
+    def _outcome(result: dict[str, Any]) -> tuple[Outcome, dict[str, str] | None]:
+        machine = result.get("machine")
+        outcome = Outcome(
+            result["status"],
+            result.get("error") or "",
+            None,
+            MachineKey(**machine) if machine else None,
+            result.get("peak"),
+        )
+        return outcome, result.get("cells")
+
+    def stop(self) -> None:
+        """Stop the worker (asked, then terminated, then killed); nothing when none runs."""
+        process, self.process = self.process, None
+        if self._requests is not None:
+            with contextlib.suppress(OSError, ValueError):
+                if process is not None and process.poll() is None:
+                    self._requests.write(json.dumps({"op": "stop"}) + "\n")
+                    self._requests.flush()
+                self._requests.close()
+            self._requests = None
+        if self._answers is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._answers)
+            self._answers = None
+        if process is None:
+            return
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.terminate()
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+    def _send(self, message: dict) -> None:
+        try:
+            self._requests.write(json.dumps(message) + "\n")
+            self._requests.flush()
+        except (OSError, ValueError) as error:
+            raise WorkerGone(f"cannot write to the worker: {error}") from None
+
+    def _receive(self, timeout: float | None) -> dict:
+        """The worker's next message; WorkerGone at the end of its output or past
+        ``timeout`` seconds before the hello (a run's timeout is the caller's)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while b"\n" not in self._buffer:
+            wait = POLL_SECONDS
+            if deadline is not None:
+                wait = min(wait, max(0.0, deadline - time.monotonic()))
+            ready, _, _ = select.select([self._answers], [], [], wait)
+            if ready:
+                chunk = os.read(self._answers, 65536)
+                if not chunk:
+                    raise WorkerGone("its output ended")
+                self._buffer += chunk
+                continue
+            if self.process is not None and self.process.poll() is not None:
+                raise WorkerGone("it exited")
+            if deadline is not None and time.monotonic() >= deadline:
+                return {"timeout": True}
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        try:
+            return json.loads(line)
+        except json.JSONDecodeError:
+            raise WorkerGone(f"it wrote {line[:80]!r}, not a message") from None
+
+
+def record_of(cells: dict[str, str] | None, outcome: Outcome, make: Callable[..., Run]) -> Run:
+    """The run's record from the worker's cells, or one the driver makes (``make(status=,
+    error=)``) for a run whose worker made none."""
+    if cells is not None:
+        return from_cells(cells, where=f"the worker's record of {cells.get('run_id', '?')}")
+    return make(status=outcome.status, error=outcome.error)
+
+
+if __name__ == "__main__":
+    main()

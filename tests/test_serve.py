@@ -1,0 +1,130 @@
+"""Warm workers (mnistbench/serve.py): several runs in one worker process, each as a fresh
+worker would run it, and the local executor's --isolation warm, --threads and --pin."""
+
+from __future__ import annotations
+
+import os
+import resource
+from pathlib import Path
+
+import pytest
+from helpers import QUICK
+
+from mnistbench import record
+from mnistbench.executors.local import call_in_worker, prepare_worker
+from mnistbench.plan import RunConfig
+from mnistbench.record import utc_now
+from mnistbench.serve import Spawn, WarmWorker, record_of, reset_peak_memory
+from mnistbench.worker import Placement
+
+
+def _run(worker: WarmWorker, config: RunConfig, tmp_path: Path, **options):
+    placement = Placement("local", "warm", "here", 2)
+    outcome, cells = worker.run(
+        config,
+        placement,
+        started_at=utc_now(),
+        log_path=tmp_path / "logs" / f"{config.run_id}.log",
+        **options,
+    )
+    return outcome, record_of(cells, outcome, lambda **_: None)
+
+
+@pytest.fixture(scope="module")
+def warm_and_fresh(tmp_path_factory, mnist_npz, sweep_in_process):
+    """dnn-r0 run in a warm worker after another run (cnn-r0), and the same configuration
+    run in a fresh worker process: ``(warm records, fresh record, the worker's starts)``."""
+    tmp_path = tmp_path_factory.mktemp("warm")
+    with WarmWorker(Spawn(), mnist_npz, tmp_path / "logs") as worker:
+        first = _run(worker, RunConfig("cnn", **QUICK), tmp_path)
+        second = _run(worker, RunConfig("dnn", **QUICK), tmp_path)
+        starts = worker.starts
+    fresh = sweep_in_process(tmp_path / "fresh", [RunConfig("dnn", **QUICK)], isolation="process")
+    return (first[1], second[1]), fresh.ran[0], starts
+
+
+def test_a_warm_worker_learns_exactly_what_a_fresh_one_does(warm_and_fresh):
+    (_, warm), fresh, _ = warm_and_fresh
+    assert warm.status == fresh.status == "ok"
+    assert warm.test_accuracy == fresh.test_accuracy
+    assert warm.test_loss == fresh.test_loss
+    assert warm.epoch_loss == fresh.epoch_loss
+    assert warm.sample_predictions == fresh.sample_predictions
+    assert warm.params == fresh.params
+
+
+def test_a_warm_workers_later_runs_skip_the_start_up(warm_and_fresh):
+    (first, second), fresh, starts = warm_and_fresh
+    assert starts == 1  # one worker served both runs
+    # The first run paid for the interpreter and the backend's import; the second did not.
+    assert first.startup_seconds > 1.0
+    assert second.startup_seconds < first.startup_seconds / 3
+    assert fresh.startup_seconds > 1.0
+
+
+def test_each_warm_run_records_its_own_peak_memory(warm_and_fresh):
+    (first, second), _, _ = warm_and_fresh
+    # The worker's peak is reset before each run, so a run's peak is its own, not the
+    # highest of the worker's life (the CNN's, which came first, is the larger).
+    assert first.peak_memory_mb > 100 and second.peak_memory_mb > 100
+    assert second.peak_memory_mb != first.peak_memory_mb
+
+
+def test_resetting_the_peak_memory_forgets_an_earlier_peak():
+    if not reset_peak_memory():
+        pytest.skip("this system cannot reset a process's peak memory")
+    block = bytearray(200 * 1024 * 1024)
+    block[::4096] = b"x" * len(block[::4096])  # touch every page
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    del block
+    assert reset_peak_memory()
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    assert after < before - 150 * 1024  # KiB: the 200 MB block is no longer the peak
+
+
+def test_a_run_past_its_timeout_fails_and_the_next_run_gets_a_new_worker(
+    tmp_path, mnist_npz, faulty_site
+):
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(faulty_site), os.environ.get("PYTHONPATH", "")]),
+    }
+    with WarmWorker(Spawn(env=env), mnist_npz, tmp_path / "logs") as worker:
+        hung, _ = _run(worker, RunConfig("sleepy", **QUICK), tmp_path, timeout=5)
+        assert (hung.status, hung.error) == ("failed", "timed out after 5 s")
+        assert not worker.alive
+        outcome, run = _run(worker, RunConfig("tiny", **QUICK), tmp_path)
+        assert (outcome.status, run.status) == ("ok", "ok")
+        assert worker.starts == 2
+
+
+def _affinity_and_threads(threads, pinned, on_progress):
+    prepare_worker(threads, pinned)
+    return sorted(os.sched_getaffinity(0)), os.environ.get("OMP_NUM_THREADS")
+
+
+def test_a_worker_is_pinned_and_its_pools_limited_before_the_backend_loads(tmp_path):
+    cpus = sorted(os.sched_getaffinity(0))
+    result, error = call_in_worker(
+        _affinity_and_threads,
+        (1, frozenset(cpus[:1])),
+        log_path=tmp_path / "worker.log",
+        on_progress=lambda event: None,
+    )
+    assert error is None
+    assert result == (cpus[:1], "1")
+
+
+def test_runs_record_their_threads_and_pinned_cpus(tmp_path, sweep_in_process):
+    # A warm worker loads the installed plugins, as a fresh one does.
+    cpus = sorted(os.sched_getaffinity(0))
+    result = sweep_in_process(
+        tmp_path / "out",
+        [RunConfig("dnn", **QUICK)],
+        isolation="warm",
+        threads=1,
+        pin=True,
+    )
+    (run,) = record.read(tmp_path / "out")
+    assert result.ran[0].status == "ok"
+    assert (run.isolation, run.cpus_reserved, run.pinned_cpus) == ("warm", 1, str(cpus[0]))
