@@ -41,10 +41,11 @@ from mnistbench.environment import describe_environment, write_environment
 from mnistbench.errors import ConfigError, MnistbenchError
 from mnistbench.gates import FailRule, compared_metrics
 from mnistbench.manifest import Manifest
+from mnistbench.outputs.digest import ABDigest, ABRow
 from mnistbench.plan import RunConfig
 from mnistbench.record import Run, RunsWriter, utc_now
 from mnistbench.serve import Spawn, WarmWorker, WorkerGone, record_of
-from mnistbench.stats import ALPHA, Ratio, holm, paired_ratio, pairs_needed
+from mnistbench.stats import ALPHA, PAIRED_T, Ratio, holm, paired_ratio, pairs_needed
 from mnistbench.sweep import write_samples
 from mnistbench.worker import Placement, run_record
 
@@ -78,9 +79,10 @@ class Design:
         ``seed + k`` on both sides).
     :param gate: the metrics whose intervals ``until`` watches.
     :param margin: the interval's half-width within which a change is no change.
-    :param threads: the thread pools of each run (sequential pairs); None: all CPUs.
-    :param pin: bind each side's worker to the CPUs its threads use.
+    :param threads: the thread pools of each run; None: all CPUs (duet: half of them).
     :param timeout: seconds a run may take before its worker is stopped.
+    :param warmup: run each configuration once on each side before the pairs, recorded
+        nowhere: a worker's first run pays one-time costs the others do not.
     """
 
     pairs: int = 10
@@ -92,8 +94,8 @@ class Design:
     gate: tuple[str, ...] = (DEFAULT_GATE,)
     margin: float = DEFAULT_MARGIN
     threads: int | None = None
-    pin: bool = False
     timeout: float | None = None
+    warmup: bool = True
 
     def check(self) -> None:
         if self.pairs < 1:
@@ -109,6 +111,16 @@ class Design:
             raise ConfigError("--duet needs at least 2 CPUs: one half for each side")
         if self.threads is not None and self.threads > cpus:
             raise ConfigError(f"--threads {self.threads} is more than the {cpus} CPUs here")
+        if self.duet and self.threads is not None and self.threads > cpus // 2:
+            raise ConfigError(
+                f"--threads {self.threads} does not fit half of the {cpus} CPUs here (--duet)"
+            )
+
+    def side_threads(self) -> int | None:
+        """Each side's thread pools: ``threads``, else with a duet half of the CPUs."""
+        if self.duet and self.threads is None:
+            return len(os.sched_getaffinity(0)) // 2
+        return self.threads
 
 
 @dataclass
@@ -153,54 +165,65 @@ class Verdict:
 class SideRunner:
     """Runs one side's runs in warm workers of its environment, one per backend."""
 
-    def __init__(self, side: Side, data: Path, log_dir: Path) -> None:
+    def __init__(self, side: Side, data: Path, log_dir: Path, threads: int | None) -> None:
         self.side = side
         self.data = data
         self.log_dir = log_dir
-        self.workers: dict[tuple[str, frozenset[int] | None], WarmWorker] = {}
+        self.threads = threads
+        self.workers: dict[str, WarmWorker] = {}
 
-    def worker(self, backend: str, cpus: frozenset[int] | None, threads: int | None) -> WarmWorker:
-        key = (backend, cpus)
-        if key not in self.workers:
-            extra = thread_limit_env(threads) if threads else {}
-            spawn = Spawn(self.side.python, self.side.environ(extra), cpus=cpus, backend=backend)
-            self.workers[key] = WarmWorker(spawn, self.data, self.log_dir)
-        return self.workers[key]
+    def worker(self, backend: str) -> WarmWorker:
+        """This side's warm worker of ``backend``, made on first use (started on first run),
+        its thread pools limited to :attr:`threads`."""
+        if backend not in self.workers:
+            extra = thread_limit_env(self.threads) if self.threads else {}
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            spawn = Spawn(
+                self.side.python, self.side.environ(extra), backend=backend, cwd=self.log_dir
+            )
+            self.workers[backend] = WarmWorker(spawn, self.data, self.log_dir)
+        return self.workers[backend]
 
-    def architectures(self, backend: str) -> list[str]:
-        """The architectures this side's plugins register (the worker's hello)."""
-        worker = self.worker(backend, None, None)
-        try:
-            worker.start()
-        except WorkerGone as error:
-            raise MnistbenchError(
-                f"the {self.side.describe()} worker did not start: {error}; see "
-                f"{self.log_dir / 'worker-start.log'}"
-            ) from None
-        names = list(worker.hello.get("architectures", []))
-        worker.stop()
-        return names
+    def start(self, backend: str) -> list[str]:
+        """Start this side's worker of ``backend``; the architectures its plugins register
+        (the worker's hello). One line naming its log when it does not start."""
+        worker = self.worker(backend)
+        if not worker.alive:
+            try:
+                worker.start()
+            except WorkerGone as error:
+                raise MnistbenchError(
+                    f"the {self.side.describe()} worker did not start ({error}); see "
+                    f"{self.log_dir / 'worker-start.log'}"
+                ) from None
+        return list(worker.hello.get("architectures", []))
 
     def run(
         self,
         config: RunConfig,
         *,
         cpus: frozenset[int] | None,
-        threads: int | None,
         timeout: float | None,
         on_progress: Callable[[dict], None] | None = None,
+        log_name: str | None = None,
     ) -> Run:
+        """One run of ``config`` in this side's worker, bound to ``cpus`` (None: as it is);
+        its record, made by the worker or, for a run whose worker died, here."""
         backend = config.backend or configured_backend()
-        worker = self.worker(backend, cpus, threads)
-        placement = Placement(
-            "ab", "warm", os.uname().nodename, threads or len(cpus or os.sched_getaffinity(0))
-        )
+        worker = self.worker(backend)
+        if not worker.alive:
+            self.start(backend)
+        if cpus is not None:
+            worker.pin(cpus)
+        pinned = ",".join(map(str, sorted(cpus))) if cpus is not None else ""
+        reserved = self.threads or len(cpus or os.sched_getaffinity(0))
+        placement = Placement("ab", "warm", os.uname().nodename, reserved, pinned)
         started_at = utc_now()
         outcome, cells = worker.run(
             config,
             placement,
             started_at=started_at,
-            log_path=layout.log_path(self.log_dir.parent, config.run_id),
+            log_path=layout.log_path(self.log_dir.parent, log_name or config.run_id),
             timeout=timeout,
             on_progress=on_progress,
         )
@@ -218,6 +241,44 @@ class SideRunner:
 
 
 # --- the measurement ---------------------------------------------------------------------------
+
+
+def select(
+    sides: dict[str, SideRunner],
+    requested: Sequence[str],
+    run_all: bool,
+    backends: Sequence[str | None],
+) -> list[str]:
+    """The architectures to measure, checked against what each side's plugins register (each
+    side's worker started for it): ``--all`` is every architecture both sides have; a name
+    one side lacks is a ConfigError naming the side, before any run."""
+    known: dict[str, list[str]] = {}
+    try:
+        for name in SIDES:
+            for backend in dict.fromkeys(b or configured_backend() for b in backends):
+                known[name] = sides[name].start(backend)
+        both = sorted(set(known["base"]) & set(known["head"]))
+        if run_all:
+            if requested:
+                raise ConfigError("give architecture names or --all, not both")
+            if not both:
+                raise ConfigError("the two sides have no architecture in common")
+            return both
+        if not requested:
+            raise ConfigError("name at least one architecture, or use --all")
+        for architecture in requested:
+            for name in SIDES:
+                if architecture not in known[name]:
+                    listed = ", ".join(known[name]) or "none"
+                    raise ConfigError(
+                        f"{sides[name].side.describe()} has no architecture {architecture!r} "
+                        f"(it has: {listed})"
+                    )
+        return list(dict.fromkeys(requested))
+    except BaseException:
+        for runner in sides.values():
+            runner.stop()
+        raise
 
 
 def schedule(configs: Sequence[RunConfig], rounds: range, seed: int, duet: bool) -> list[Pair]:
@@ -256,15 +317,6 @@ def measure(
     measurement stopped."""
     design.check()
     output_dir = Path(output_dir)
-    for name in SIDES:
-        for config in configs:
-            backend = config.backend or configured_backend()
-            known = sides[name].architectures(backend)
-            if config.architecture not in known:
-                raise ConfigError(
-                    f"{sides[name].side.describe()} has no architecture "
-                    f"{config.architecture!r} (it has: {', '.join(known) or 'none'})"
-                )
     started = time.monotonic()
     writers, recorders, manifests = _start_sides(
         sides, configs, design, output_dir, mnist, plugins, db, argv
@@ -277,6 +329,12 @@ def measure(
     halves = (frozenset(cpus[: len(cpus) // 2]), frozenset(cpus[len(cpus) // 2 :]))
     verdicts: list[Verdict] = []
     try:
+        if design.warmup:
+            # A worker's first run pays one-time costs (its backend's kernels, pools and
+            # caches) that later runs do not: each side runs one, recorded nowhere.
+            for config in configs:
+                order = "duet" if design.duet else "base,head"
+                _run_pair(Pair(0, -1, config, order), sides, design, halves, "warmup-")
         while rounds_done < total_rounds:
             for pair in schedule(
                 configs, range(rounds_done, rounds_done + 1), design.seed, design.duet
@@ -370,26 +428,27 @@ def _start_sides(sides, configs, design, output_dir, mnist, plugins, db, argv):
     return writers, recorders, manifests
 
 
-def _run_pair(pair: Pair, sides: dict[str, SideRunner], design: Design, halves) -> None:
-    """Run one pair: its two runs one after the other, or at once (duet)."""
+def _run_pair(
+    pair: Pair, sides: dict[str, SideRunner], design: Design, halves, log_prefix: str = ""
+) -> None:
+    """Run one pair: its two runs one after the other, or at once (duet), each bound to its
+    own half of the CPUs; which half alternates with the pairs, so a faster core favours
+    neither side."""
+    log_name = f"{log_prefix}{pair.config.run_id}" if log_prefix else None
     if not design.duet:
         for name in pair.order.split(","):
             pair.runs[name] = sides[name].run(
-                pair.config, cpus=None, threads=design.threads, timeout=design.timeout
+                pair.config, cpus=None, timeout=design.timeout, log_name=log_name
             )
         return
-    # Which half of the CPUs each side gets alternates with the pairs, so that a faster
-    # core favours neither side.
     first = halves if pair.index % 2 == 0 else halves[::-1]
     barrier = threading.Barrier(2)
     results: dict[str, Run] = {}
 
     def one(name: str, cpus: frozenset[int]) -> None:
-        runner = sides[name]
-        runner.worker(pair.config.backend or configured_backend(), cpus, len(cpus))
-        barrier.wait()
-        results[name] = runner.run(
-            pair.config, cpus=cpus, threads=len(cpus), timeout=design.timeout
+        barrier.wait()  # both workers started before the pairs: the two runs start at once
+        results[name] = sides[name].run(
+            pair.config, cpus=cpus, timeout=design.timeout, log_name=log_name
         )
 
     threads = [
@@ -546,3 +605,59 @@ def write_verdicts(verdicts: Sequence[Verdict], path: Path) -> Path:
                 ]
             )  # fmt: skip
     return path
+
+
+def digest(
+    verdicts: Sequence[Verdict],
+    pairs: Sequence[Pair],
+    sides: dict[str, Side],
+    stopped: str,
+    design: Design,
+) -> ABDigest:
+    """The digest every output format renders (:class:`mnistbench.outputs.digest.ABDigest`):
+    gated metrics first, then the others in ``runs.csv`` order."""
+    gated = set(design.gate)
+    rows = [
+        ABRow(
+            config=v.label,
+            metric=v.metric,
+            better=metric(v.metric).better,
+            base=v.base_median,
+            head=v.head_median,
+            ratio=v.ratio.ratio,
+            low=v.ratio.low,
+            high=v.ratio.high,
+            p_value=v.ratio.p_value,
+            p_holm=v.p_holm,
+            pairs=v.ratio.n,
+            verdict=verdict_text(v),
+            gated=v.metric in gated,
+            failed_rules=v.failed_rules,
+        )
+        for v in verdicts
+    ]
+    rows.sort(key=lambda row: not row.gated)  # stable: runs.csv order within each
+    failing = tuple(
+        f"{v.label} {v.metric}: ×{v.ratio.ratio:.3f} [{v.ratio.low:.3f}, {v.ratio.high:.3f}] "
+        f"over {v.ratio.n} pairs (p={v.ratio.p_value:.2g}, Holm-adjusted {v.p_holm:.2g}) "
+        f"exceeds {rule}"
+        for v in verdicts
+        for rule in v.failed_rules
+    )
+    mode = (
+        "duet: both runs of a pair at once, pinned"
+        if design.duet
+        else ("sequential pairs in a seeded random order")
+    )
+    return ABDigest(
+        base=sides["base"].describe(),
+        head=sides["head"].describe(),
+        mode=mode,
+        pairs=len(pairs),
+        failed_pairs=sum(not pair.ok for pair in pairs),
+        stopped=stopped,
+        method=PAIRED_T,
+        rows=tuple(rows),
+        failing=failing,
+        machine=("both sides ran on this machine, " + os.uname().nodename,),
+    )

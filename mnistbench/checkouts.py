@@ -5,14 +5,17 @@
 runs start, and the environment variables that put its version first on the path:
 
 - a git ref (:func:`install_ref`) is exported with ``git archive`` and installed with
-  ``pip install --no-deps --no-build-isolation --target DIR``, into a directory cached by
+  ``pip install --no-deps --target DIR`` (built with this environment's build backend,
+  else with one from the package index, as any ``pip install`` gets it), into a
+  directory cached by
   commit under :func:`cache_dir`, so a second ``ab`` of the same commit starts at once.
   Runs use this interpreter with ``PYTHONPATH=DIR``: the version's own modules and
   metadata (its entry points) come before the installed ones, and everything else
   (Keras, TensorFlow, mnistbench for a plugin) is this environment's. A version that needs
   other dependencies is measured with two environments of its own instead;
 - :data:`WORKTREE` names the uncommitted working tree, installed the same way, afresh
-  each time (it has no commit to cache by);
+  each time (it has no commit to cache by), into a temporary directory removed when the
+  process ends;
 - ``--base-python PATH`` / ``--head-python PATH`` (:func:`existing`): an environment
   that already has what it needs (TensorFlow 2.20 against 2.21, say), used as it is.
 
@@ -21,6 +24,7 @@ Installing fails in one line naming the install log, which is kept.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import os
 import shutil
@@ -137,23 +141,24 @@ def _is_project(directory: Path) -> bool:
     return (directory / "pyproject.toml").is_file() or (directory / "setup.py").is_file()
 
 
-def install_ref(repository: Path, ref: str, name: str, scratch: Path) -> Side:
+def install_ref(repository: Path, ref: str, name: str) -> Side:
     """Side ``name`` at ``ref`` of ``repository``: installed into the cache (a commit) or
-    into ``scratch`` (the working tree), unless already there. CheckoutError, one line
-    naming the kept install log, when the version cannot be installed."""
+    into a temporary directory (the working tree), unless already there. CheckoutError,
+    one line naming the kept install log, when the version cannot be installed."""
     repository = repository_root(repository)
     commit = resolve(repository, ref)
     if ref == WORKTREE:
         dirty = bool(_git(repository, "status", "--porcelain", "--untracked-files=no"))
-        target = Path(scratch) / f"{name}-worktree"
-        if target.exists():
-            shutil.rmtree(target)
-        _install(repository, target, name, ref)
-        return _side(name, ref, target, commit, dirty, cached=False)
+        scratch = Path(tempfile.mkdtemp(prefix=f"mnistbench-{name}-worktree-"))
+        atexit.register(shutil.rmtree, scratch, ignore_errors=True)
+        target, log = scratch / "site", scratch / "install.log"
+        _install(repository, target, name, ref, log=log)
+        return _side(name, ref, target, commit, dirty, cached=False, log=log)
     key = hashlib.sha256(str(repository.resolve()).encode()).hexdigest()[:12]
     target = cache_dir() / f"{repository.name}-{key}" / commit
+    log = target.with_name(f"{commit}.log")
     if (target / INSTALLED).is_file():
-        return _side(name, ref, target, commit, False, cached=True)
+        return _side(name, ref, target, commit, False, cached=True, log=log)
     with tempfile.TemporaryDirectory(prefix=f"mnistbench-{name}-") as temporary:
         source = Path(temporary) / "source"
         source.mkdir()
@@ -174,53 +179,62 @@ def install_ref(repository: Path, ref: str, name: str, scratch: Path) -> Side:
         building = target.with_name(f".{commit}.building")
         if building.exists():
             shutil.rmtree(building)
-        _install(source, building, name, ref)
+        _install(source, building, name, ref, log=log)
         if target.exists():  # another ab installed it meanwhile
             shutil.rmtree(building)
         else:
             building.rename(target)
-    return _side(name, ref, target, commit, False, cached=False)
+    return _side(name, ref, target, commit, False, cached=False, log=log)
 
 
-def _install(source: Path, target: Path, name: str, ref: str) -> None:
-    """``pip install --no-deps --target TARGET SOURCE``; its log in ``TARGET.log``."""
+def _install(source: Path, target: Path, name: str, ref: str, *, log: Path) -> None:
+    """``pip install --no-deps --target TARGET SOURCE``, its output in ``log``: first with
+    this environment's build backend (quick, and no network), then, when that cannot build
+    it (a project that needs a newer setuptools), with pip's isolated build."""
     if not _is_project(source):
         raise CheckoutError(f"{source} has no pyproject.toml or setup.py: nothing to install")
     target.parent.mkdir(parents=True, exist_ok=True)
-    log = target.with_name(target.name + ".log")
     command = [
         sys.executable,
         "-m",
         "pip",
         "install",
         "--no-deps",
-        "--no-build-isolation",
         "--disable-pip-version-check",
         "--no-input",
         "--target",
         str(target),
         str(source),
     ]
-    try:
-        with open(log, "w") as handle:
-            result = subprocess.run(
-                command,
-                stdout=handle,
-                stderr=subprocess.STDOUT,
-                timeout=INSTALL_TIMEOUT,
-                env={**os.environ, "PIP_NO_CACHE_DIR": "1"},
-            )
-    except subprocess.TimeoutExpired:
-        raise CheckoutError(
-            f"installing {name} ({ref}) took over {INSTALL_TIMEOUT} s; see {log}"
-        ) from None
-    if result.returncode != 0:
-        raise CheckoutError(f"{name} ({ref}) failed to install; its install log: {log}")
+    with open(log, "w") as handle:
+        for attempt in ([*command, "--no-build-isolation"], command):
+            handle.write(f"$ {' '.join(attempt)}\n")
+            handle.flush()
+            if target.exists():
+                shutil.rmtree(target)
+            try:
+                result = subprocess.run(
+                    attempt,
+                    stdout=handle,
+                    stderr=subprocess.STDOUT,
+                    timeout=INSTALL_TIMEOUT,
+                    env={**os.environ, "PIP_NO_CACHE_DIR": "1"},
+                )
+            except subprocess.TimeoutExpired:
+                raise CheckoutError(
+                    f"installing {name} ({ref}) took over {INSTALL_TIMEOUT} s; see {log}"
+                ) from None
+            if result.returncode == 0:
+                break
+        else:
+            raise CheckoutError(f"{name} ({ref}) failed to install; its install log: {log}")
     with atomic_writer(target / INSTALLED, "w") as handle:
         handle.write(f"{ref}\n")
 
 
-def _side(name: str, ref: str, target: Path, commit: str, dirty: bool, cached: bool) -> Side:
+def _side(
+    name: str, ref: str, target: Path, commit: str, dirty: bool, *, cached: bool, log: Path
+) -> Side:
     return Side(
         name,
         ref,
@@ -228,7 +242,7 @@ def _side(name: str, ref: str, target: Path, commit: str, dirty: bool, cached: b
         {"PYTHONPATH": str(target)},
         commit=commit,
         dirty=dirty,
-        install_log=target.with_name(target.name + ".log"),
+        install_log=log,
         cached=cached,
     )
 

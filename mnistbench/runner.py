@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -48,8 +49,23 @@ def _ignore(event: dict) -> None:
     pass
 
 
+#: Linux's view of this process: its peak resident memory since it started or since a warm
+#: worker last reset it (``VmHWM``, see :func:`mnistbench.serve.reset_peak_memory`).
+_STATUS = Path("/proc/self/status")
+
+
 def peak_memory_mb() -> float:
-    """Peak resident memory of this process so far, in MB (NaN where unsupported)."""
+    """Peak resident memory of this process so far, in MB (NaN where unsupported).
+
+    On Linux ``VmHWM``, which a warm worker resets before each run; ``getrusage`` elsewhere
+    (on Linux it also keeps the peak a thread saw when it exited, so it outlives a reset).
+    """
+    try:
+        for line in _STATUS.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    except (OSError, IndexError, ValueError):
+        pass
     try:
         import resource
     except ImportError:  # Windows

@@ -171,12 +171,16 @@ def main(argv: Sequence[str] | None = None) -> None:
 @dataclass(frozen=True)
 class Spawn:
     """How to start a worker: the interpreter, its environment, the CPUs it may use (None:
-    all), and its backend (None: the configured one)."""
+    all), its backend (None: the configured one), and its working directory (None: this
+    process's). ``python -m`` puts the working directory first on the worker's path, so a
+    side of ``ab`` starts elsewhere: in the repository it would import the working tree's
+    modules instead of its own version's."""
 
     python: str = sys.executable
     env: dict[str, str] | None = None
     cpus: frozenset[int] | None = None
     backend: str | None = None
+    cwd: Path | None = None
 
 
 class WarmWorker:
@@ -235,6 +239,7 @@ class WarmWorker:
             pass_fds=(request_read, answer_write),
             stdin=subprocess.DEVNULL,
             env=self.spawn.env,
+            cwd=self.spawn.cwd,
             # Pinned before the interpreter starts, so every thread it makes inherits it.
             preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
             start_new_session=True,  # Ctrl-C reaches the driver only; it stops the worker
@@ -309,6 +314,15 @@ class WarmWorker:
                 with contextlib.suppress(ValueError):
                     how = f"killed by {signal.Signals(-code).name}"
             return Outcome(FAILED, f"worker process {how} ({error}); see {log_path}"), None
+
+    def pin(self, cpus: frozenset[int]) -> None:
+        """Bind the running worker, every thread it has, to ``cpus`` (threads it makes later
+        inherit it): a duet moves each side's worker to its half of the CPUs for a pair."""
+        if not self.alive:
+            return
+        for task in Path(f"/proc/{self.process.pid}/task").iterdir():
+            with contextlib.suppress(OSError):  # a thread that ended meanwhile
+                os.sched_setaffinity(int(task.name), cpus)
 
     @staticmethod
     def _outcome(result: dict[str, Any]) -> tuple[Outcome, dict[str, str] | None]:

@@ -30,8 +30,9 @@ def runs(tmp_path) -> pd.DataFrame:
 
 # The headline metrics of comparison.csv, in runs.csv order.
 HEADLINE_COLUMNS = [
-    "fit_seconds", "first_epoch_seconds", "steady_epoch_seconds", "seconds_per_epoch",
-    "time_to_accuracy_seconds", "train_samples_per_second", "test_accuracy", "test_loss",
+    "fit_seconds", "steady_step_ms", "first_epoch_seconds", "steady_epoch_seconds",
+    "seconds_per_epoch", "time_to_accuracy_seconds", "train_samples_per_second",
+    "test_accuracy", "test_loss",
     "inference_samples_per_second", "latency_ms", "latency_p95_ms", "latency_p99_ms", "params",
     "train_flops_per_second", "train_peak_fraction", "inference_peak_fraction", "peak_memory_mb",
     "probe_seconds",

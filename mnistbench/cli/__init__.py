@@ -1,6 +1,7 @@
 """The command line: parses, validates, shows progress, and calls the library.
 
-One module per group of commands: :mod:`~mnistbench.cli.run`, :mod:`~mnistbench.cli.results`
+One module per group of commands: :mod:`~mnistbench.cli.run`, :mod:`~mnistbench.cli.ab`,
+:mod:`~mnistbench.cli.results`
 (report, compare, merge), :mod:`~mnistbench.cli.history` (history, db),
 :mod:`~mnistbench.cli.inventory` (plugins, data); what they share is
 :mod:`~mnistbench.cli.common`. Nothing here imports Keras or a backend: ``mnistbench
@@ -12,7 +13,7 @@ from __future__ import annotations
 import click
 
 from mnistbench import __version__
-from mnistbench.cli import history, inventory, results, run
+from mnistbench.cli import ab, history, inventory, results, run
 from mnistbench.cli.common import MnistbenchGroup, setup_logging
 
 
@@ -31,6 +32,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 for command in (
     run.run,
+    ab.ab_command,
     results.report,
     results.compare,
     results.merge,

@@ -14,10 +14,9 @@ from typing import Any
 import click
 
 from mnistbench import ab, builtins
-from mnistbench.checkouts import WORKTREE, existing, install_ref, repository_root
+from mnistbench.checkouts import existing, install_ref, repository_root, resolve
 from mnistbench.cli.common import (
     EXIT_RUN_FAILED,
-    EXIT_USAGE,
     console,
     data_option,
     db_option,
@@ -30,15 +29,13 @@ from mnistbench.db import check as check_db
 from mnistbench.errors import MnistbenchError
 from mnistbench.gates import FailRule, gated_metrics
 from mnistbench.outputs import Output
-from mnistbench.outputs.digest import ab_digest
-from mnistbench.plan import plan, select_architectures
+from mnistbench.plan import plan
 from mnistbench.sweep import prepare_output_dir
 
-#: The options of ``run`` that ab takes as they are: those that shape the runs.
-_RUN_OPTIONS = [name for name in PLAN_OPTIONS if name not in ("repeats", "force", "config")] + [
-    "run_all",
-    "architectures",
-]
+#: The options of ``run`` that ab takes as they are: those that shape the runs (ab makes
+#: pairs instead of repeats, in its own order).
+_PLANNED = [n for n in PLAN_OPTIONS if n not in ("repeats", "order_by", "force", "config")]
+_RUN_OPTIONS = [*_PLANNED, "run_all", "architectures"]
 
 
 def _percentage(ctx, param, value: str | None) -> float | None:
@@ -61,7 +58,7 @@ def _with_run_options(command: click.Command) -> click.Command:
 
 
 @_with_run_options
-@click.command()
+@click.command(name="ab")
 @click.argument("base")
 @click.argument("head")
 @click.option(
@@ -97,6 +94,13 @@ def _with_run_options(command: click.Command) -> click.Command:
     is_flag=True,
     help="Run each pair's two runs at the same moment, each side pinned to its own half of "
     "the CPUs with its thread pools sized to it.",
+)
+@click.option(
+    "--warmup/--no-warmup",
+    default=True,
+    show_default=True,
+    help="Run each configuration once on each side before the pairs, recorded nowhere: a "
+    "worker's first run pays one-time costs (the backend's kernels, pools, caches).",
 )
 @click.option(
     "--threads",
@@ -177,20 +181,13 @@ def ab_command(ctx: click.Context, base: str, head: str, **params: Any) -> None:
         gate=gates,
         threads=params["threads"],
         timeout=params["timeout"],
+        warmup=params["warmup"],
     )
     design.check()
-    architectures = select_architectures(
-        params["architectures"], params["run_all"], list(plugins.architectures)
-    )
-    configs = plan(
-        architectures,
-        **{
-            name: params[name]
-            for name in PLAN_OPTIONS
-            if name not in ("repeats", "force", "config")
-        },
-    )
-    output = params["output"] or Path("results") / datetime.now().strftime("ab-%Y-%m-%dT%H-%M-%S")
+    # The plan's options are checked now; its architectures once the sides say theirs.
+    plan(["?"], **{name: params[name] for name in _PLANNED})
+    stamp = datetime.now().strftime("ab-%Y-%m-%dT%H-%M-%S")
+    output = params["output"] or Path("results") / stamp
     db_typed = typed(ctx, "db_path")
     if params["no_db"] and db_typed:
         raise MnistbenchError("give --db PATH or --no-db, not both")
@@ -198,16 +195,22 @@ def ab_command(ctx: click.Context, base: str, head: str, **params: Any) -> None:
     if db is not None:
         check_db(db)
     out = console(stderr=True)
+    # Whatever can be refused is refused before anything is written: the refs, the data.
+    repository = _check_refs(base, head, params["base_python"], params["head_python"])
     mnist = resolve_mnist(params["data_path"])
+    sides = _sides(repository, base, head, params["base_python"], params["head_python"])
     prepare_output_dir(output, force=params["force"])
-    sides = _sides(base, head, params["base_python"], params["head_python"], output)
     for side in sides.values():
         cached = " (installed earlier)" if side.cached else ""
         out.print(f"{side.describe()}: {side.python}{cached}", soft_wrap=True)
     runners = {
-        name: ab.SideRunner(side, mnist.cache_path, output / name / "logs")
+        name: ab.SideRunner(side, mnist.cache_path, output / name / "logs", design.side_threads())
         for name, side in sides.items()
     }
+    architectures = ab.select(
+        runners, params["architectures"], params["run_all"], params["backends"]
+    )
+    configs = plan(architectures, **{name: params[name] for name in _PLANNED})
 
     def progress(round_: int, verdicts) -> None:
         shown = [v for v in verdicts if v.metric in gates]
@@ -233,7 +236,7 @@ def ab_command(ctx: click.Context, base: str, head: str, **params: Any) -> None:
         rules=rules,
     )
     out.print(f"stopped: {stopped}", soft_wrap=True)
-    digest = ab_digest(verdicts, pairs, sides, stopped, design)
+    digest = ab.digest(verdicts, pairs, sides, stopped, design)
     renderer.ab(digest, Output(console=console() if params["output_format"] == "text" else None))
     for path in (output / "base", output / "head", ab.PAIRS_CSV.of(output), ab.AB_CSV.of(output)):
         click.echo(f"wrote {path}", err=True)
@@ -243,18 +246,24 @@ def ab_command(ctx: click.Context, base: str, head: str, **params: Any) -> None:
         sys.exit(EXIT_RUN_FAILED)
 
 
-def _sides(base: str, head: str, base_python, head_python, output: Path) -> dict[str, Any]:
-    """The two sides: installed refs of the repository here, or existing environments."""
+def _check_refs(base: str, head: str, base_python, head_python) -> Path | None:
+    """The repository whose refs BASE and HEAD name (each checked), or None when the sides
+    are existing environments."""
     if (base_python is None) != (head_python is None):
         raise MnistbenchError("give both --base-python and --head-python, or neither")
     if base_python is not None:
-        return {"base": existing("base", base_python), "head": existing("head", head_python)}
+        return None
     repository = repository_root(Path.cwd())
-    scratch = output / ".sides"
+    for ref in (base, head):
+        resolve(repository, ref)
+    return repository
+
+
+def _sides(repository, base: str, head: str, base_python, head_python) -> dict:
+    """The two sides: installed refs of ``repository``, or existing environments."""
+    if repository is None:
+        return {"base": existing("base", base_python), "head": existing("head", head_python)}
     return {
-        "base": install_ref(repository, base, "base", scratch),
-        "head": install_ref(repository, head, "head", scratch),
+        "base": install_ref(repository, base, "base"),
+        "head": install_ref(repository, head, "head"),
     }
-
-
-__all__ = ["EXIT_USAGE", "WORKTREE", "ab_command"]

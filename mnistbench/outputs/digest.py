@@ -260,3 +260,47 @@ def sweep_digest(comparison: pd.DataFrame, *, repeated_only: bool = False) -> Sw
             )
         )
     return SweepDigest(metrics=metrics, configs=tuple(configs))
+
+
+# --- an A/B measurement ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ABRow:
+    """One configuration and metric of ``mnistbench ab``: the sides' medians, the ratio head
+    over base with its 95% interval, the paired test's p-value (and its Holm-adjusted one
+    where a ``--fail`` rule gates the metric), the pairs behind it and the verdict
+    (``cannot tell (needs about N pairs)`` says how many would decide)."""
+
+    config: str
+    metric: str
+    better: str
+    base: float
+    head: float
+    ratio: float
+    low: float
+    high: float
+    p_value: float
+    p_holm: float
+    pairs: int
+    verdict: str
+    gated: bool
+    failed_rules: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ABDigest:
+    """What an A/B measurement says: the two sides, how it ran and why it stopped, one
+    :class:`ABRow` per configuration and metric (gated metrics first), the failing rules
+    and the method of its intervals."""
+
+    base: str
+    head: str
+    mode: str
+    pairs: int
+    failed_pairs: int
+    stopped: str
+    method: str
+    rows: tuple[ABRow, ...]
+    failing: tuple[str, ...]
+    machine: tuple[str, ...]

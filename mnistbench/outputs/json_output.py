@@ -16,7 +16,7 @@ from typing import Any
 import mnistbench
 from mnistbench.format import plain
 from mnistbench.outputs import Output, OutputFormat
-from mnistbench.outputs.digest import ComparisonDigest, SweepDigest
+from mnistbench.outputs.digest import ABDigest, ComparisonDigest, SweepDigest
 
 
 def _dumps(document: dict[str, Any]) -> str:
@@ -62,6 +62,13 @@ def sweep_json(digest: SweepDigest) -> str:
     )
 
 
+def ab_json(digest: ABDigest) -> str:
+    """An A/B measurement as JSON: the fields of
+    :class:`mnistbench.outputs.digest.ABDigest`, ``rows`` one object per configuration and
+    metric (:class:`mnistbench.outputs.digest.ABRow`); a missing number is ``null``."""
+    return _dumps(asdict(digest))
+
+
 class JsonFormat(OutputFormat):
     """JSON for programs: the same content as the Markdown, nothing cut."""
 
@@ -73,6 +80,9 @@ class JsonFormat(OutputFormat):
 
     def sweep(self, digest: SweepDigest, out: Output) -> None:
         out.write(sweep_json(digest))
+
+    def ab(self, digest: ABDigest, out: Output) -> None:
+        out.write(ab_json(digest))
 
 
 @mnistbench.hookimpl

@@ -31,7 +31,7 @@ from mnistbench.columns import metric
 from mnistbench.compare import DIFFERENT_WORK, IMPROVED, REGRESSED
 from mnistbench.errors import MnistbenchError
 from mnistbench.outputs import Output, OutputFormat
-from mnistbench.outputs.digest import ComparedRow, ComparisonDigest, SweepDigest
+from mnistbench.outputs.digest import ABDigest, ComparedRow, ComparisonDigest, SweepDigest
 from mnistbench.stats import NOISY_CV
 
 #: The most characters GitHub takes in a pull-request or issue comment.
@@ -328,6 +328,57 @@ def sweep_markdown(
     return _fit(blocks, limit, see)
 
 
+# --- ab -------------------------------------------------------------------------------
+
+
+def ab_markdown(digest: ABDigest, limit: Limit | None = None, see: str = "ab.csv") -> str:
+    """An A/B measurement as Markdown for a pull-request comment, within ``limit``: a
+    heading naming both sides, the failing ``--fail`` rules, how the pairs ran and why they
+    stopped, then one row per configuration and metric (gated ones first) with both sides'
+    medians, the ratio head/base, its 95% interval, the paired test's p-value and the
+    verdict."""
+    limit = limit or comment_limit()
+    header = ["config", "metric", "base", "head", "ratio", "95% interval", "p", "pairs", "verdict"]
+    rows = []
+    for row in digest.rows:
+        column = metric(row.metric)
+        verdict = escape(row.verdict)
+        if row.verdict in (REGRESSED, IMPROVED):
+            verdict = f"**{verdict}**"
+        if row.failed_rules:
+            verdict += f"; {FAIL_MARK} fails " + ", ".join(f"`{r}`" for r in row.failed_rules)
+        rows.append(
+            [
+                escape(row.config),
+                f"`{row.metric}`" + (" (gated)" if row.gated else ""),
+                column.format(row.base),
+                column.format(row.head),
+                _ratio(row.ratio),
+                fmt.interval(row.low, row.high) or "-",
+                "-" if math.isnan(row.p_value) else f"{row.p_value:.2g}",
+                str(row.pairs),
+                verdict,
+            ]
+        )
+    summary = (
+        f"{_plural(digest.pairs, 'pair')} ({digest.failed_pairs} failed), {digest.mode}; "
+        f"stopped: {digest.stopped}"
+    )
+    blocks = [
+        _Block(head=[f"### mnistbench ab: {escape(digest.head)} against {escape(digest.base)}"]),
+        *_list("**Failing `--fail` rules**", digest.failing, ("failing rule", "failing rules")),
+        _Block(head=[escape(summary)]),
+        _table(header, ["l", "l", "r", "r", "r", "r", "r", "r", "l"], rows),
+        _Block(
+            head=[
+                "Ratios are head / base: the geometric mean over the pairs, with the 95% "
+                f"interval of the {escape(digest.method)}."
+            ]
+        ),
+    ]
+    return _fit(blocks, limit, see)
+
+
 # --- the step summary -----------------------------------------------------------------
 
 
@@ -388,6 +439,9 @@ class MarkdownFormat(OutputFormat):
 
     def sweep(self, digest: SweepDigest, out: Output) -> None:
         _print(lambda limit: sweep_markdown(digest, limit), out)
+
+    def ab(self, digest: ABDigest, out: Output) -> None:
+        _print(lambda limit: ab_markdown(digest, limit), out)
 
 
 def _print(render: Callable[[Limit], str], out: Output) -> None:

@@ -10,7 +10,7 @@ from mnistbench import format as fmt
 from mnistbench.columns import metric
 from mnistbench.compare import DIFFERENT_WORK, IMPROVED, REGRESSED
 from mnistbench.outputs import Output, OutputFormat
-from mnistbench.outputs.digest import ComparisonDigest, SweepDigest
+from mnistbench.outputs.digest import ABDigest, ComparisonDigest, SweepDigest
 from mnistbench.stats import NOISY_CV
 
 _VERDICT_COLORS = {IMPROVED: "green", REGRESSED: "red", DIFFERENT_WORK: "yellow"}
@@ -89,6 +89,42 @@ class TextFormat(OutputFormat):
                 f"noisy: coefficient of variation above {NOISY_CV:.0%} over the repeats; "
                 "see comparison.csv for every metric's spread."
             )
+
+    def ab(self, digest: ABDigest, out: Output) -> None:
+        """Head against base, one line per configuration and metric, gated metrics first:
+        the ratio with its 95% interval, the paired test's p-value and the verdict."""
+        view = Table(
+            title=f"mnistbench ab: {digest.head} against {digest.base}",
+            box=box.SIMPLE_HEAD,
+            pad_edge=False,
+        )
+        numbers = ("base", "head", "ratio", "95% interval", "p", "pairs")
+        for header in ("config", "metric", *numbers, "verdict"):
+            view.add_column(header, justify="right" if header in numbers else "left")
+        colors = {"improved": "green", "regressed": "red"}
+        for row in digest.rows:
+            column = metric(row.metric)
+            color = colors.get(row.verdict)
+            verdict = f"[{color}]{row.verdict}[/{color}]" if color else row.verdict
+            if row.failed_rules:
+                verdict += f" [red bold]✗ {'; '.join(row.failed_rules)}[/red bold]"
+            view.add_row(
+                row.config,
+                row.metric + (" *" if row.gated else ""),
+                column.format(row.base),
+                column.format(row.head),
+                fmt.ratio(row.ratio),
+                fmt.interval(row.low, row.high) or "-",
+                fmt.spec(row.p_value, ".3f"),
+                str(row.pairs),
+                verdict,
+            )
+        out.console.print(view)
+        out.console.print(
+            f"{digest.pairs} pairs ({digest.failed_pairs} failed), {digest.mode}; stopped: "
+            f"{digest.stopped}. Ratios: head / base, the geometric mean over the pairs with "
+            f"the 95% interval of the {digest.method}; * gated."
+        )
 
 
 @mnistbench.hookimpl
