@@ -1,5 +1,5 @@
-"""mnistbench's own plugins: its executors, output formats and reporters, registered through
-the same hooks as a third party's.
+"""mnistbench's own plugins: its executors, output formats, reporters and results stores,
+registered through the same hooks as a third party's.
 
 They are always on (restricting plugins with ``MNISTBENCH_PLUGINS`` never loses them) and
 registered before the installed plugins. :func:`load_plugins` is what the commands use;
@@ -12,10 +12,11 @@ from __future__ import annotations
 from mnistbench import plugins, report
 from mnistbench.executors import local, ray
 from mnistbench.outputs import benchmark_json, json_output, markdown, text
+from mnistbench.stores import postgresql, sqlite
 
 #: In registration order. pluggy calls the last registered first, and report.html's reporter
 #: is ``trylast``: pytest-benchmark.json, then third parties' reports, then the core's.
-BUILTINS = (local, ray, text, markdown, json_output, benchmark_json, report)
+BUILTINS = (local, ray, text, markdown, json_output, benchmark_json, report, sqlite, postgresql)
 
 
 def load_plugins(**options) -> plugins.Plugins:

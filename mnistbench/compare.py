@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,7 +33,14 @@ from mnistbench.columns import LOWER, metric, normalized, work_options
 from mnistbench.errors import ConfigError
 from mnistbench.gates import FailRule, compared_metrics
 from mnistbench.record import in_order, label, ok, several_backends
-from mnistbench.stats import ALPHA, can_be_significant, mann_whitney_p, repeats_needed
+from mnistbench.stats import (
+    ALPHA,
+    can_be_significant,
+    holm,
+    mann_whitney_p,
+    ratio_of_medians,
+    repeats_needed,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -62,9 +68,12 @@ COMPARE_COLUMNS: list[str] = [
     "baseline_median",
     "candidate_median",
     "ratio",
+    "ratio_low",
+    "ratio_high",
     "baseline_n",
     "candidate_n",
     "p_value",
+    "p_holm",
     "significant",
     "verdict",
     "different_work",
@@ -73,7 +82,10 @@ COMPARE_COLUMNS: list[str] = [
     "normalized_baseline_median",
     "normalized_candidate_median",
     "normalized_ratio",
+    "normalized_ratio_low",
+    "normalized_ratio_high",
     "normalized_p_value",
+    "normalized_p_holm",
     "normalized_verdict",
 ]
 
@@ -141,7 +153,7 @@ def _differences(base_work: dict[str, pd.Series], cand_work: dict[str, pd.Series
 # --- the comparison -------------------------------------------------------------------
 
 
-def _median(values: pd.Series) -> float:
+def median(values: pd.Series) -> float:
     return float(values.median()) if len(values) else math.nan
 
 
@@ -168,12 +180,17 @@ def compare_runs(
       ``better``: "lower" or "higher";
     - ``baseline_median``, ``candidate_median``: in the unit of the metric's column;
       ``ratio``: candidate / baseline (NaN when either is missing or the baseline is 0);
+      ``ratio_low``, ``ratio_high``: its 95% confidence interval, a percentile bootstrap
+      of the ratio of medians over each side's runs
+      (:func:`mnistbench.stats.ratio_of_medians`; NaN with fewer than 2 runs a side);
     - ``baseline_n``, ``candidate_n``: the number of values behind each median;
     - ``p_value``: two-sided Mann-Whitney U (:func:`mnistbench.stats.mann_whitney_p`)
       when the sizes let it go below :data:`ALPHA`
       (:func:`mnistbench.stats.can_be_significant`: at least
       :data:`REPEATS_NEEDED` a side, or 3 against 5 or more), else NaN;
       ``significant``: ``p_value < ALPHA``, missing (``<NA>``) when not tested;
+      ``p_holm``: for the tests a ``--fail`` rule makes, the p-value adjusted by Holm's
+      method across all of them (:func:`mnistbench.stats.holm`), NaN for the others;
     - ``verdict``: "improved" or "regressed" (significant, by the direction of the
       medians), "no significant change", :data:`CANNOT_TELL` (too few repeats to
       test), "different work" (see below), "only in baseline" or "only in
@@ -185,7 +202,8 @@ def compare_runs(
     - ``regression``: True when a rule fails; ``failed_rule``: the failing rules as
       ``--fail`` text, "; "-separated, "" when none;
     - ``normalized_baseline_median``, ``normalized_candidate_median``,
-      ``normalized_ratio``, ``normalized_p_value``, ``normalized_verdict``: the same
+      ``normalized_ratio`` (and its interval), ``normalized_p_value``,
+      ``normalized_p_holm``, ``normalized_verdict``: the same
       comparison of the metric's normalized form (:func:`mnistbench.columns.normalized`:
       divided by each run's speed probe), beside the raw one; NaN and "" for a metric
       without one, runs without a probe, or when ``normalization_withheld`` gives the
@@ -200,8 +218,10 @@ def compare_runs(
 
     A rule on the row's metric fails when :meth:`FailRule.exceeded` and:
 
-    - when tested and ``require_significance``: the change is also significant.
-      Noise that happens to move a median never fails;
+    - when tested and ``require_significance``: the change is also significant once the
+      p-values of every test the rules make are adjusted together (Holm), so that gating
+      many configurations and metrics at once keeps the chance of any false alarm at
+      :data:`ALPHA`. Noise that happens to move a median never fails;
     - when not tested (too few repeats): on the threshold alone, so that sweeps
       with few repeats are still gated; :func:`regressions` says how many repeats
       significance needs. More repeats make the gate stricter about noise, never
@@ -224,8 +244,8 @@ def compare_runs(
                 f"{normalization_withheld}; gate the raw metric instead"
             )
 
-    base, cand = _keyed(baseline), _keyed(candidate)
-    tried = _keyed(candidate, only_ok=False)
+    base, cand = keyed(baseline), keyed(candidate)
+    tried = keyed(candidate, only_ok=False)
     # Configurations the candidate ran, successfully or not: one that only failed is gated.
     attempted = set(zip(tried["_config"], tried["_backend"], strict=True))
     metrics = compared_metrics()
@@ -285,14 +305,19 @@ def compare_runs(
                 architecture=architecture,
                 backend=backend,
                 different_work=differences,
+                metric_name=name,
             )
             rows.append(row)
+    _gate(rows, rules)
     table = pd.DataFrame(rows, columns=COMPARE_COLUMNS)
     table["significant"] = table["significant"].astype("boolean")
     table["regression"] = table["regression"].astype(bool)
     for column in ("baseline_n", "candidate_n"):
         table[column] = table[column].astype(int)
-    for column in ("baseline_median", "candidate_median", "ratio", "p_value"):
+    for column in (
+        "baseline_median", "candidate_median", "ratio", "ratio_low", "ratio_high", "p_value",
+        "p_holm",
+    ):  # fmt: skip
         table[column] = table[column].astype(float)
     for column in COMPARE_COLUMNS:
         if column.startswith("normalized_") and column != "normalized_verdict":
@@ -304,8 +329,14 @@ def compare_runs(
 
 def _add_normalized(row: dict[str, Any], normalized_row: dict[str, Any]) -> None:
     """Put the comparison of a metric's normalized form beside the raw one in ``row``."""
-    for key in ("baseline_median", "candidate_median", "ratio", "p_value", "verdict"):
-        row[f"normalized_{key}"] = normalized_row[key]
+    for key in (
+        "baseline_median", "candidate_median", "ratio", "ratio_low", "ratio_high", "p_value",
+        "p_holm", "verdict", "_exceeded", "_tested", "_worse",
+    ):  # fmt: skip
+        row[f"normalized_{key}" if not key.startswith("_") else f"_normalized{key}"] = (
+            normalized_row[key]
+        )
+    row["normalized_metric_name"] = normalized_row["metric"]
     if normalized_row["regression"]:
         row["regression"] = True
         row["failed_rule"] = "; ".join(
@@ -313,8 +344,9 @@ def _add_normalized(row: dict[str, Any], normalized_row: dict[str, Any]) -> None
         )
 
 
-def _keyed(runs: pd.DataFrame, only_ok: bool = True) -> pd.DataFrame:
-    """The ``ok`` runs (or all), with their keys in ``_config``, ``_backend``."""
+def keyed(runs: pd.DataFrame, only_ok: bool = True) -> pd.DataFrame:
+    """The ``ok`` runs (or all), with their keys in ``_config``, ``_architecture`` and
+    ``_backend``."""
     keyed = (runs[ok(runs)] if only_ok else runs).copy()
     keyed["_config"] = keyed["config_id"]
     keyed["_architecture"] = keyed["architecture"]
@@ -332,7 +364,7 @@ def _compare_metric(
 ) -> dict[str, Any]:
     """One row of the table, keys of the configuration aside; ``different_work`` withholds
     the verdict."""
-    b_median, c_median = _median(baseline), _median(candidate)
+    b_median, c_median = median(baseline), median(candidate)
     better = metric(name).better
     row: dict[str, Any] = {
         "metric": name,
@@ -342,11 +374,18 @@ def _compare_metric(
         "ratio": c_median / b_median if b_median and not math.isnan(b_median) else math.nan,
         "baseline_n": len(baseline),
         "candidate_n": len(candidate),
+        "ratio_low": math.nan,
+        "ratio_high": math.nan,
         "p_value": math.nan,
+        "p_holm": math.nan,
         "significant": None,
         "verdict": "",
         "regression": False,
         "failed_rule": "",
+        # What the gate decides on once every rule's test is known (:func:`_gate`).
+        "_exceeded": [],
+        "_tested": False,
+        "_worse": False,
     }
     if candidate.empty:
         row["verdict"] = ONLY_IN_BASELINE
@@ -362,6 +401,8 @@ def _compare_metric(
         row["verdict"] = DIFFERENT_WORK
         return row
 
+    interval = ratio_of_medians(list(baseline), list(candidate))
+    row["ratio_low"], row["ratio_high"] = interval.low, interval.high
     tested = can_be_significant(len(baseline), len(candidate), ALPHA)
     if tested:
         p_value = mann_whitney_p(baseline, candidate)
@@ -376,124 +417,34 @@ def _compare_metric(
     else:
         row["verdict"] = CANNOT_TELL
 
-    gate = not (tested and require_significance) or row["verdict"] == REGRESSED
-    failed = [str(r) for r in rules if r.metric == name and r.exceeded(b_median, c_median)]
-    if gate and failed:
-        row["regression"], row["failed_rule"] = True, "; ".join(failed)
+    row["_exceeded"] = [
+        str(r) for r in rules if r.metric == name and r.exceeded(b_median, c_median)
+    ]
+    # A NaN p-value (identical samples) is no evidence of a change: tested, never failing.
+    row["_tested"] = tested and require_significance
+    row["_worse"] = c_median > b_median if better == LOWER else c_median < b_median
+    if row["_exceeded"] and not row["_tested"]:
+        # Not tested (too few repeats, or significance not required): the threshold alone.
+        row["regression"], row["failed_rule"] = True, "; ".join(row["_exceeded"])
     return row
 
 
-# --- the two machines' speeds -----------------------------------------------------------
-
-#: Probe ratios closer to 1 than this are "the same speed" (the probe's own run-to-run spread).
-SAME_SPEED = 0.10
-
-
-@dataclass(frozen=True)
-class MachineSpeed:
-    """How fast each side's machine was by the speed probe, and whether the two sides'
-    normalized figures compare at all.
-
-    ``baseline_probe``, ``candidate_probe``: median ``probe_seconds`` of each side's ok
-    runs (NaN without a probe); ``withheld``: why normalized figures must not be compared
-    ("" when they may): a probe only measures the machine when everything under it is the
-    same, so different CPU models, backend versions or probe versions are reported, never
-    silently normalized across.
-    """
-
-    baseline_probe: float
-    candidate_probe: float
-    withheld: str = ""
-
-    @property
-    def ratio(self) -> float:
-        """Candidate probe / baseline probe: above 1, the candidate's machine was slower."""
-        if math.isnan(self.baseline_probe) or not self.baseline_probe:
-            return math.nan
-        return self.candidate_probe / self.baseline_probe
-
-    def line(self) -> str:
-        """``candidate's machine 2.10× slower by the probe (0.055 s vs 0.026 s)``."""
-        if self.withheld:
-            return f"normalized figures not compared: {self.withheld}; raw figures only"
-        ratio = self.ratio
-        if math.isnan(ratio):
-            return "no machine speed to compare: a side has no successful run"
-        probes = f"probe {self.candidate_probe:.3g} s vs {self.baseline_probe:.3g} s"
-        if ratio > 1 + SAME_SPEED:
-            return f"candidate's machine {ratio:.2f}× slower by the probe ({probes})"
-        if ratio < 1 / (1 + SAME_SPEED):
-            return f"candidate's machine {1 / ratio:.2f}× faster by the probe ({probes})"
-        return f"both machines ran at the same speed by the probe (×{ratio:.2f}, {probes})"
-
-
-def _distinct_text(runs: pd.DataFrame, column: str) -> list[str]:
-    return sorted({value for value in runs[column] if value})
-
-
-def machine_comparison(
-    baseline: pd.DataFrame,
-    candidate: pd.DataFrame,
-    baseline_environment: dict | None = None,
-    candidate_environment: dict | None = None,
-) -> MachineSpeed:
-    """The two sides' machine speeds by the probe, and whether normalized figures compare.
-
-    ``*_environment`` are the sides' ``environment.json`` (for the CPU model), when known.
-    """
-    base, cand = _keyed(baseline), _keyed(candidate)
-    probes = [_median(side["probe_seconds"].dropna()) for side in (base, cand)]
-    reasons = []
-    for side, runs, probe in zip(("baseline", "candidate"), (base, cand), probes, strict=True):
-        # A side with no successful run has nothing to normalize: its configurations are
-        # "only in" the other side, and gated as such, not withheld.
-        if math.isnan(probe) and not runs.empty:
-            reasons.append(f"the {side}'s runs have no speed probe")
-    if not any(math.isnan(probe) for probe in probes):
-        versions = [  # numbers: a column with an empty cell reads as floats
-            [f"{v:g}" for v in sorted(set(side["probe_version"].dropna()))] for side in (base, cand)
-        ]
-        if versions[0] != versions[1]:
-            reasons.append(
-                f"probe versions differ ({'/'.join(versions[0])} vs {'/'.join(versions[1])})"
-            )
-    cpus = [(env or {}).get("cpu") for env in (baseline_environment, candidate_environment)]
-    if all(cpus) and cpus[0] != cpus[1]:
-        reasons.append(f"CPU models differ ({cpus[0]} vs {cpus[1]})")
-    for backend in in_order([*base["_backend"], *cand["_backend"]]):
-        b, c = (
-            _distinct_text(side[side["_backend"] == backend], "backend_version")
-            for side in (base, cand)
-        )
-        if b and c and b != c:
-            reasons.append(
-                f"{backend or 'backend'} versions differ ({'/'.join(b)} vs {'/'.join(c)})"
-            )
-    return MachineSpeed(*probes, "; ".join(reasons))
-
-
-def normalized_lines(table: pd.DataFrame, machines: MachineSpeed) -> list[str]:
-    """The machine-speed line, then per configuration its fit time raw and normalized:
-
-    ``candidate's machine 2.10× slower by the probe (...)`` and
-    ``dnn: fit time ×2.07 (regressed); normalized ×0.99: no significant change``.
-    """
-    lines = [machines.line()]
-    if machines.withheld:
-        return lines
-    fit = table["metric"] == "fit_seconds"
-    for name, (_, row) in zip(
-        [n for n, keep in zip(row_labels(table), fit, strict=True) if keep],
-        table[fit].iterrows(),
-        strict=True,
-    ):
-        if not row["normalized_verdict"] or row["verdict"] in (ONLY_IN_BASELINE, ONLY_IN_CANDIDATE):
-            continue
-        lines.append(
-            f"{name}: fit time ×{row['ratio']:.2f} ({row['verdict']}); "
-            f"normalized ×{row['normalized_ratio']:.2f}: {row['normalized_verdict']}"
-        )
-    return lines
+def _gate(rows: list[dict[str, Any]], rules: Sequence[FailRule]) -> None:
+    """Adjust the p-values of every test a rule makes together (Holm) and fail the tested
+    rules whose change is significant after it, in the direction that is worse."""
+    ruled = {rule.metric for rule in rules}
+    family = [
+        (row, prefix)
+        for row in rows
+        for prefix in ("", "normalized_")
+        if row.get(f"_{prefix}tested") and row[f"{prefix}metric_name"] in ruled
+    ]
+    adjusted = holm([row[f"{prefix}p_value"] for row, prefix in family])
+    for (row, prefix), p_holm in zip(family, adjusted, strict=True):
+        row[f"{prefix}p_holm"] = p_holm
+        if row[f"_{prefix}exceeded"] and p_holm < ALPHA and row[f"_{prefix}worse"]:
+            failed = [row["failed_rule"], *row[f"_{prefix}exceeded"]]
+            row["regression"], row["failed_rule"] = True, "; ".join(filter(None, failed))
 
 
 # --- human-readable lines -------------------------------------------------------------
@@ -537,11 +488,13 @@ def regressions(table: pd.DataFrame) -> list[str]:
             column = metric(rule.metric)
             prefix = "normalized_" if rule.metric != row["metric"] else ""
             b, c = row[f"{prefix}baseline_median"], row[f"{prefix}candidate_median"]
-            p_value = row[f"{prefix}p_value"]
+            p_value, p_holm = row[f"{prefix}p_value"], row[f"{prefix}p_holm"]
             if math.isnan(p_value):
                 evidence = untested_text(row["baseline_n"], row["candidate_n"])
-            else:
+            elif math.isnan(p_holm) or p_holm == p_value:  # a family of one test
                 evidence = fmt.p_value(p_value)
+            else:
+                evidence = f"{fmt.p_value(p_value)}, Holm-adjusted {fmt.p_value(p_holm)}"
             if rule.relative:
                 change = f"{(c - b) / abs(b) * 100:+.1f}%" if b else "from 0"
             else:

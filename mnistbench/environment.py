@@ -39,6 +39,83 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def memory_gb() -> int | None:
+    """The machine's physical memory in whole GiB, where the platform tells it."""
+    try:
+        return round(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 2**30)
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def accelerator() -> str:
+    """The machine's NVIDIA GPUs as the driver names them (``2 x NVIDIA H200``), read from
+    ``/proc`` so that describing a machine never imports a backend; "" for none."""
+    names = []
+    for information in sorted(Path("/proc/driver/nvidia/gpus").glob("*/information")):
+        try:
+            for line in information.read_text().splitlines():
+                if line.startswith("Model:"):
+                    names.append(line.split(":", 1)[1].strip())
+        except OSError:
+            continue
+    if not names:
+        return ""
+    kinds = sorted(set(names))
+    return ", ".join(
+        f"{names.count(kind)} x {kind}" if names.count(kind) > 1 else kind for kind in kinds
+    )
+
+
+#: The variable that names this machine in histories, in place of its description: the
+#: same label on two runners puts them on one line of every history series.
+MACHINE_VARIABLE = "MNISTBENCH_MACHINE"
+
+
+def describe_machine(environ: Mapping[str, str] | None = None) -> dict:
+    """What the machine a sweep ran on is, for ``environment.json``'s ``machine`` entry:
+    its :data:`MACHINE_VARIABLE` label (empty when unset), CPU model, cores, memory, OS and
+    accelerator. Only what stays the same from one sweep to the next on one machine:
+    no host name (CI runners get a new one per job), no kernel release."""
+    environ = os.environ if environ is None else environ
+    return {
+        "label": environ.get(MACHINE_VARIABLE, "").strip(),
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "memory_gb": memory_gb(),
+        "os": f"{platform.system()} {platform.machine()}".strip(),
+        "accelerator": accelerator(),
+    }
+
+
+def machine_identity(environment: Mapping) -> str:
+    """The machine a sweep ran on, as history keeps series apart by it: its label when
+    :data:`MACHINE_VARIABLE` was set, else its description (``Intel Xeon ... , 2 cores,
+    24 GB, Linux x86_64``, then the accelerator). Sweeps recorded before
+    ``environment.json`` described the machine are described from what they did record
+    (CPU, cores, OS: no memory), so they form series of their own until labelled."""
+    machine = environment.get("machine") or {}
+    variables = environment.get("environment_variables") or {}
+    label = (machine.get("label") or variables.get(MACHINE_VARIABLE) or "").strip()
+    if label:
+        return label
+    if not machine:
+        info = environment.get("machine_info") or {}
+        machine = {
+            "cpu": environment.get("cpu"),
+            "cores": environment.get("cpu_count"),
+            "os": " ".join(filter(None, (info.get("system"), info.get("machine")))),
+        }
+    cores, memory = machine.get("cores"), machine.get("memory_gb")
+    parts = [
+        machine.get("cpu") or "unknown CPU",
+        f"{cores} cores" if cores else "",
+        f"{memory} GB" if memory else "",
+        machine.get("os") or "",
+        machine.get("accelerator") or "",
+    ]
+    return ", ".join(part for part in parts if part)
+
+
 def git_commit(cwd: Path | None = None) -> str | None:
     """HEAD of the git repository the command runs in, if any."""
     try:
@@ -109,6 +186,7 @@ def describe_environment(
         "platform": platform.platform(),
         "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
+        "machine": describe_machine(),
         "data": data,
         # The command as a user types it, however it was started (the console script,
         # python -m mnistbench.cli, a test).

@@ -1,8 +1,11 @@
 """History: each configuration's figures sweep after sweep, and the commits where they moved.
 
-A *series* is one configuration: every option of the work it did and of the settings it
-ran under (:data:`SERIES_KEY`, the registry's :func:`mnistbench.columns.series_key`), so a
-smoke sweep never mixes with a full one. A *point* is one
+A *series* is one configuration on one machine: every option of the work it did and of the
+settings it ran under (the registry's :func:`mnistbench.columns.series_key`), so a smoke
+sweep never mixes with a full one, and the machine the sweep ran on
+(:func:`mnistbench.environment.machine_identity`: its ``MNISTBENCH_MACHINE`` label, else
+its description), so two CI runners never share a line unless labelled alike
+(:data:`SERIES_KEY`). A *point* is one
 sweep's median over its successful runs of that configuration, ordered by the sweep's
 start and labelled with its date, git commit, mnistbench version and plugin version.
 A sweep whose runs of a configuration all failed is a point with no values (``runs``
@@ -41,10 +44,8 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from mnistbench import db
 from mnistbench.columns import (
     BY_NAME,
     COMPARED,
@@ -59,13 +60,18 @@ from mnistbench.errors import MnistbenchError
 from mnistbench.format import missing
 from mnistbench.plan import jit_word
 from mnistbench.record import in_order, label, ok, several_backends
+from mnistbench.stats import CONFIDENCE
 
 if TYPE_CHECKING:
     import pandas as pd
 
-#: The options that shape a run's work and its conditions: runs that agree on all of them
-#: form a series.
-SERIES_KEY: tuple[str, ...] = tuple(registry_series_key())
+    from mnistbench.stores import Store
+
+#: The column of the store's runs table that names the machine a sweep ran on.
+MACHINE = "machine"
+#: The options that shape a run's work and its conditions, and the machine: runs that
+#: agree on all of them form a series.
+SERIES_KEY: tuple[str, ...] = (*registry_series_key(), MACHINE)
 
 #: The metrics history tracks: those ``mnistbench compare`` tests, plus the speed probe.
 HISTORY_METRICS: tuple[str, ...] = tuple(
@@ -128,6 +134,9 @@ class Change:
     :param after: the level after it (median of the segment after).
     :param ratio: ``after / before``.
     :param kind: ``"regression"`` or ``"improvement"``, from the metric's better direction.
+    :param low, high: the 95% confidence interval of the step's size as a ratio: the
+        difference of the two segments' mean logarithms, with the series' noise pooled
+        over all its segments (a t interval); NaN for a metric with values of 0 or below.
     :param survives_normalization: whether the metric's ``_normalized`` series changes the
         same way at the same or an adjacent position (False: the machine's speed explains
         it); None when the metric has no normalized column or the series has no
@@ -145,6 +154,8 @@ class Change:
     ratio: float
     kind: Literal["regression", "improvement"]
     survives_normalization: bool | None
+    low: float = math.nan
+    high: float = math.nan
 
 
 class HistoryError(MnistbenchError):
@@ -177,20 +188,10 @@ def commit_label(commit: str, dirty: bool | None) -> str:
     return f"{commit}-dirty" if dirty else commit
 
 
-def load_points(
-    db_path: Path,
-    *,
-    architectures: Sequence[str] = (),
-    backends: Sequence[str] = (),
-    since: date | None = None,
-) -> pd.DataFrame:
-    """The history points of the results database at ``db_path`` (see :func:`points_from_runs`).
-
-    DatabaseError when the database is missing or unreadable.
-    """
-    return points_from_runs(
-        db.read_runs(db_path), architectures=architectures, backends=backends, since=since
-    )
+def load_points(store: Store, **selection) -> pd.DataFrame:
+    """The history points of a results store (see :func:`points_from_runs`, which takes
+    ``selection``). StoreError when the store is missing or unreadable."""
+    return points_from_runs(store.read_runs(), **selection)
 
 
 def points_from_runs(
@@ -198,27 +199,32 @@ def points_from_runs(
     *,
     architectures: Sequence[str] = (),
     backends: Sequence[str] = (),
+    machines: Sequence[str] = (),
     since: date | None = None,
 ) -> pd.DataFrame:
     """One row per (series, sweep): the sweep's medians over its successful runs of the series.
 
-    ``runs`` is :func:`mnistbench.db.read_runs`'s table: runs.csv columns plus the sweep's
-    (``sweep_id``, ``sweep_started_at``, ``git_commit``, ``git_dirty``,
-    ``mnistbench_version``). Columns: :data:`POINT_COLUMNS` (``series`` a stable short id,
-    ``label`` the configuration's label, ``started_at`` a UTC Timestamp, ``commit`` the
-    short commit, ``runs`` the successful runs behind the medians), then the median of
+    ``runs`` is :meth:`mnistbench.stores.Store.read_runs`'s table: runs.csv columns plus
+    the sweep's (``sweep_id``, ``sweep_started_at``, ``git_commit``, ``git_dirty``,
+    ``mnistbench_version``, ``machine``). Columns: :data:`POINT_COLUMNS` (``series`` a
+    stable short id, ``label`` the configuration's label, ``started_at`` a UTC Timestamp,
+    ``commit`` the short commit, ``runs`` the successful runs behind the medians), then the
+    median of
     every registry metric. Ordered by series (first seen first), then start. Empty
-    architectures/backends select all; ``since`` keeps sweeps started on or after it.
+    architectures/backends/machines select all; ``since`` keeps sweeps started on or after
+    it.
     """
     import pandas as pd
 
-    keys = _series_keys(runs)
+    keys = series_keys(runs)
     architecture = keys["architecture"]
     selected = pd.Series(True, index=runs.index)
     if architectures:
         selected &= architecture.isin(list(architectures))
     if backends:
         selected &= keys["backend"].isin(list(backends))
+    if machines:
+        selected &= keys[MACHINE].isin(list(machines))
     started = _sweep_start(runs)
     if since is not None:
         selected &= started >= pd.Timestamp(since, tz="UTC")
@@ -270,10 +276,11 @@ def _flag(value) -> bool | None:
     return str(value).strip().lower() in ("true", "1")
 
 
-def _series_keys(runs: pd.DataFrame) -> pd.DataFrame:
+def series_keys(runs: pd.DataFrame) -> pd.DataFrame:
     """The :data:`SERIES_KEY` columns, as the typed table holds them (text, True/False/None,
     floats), with what a series needs beyond them (below)."""
-    keys = runs[list(SERIES_KEY)].copy()
+    keys = runs[[key for key in SERIES_KEY if key != MACHINE]].copy()
+    keys[MACHINE] = runs[MACHINE].fillna("").astype(str) if MACHINE in runs else ""
     # With a target accuracy, runs.csv's epochs are those trained before the target was
     # reached, not those planned: they vary from run to run and do not define the work.
     keys.loc[keys["target_accuracy"].notna(), "epochs"] = math.nan
@@ -297,8 +304,10 @@ def _sweep_start(runs: pd.DataFrame) -> pd.Series:
     """Each run's sweep start as a UTC Timestamp; the sweep's first run start when unknown."""
     import pandas as pd
 
-    started = pd.to_datetime(runs["sweep_started_at"].astype(str), utc=True, errors="coerce")
-    run_started = pd.to_datetime(runs["started_at"], utc=True, errors="coerce")
+    started = pd.to_datetime(
+        runs["sweep_started_at"].astype(str), utc=True, errors="coerce", format="ISO8601"
+    )
+    run_started = pd.to_datetime(runs["started_at"], utc=True, errors="coerce", format="ISO8601")
     first_run = run_started.groupby(runs["sweep_id"].astype(str)).transform("min")
     return started.fillna(first_run)
 
@@ -356,6 +365,8 @@ def _option_text(key: str, value) -> str:
         return "eval each epoch" if value is None else f"eval every {value}"
     if key == "cpus_reserved":
         return f"{value} CPUs" if value is not None else "CPUs ?"
+    if key == MACHINE:
+        return f"on {value}" if value else "on an unknown machine"
     if key in ("executor", "isolation"):
         return f"{key} {value or '?'}"
     short = {"batch_size": "batch", "steps_per_execution": "spe"}.get(key, key)
@@ -449,8 +460,10 @@ def detect_changes(points: pd.DataFrame, metric: str) -> list[Change]:
                 for p in step_positions(norm_values)
             ]
         commits = [commit_label(c, d) for c, d in zip(rows["commit"], rows["dirty"], strict=True)]
+        intervals = step_intervals(values, positions)
         for position in positions:
             before, after = _levels(values, position, positions)
+            low, high = intervals[position]
             ratio = after / before if before else math.inf
             worse = ratio < 1 if better == HIGHER else ratio > 1
             survives = None
@@ -471,9 +484,46 @@ def detect_changes(points: pd.DataFrame, metric: str) -> list[Change]:
                     ratio=ratio,
                     kind=REGRESSION if worse else IMPROVEMENT,
                     survives_normalization=survives,
+                    low=low,
+                    high=high,
                 )
             )
     return changes
+
+
+def step_intervals(
+    values: Sequence[float], positions: Sequence[int]
+) -> dict[int, tuple[float, float]]:
+    """For each change position, the 95% interval of the step's ratio (after / before): the
+    segments' mean logarithms differ by ``d``, the noise ``σ`` is pooled over the residuals
+    of every segment, and the interval is ``exp(d ± t·σ·√(1/n₁ + 1/n₂))`` with ``t`` from
+    Student's t at the residuals' degrees of freedom. NaN where a value is 0 or below, or
+    no degree of freedom is left."""
+    import numpy as np
+    from scipy import stats
+
+    valid = [(i, float(v)) for i, v in enumerate(values) if v is not None and math.isfinite(v)]
+    nothing = {position: (math.nan, math.nan) for position in positions}
+    if not positions or not valid or any(v <= 0 for _, v in valid):
+        return nothing
+    edges = [0, *positions, len(values)]
+    segments = [
+        np.log([v for i, v in valid if start <= i < end])
+        for start, end in zip(edges, edges[1:], strict=False)
+    ]
+    freedom = len(valid) - len(segments)
+    if freedom < 1 or any(len(segment) == 0 for segment in segments):
+        return nothing
+    residual = sum(float(((seg - seg.mean()) ** 2).sum()) for seg in segments)
+    noise = max(math.sqrt(residual / freedom), NOISE_FLOOR)
+    critical = float(stats.t.ppf(1 - (1 - CONFIDENCE) / 2, freedom))
+    found = {}
+    for k, position in enumerate(positions):
+        before, after = segments[k], segments[k + 1]
+        step = float(after.mean() - before.mean())
+        half = critical * noise * math.sqrt(1 / len(before) + 1 / len(after))
+        found[position] = (math.exp(step - half), math.exp(step + half))
+    return found
 
 
 def _values(rows: pd.DataFrame, metric: str) -> list[float]:

@@ -9,9 +9,9 @@ to a hook never breaks an existing plugin.
 Two families of hooks:
 
 - ``mnistbench_register_*``: what a plugin adds, each thing through a ``register``
-  callback: architectures, executors (where runs execute) and output formats (how
-  ``compare`` and ``report`` print). mnistbench's own executors and formats register
-  through these same hooks.
+  callback: architectures, executors (where runs execute), output formats (how
+  ``compare`` and ``report`` print) and results stores (where history is kept).
+  mnistbench's own executors, formats and stores register through these same hooks.
 - the flow of a run: prepare data → build model → count FLOPs → (train and measure,
   done by the core) → record each run → write the report.
 """
@@ -65,6 +65,22 @@ def mnistbench_register_output_formats(register):
         :class:`mnistbench.outputs.OutputFormat`: each renders one digest (a
         comparison, a sweep's headline table) to the command's output. A name already
         registered is an error naming both plugins.
+    :return: ignored.
+    """
+
+
+@hookspec
+def mnistbench_register_stores(register):
+    """Register results stores: where ``--db URL`` keeps every sweep's runs for ``history``.
+
+    Called once, when plugins are loaded.
+
+    :param register: callback ``register(store_class)``. The class subclasses
+        :class:`mnistbench.stores.Store`: its ``schemes`` are the URL schemes it opens
+        (``sqlite``, ``postgresql``), its ``description`` one line for ``mnistbench
+        plugins``; it makes the SQLAlchemy engine, takes the migration lock and explains a
+        connection error in one line. A scheme already registered is an error naming both
+        plugins.
     :return: ignored.
     """
 

@@ -64,6 +64,17 @@ COMPARE_CSV = File(
 )
 COMPARE_PNG = File("compare.png", "each compared metric's ratio, candidate over baseline")
 
+# --- what export writes --------------------------------------------------------------------
+BMF_JSON = File("bmf.json", "the configurations' metrics in Bencher Metric Format")
+GAB_SMALLER_JSON = File(
+    "github-action-benchmark-smaller.json",
+    "the metrics better lower, as github-action-benchmark's customSmallerIsBetter input",
+)
+GAB_BIGGER_JSON = File(
+    "github-action-benchmark-bigger.json",
+    "the metrics better higher, as github-action-benchmark's customBiggerIsBetter input",
+)
+
 # --- what history writes -------------------------------------------------------------------
 HISTORY_PNG = File("history.png", "each configuration's metric sweep after sweep")
 INDEX_HTML = File("index.html", "the history pages' overview")
@@ -86,6 +97,9 @@ FILES: dict[str, File] = {
         REPORT_HTML,
         COMPARE_CSV,
         COMPARE_PNG,
+        BMF_JSON,
+        GAB_SMALLER_JSON,
+        GAB_BIGGER_JSON,
     )
 }
 #: What a file no mnistbench module writes holds, as far as mnistbench knows.

@@ -103,12 +103,17 @@ class Plugins:
         #: Executors and output formats by name.
         self.executors: dict[str, Registered] = {}
         self.formats: dict[str, Registered] = {}
+        #: Results stores by URL scheme.
+        self.stores: dict[str, Registered] = {}
         self._register_architectures()
         self._register_named(
             "mnistbench_register_executors", "executor", self.executors, lambda c: [c.name]
         )
         self._register_named(
             "mnistbench_register_output_formats", "output format", self.formats, lambda f: [f.name]
+        )
+        self._register_named(
+            "mnistbench_register_stores", "results store", self.stores, lambda s: list(s.schemes)
         )
 
     def executor(self, name: str):

@@ -137,6 +137,7 @@ def serve(requests: IO[str], answers: IO[str], backend: str | None, data: str) -
             peaks=known_peak(request.get("peak")),
             on_progress=send,
             launched=request.get("launched"),
+            probe=request.get("probe", True),
         )
         send(
             {
@@ -269,9 +270,11 @@ class WarmWorker:
         peak: float | None = None,
         timeout: float | None = None,
         on_progress: Callable[[dict], None] | None = None,
+        probe: bool = True,
     ) -> tuple[Outcome, dict[str, str] | None]:
         """Run ``config`` in the worker: ``(outcome, cells)``, the record's ``runs.csv``
-        cells as the worker made them (None when it made none). A worker that dies or
+        cells as the worker made them (None when it made none); ``probe=False`` leaves the
+        speed probes out (:func:`mnistbench.worker.perform`). A worker that dies or
         outlives ``timeout`` seconds is stopped and its run failed; the next run starts a
         new one."""
         if not self.alive:
@@ -290,6 +293,7 @@ class WarmWorker:
             "started_at": started_at,
             "peak": peak,
             "log": str(log_path),
+            "probe": probe,
         }
         deadline = None if timeout is None else time.monotonic() + timeout
         try:

@@ -25,7 +25,6 @@ from mnistbench import layout, record
 from mnistbench.atomic import atomic_writer
 from mnistbench.backends import configured_backend
 from mnistbench.data import SAMPLE_COUNT
-from mnistbench.db import SweepRecorder
 from mnistbench.devices import record_devices
 from mnistbench.environment import describe_environment, read_environment, write_environment
 from mnistbench.errors import ConfigError
@@ -33,6 +32,7 @@ from mnistbench.executors import Recorder, check_execution
 from mnistbench.manifest import Manifest
 from mnistbench.plan import Execution, RunConfig, select_architectures
 from mnistbench.record import OK, Run, RunsWriter
+from mnistbench.stores import Store, SweepRecorder
 from mnistbench.worker import Send
 
 
@@ -151,6 +151,22 @@ def write_samples(output_dir: Path, mnist, test_samples: int) -> Path:
     return path
 
 
+def describe_sweep(
+    mnist, plugins, configs: Sequence[RunConfig], *, argv, executor: str, sweep_id: str
+) -> dict:
+    """The ``environment.json`` of a sweep of ``configs`` (:func:`describe_environment`):
+    the data it reads, the backends its runs use, its command, executor and id."""
+    return describe_environment(
+        backend=configured_backend(),
+        data={"source": mnist.source, "origin": mnist.origin, "cache_path": str(mnist.cache_path)},
+        plugins=plugins,
+        argv=list(argv),
+        backends=sorted({config.backend or configured_backend() for config in configs}),
+        executor=executor,
+        sweep_id=sweep_id,
+    )
+
+
 def run_sweep(
     sweep: Sweep,
     *,
@@ -158,14 +174,14 @@ def run_sweep(
     plugins,
     on_progress: Send | None = None,
     argv: list[str] | None = None,
-    db: Path | None = None,
+    store: Store | None = None,
 ) -> SweepResult:
     """Run the sweep's pending runs, writing each record as it finishes, then the reports.
 
     ``sweep.output_dir`` must exist (see :func:`prepare_output_dir`). Each run's record is
     written to ``runs.csv`` and its state to the manifest the moment it ends, then to
-    the results database ``db`` when one is given (see :mod:`mnistbench.db`; a failure
-    to write it is a warning, never the sweep's failure). When the runs end,
+    the results store ``store`` when one is given (see :mod:`mnistbench.stores`; a
+    failure to write it is a warning, never the sweep's failure). When the runs end,
     ``environment.json`` gains the devices the workers reported
     (:func:`mnistbench.devices.record_devices`).
     """
@@ -177,19 +193,14 @@ def run_sweep(
     if sweep.manifest is None:
         sweep.manifest = Manifest.create(output_dir, sweep.configs, sweep.execution.to_dict())
     manifest, to_run = sweep.manifest, sweep.pending
-    database = None if db is None else SweepRecorder(db, manifest.sweep_id, output_dir)
+    database = None if store is None else SweepRecorder(store, manifest.sweep_id, output_dir)
     if to_run:
         write_samples(output_dir, mnist, manifest.configs[0].test_samples)
-        environment = describe_environment(
-            backend=configured_backend(),
-            data={
-                "source": mnist.source,
-                "origin": mnist.origin,
-                "cache_path": str(mnist.cache_path),
-            },
-            plugins=plugins,
+        environment = describe_sweep(
+            mnist,
+            plugins,
+            to_run,
             argv=sys.argv if argv is None else argv,
-            backends=sorted({config.backend or configured_backend() for config in to_run}),
             executor=sweep.execution.executor,
             sweep_id=manifest.sweep_id,
         )

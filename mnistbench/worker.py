@@ -294,9 +294,13 @@ def perform(
     peaks: PeakSource,
     on_progress: Send,
     launched: float | None = None,
+    probe: bool = True,
 ) -> Outcome:
     """The machine measurement (the peak from ``peaks``, the speed probe), the run, and the
-    probe again, and the run's record; the run's own errors become the outcome.
+    probe again, and the run's record; the run's own errors become the outcome. Without
+    ``probe`` the speed probes are left out and the probe's columns stay empty (``mnistbench
+    ab``: a pair's ratio cancels the machine's speed, and the probes would only put time
+    between its two runs).
 
     The run sets its seed after the probes and the peak, so neither changes what it learns.
     ``launched`` is when the run's worker was started (``time.time()``; a warm worker: when
@@ -312,9 +316,9 @@ def perform(
 
         key = MachineKey.here(keras.backend.backend(), placement.cpus_reserved)
         peak = peaks(key, lambda: _measure_once_here(key, on_progress))
-        before = probe_machine(key.backend, on_progress, "before the run")
+        before = probe_machine(key.backend, on_progress, "before the run") if probe else None
         measured = run_one(config, mnist, plugins, on_progress, peak_flops_per_second=peak)
-        after = probe_machine(key.backend, on_progress, "after the run")
+        after = probe_machine(key.backend, on_progress, "after the run") if probe else None
     except Exception as error:
         failed = Outcome.of_error(error, machine=key, peak_flops_per_second=peak)
         run = run_record(
@@ -326,7 +330,8 @@ def perform(
             started_at=started_at,
         )
         return Outcome(failed.status, failed.error, run, key, peak)
-    measured.update(probe_columns(measured, before, after))
+    if probe:
+        measured.update(probe_columns(measured, before, after))
     measured.update(timing, run_seconds=time.time() - begun)
     run = run_record(
         config, architecture, placement, status=OK, started_at=started_at, measured=measured

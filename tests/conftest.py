@@ -135,10 +135,11 @@ def sweep_in_process(mnist) -> Callable:
 
     ``options`` are the executor's (``isolation`` defaults to "none" for the local one).
     ``plugins`` defaults to the installed ones beside mnistbench's own; ``db`` is the
-    results database to record into (none by default, like the library).
+    results store to record into, a path or URL (none by default, like the library).
     """
     from mnistbench.builtins import load_plugins
     from mnistbench.plan import Execution
+    from mnistbench.stores import open_store
     from mnistbench.sweep import Sweep, prepare_output_dir, run_sweep
 
     def sweep(
@@ -159,10 +160,41 @@ def sweep_in_process(mnist) -> Callable:
             mnist=mnist,
             plugins=plugins,
             argv=["mnistbench"],
-            db=db,
+            store=None if db is None else open_store(db, plugins.stores),
         )
 
     return sweep
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL server of this test worker (``tests/postgres.py``), started on first
+    use and stopped at the end; the tests that need one skip where there are no server
+    binaries, and fail there when ``MNISTBENCH_REQUIRE_POSTGRES`` is set."""
+    import postgres
+
+    if postgres.server_binaries() is None:
+        reason = "no PostgreSQL server binaries (initdb, pg_ctl): apt-get install postgresql"
+        if postgres.required():
+            pytest.fail(f"{reason}, and {postgres.REQUIRE} is set")
+        pytest.skip(reason)
+    server = postgres.start_server()
+    yield server
+    postgres.remove(server)
+
+
+@pytest.fixture
+def postgres_url(postgres_server) -> str:
+    """The URL of a new, empty database on this worker's PostgreSQL server."""
+    return postgres_server.url(postgres_server.create_database())
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path) -> str:
+    """A new, empty results store: an SQLite file's path, then a PostgreSQL database's URL."""
+    if request.param == "sqlite":
+        return str(tmp_path / "results.sqlite")
+    return request.getfixturevalue("postgres_url")
 
 
 @pytest.fixture(scope="session")

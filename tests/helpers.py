@@ -8,6 +8,12 @@ command line, is ``tests/plugins/mnistbench_faulty.py``.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
 import numpy as np
 
 import mnistbench
@@ -62,3 +68,24 @@ class Tiny:
         if architecture not in ("tiny", "nan"):
             return None
         return logistic_regression(input_shape, num_classes)
+
+
+def python_process(code: str, *args: str, env: dict | None = None) -> subprocess.Popen:
+    """``code`` (dedented) in a new Python process with ``args``, the tests' helpers importable
+    (``from helpers import Tiny``), its output piped; ``env`` adds to this environment."""
+    tests = str(Path(__file__).resolve().parent)
+    path = os.pathsep.join(filter(None, [tests, os.environ.get("PYTHONPATH", "")]))
+    return subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": path, **(env or {})},
+    )
+
+
+def finished(process: subprocess.Popen, timeout: float = 300) -> str:
+    """The standard output of ``process`` once it exits, which it must do with status 0."""
+    out, err = process.communicate(timeout=timeout)
+    assert process.returncode == 0, err
+    return out

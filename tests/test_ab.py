@@ -15,9 +15,10 @@ from helpers import QUICK_ARGS
 
 from mnistbench import record
 from mnistbench.ab import schedule
+from mnistbench.builtins import load_plugins
 from mnistbench.cli import cli
-from mnistbench.db import read_runs
 from mnistbench.plan import RunConfig
+from mnistbench.stores import open_store
 
 PYPROJECT = """\
 [build-system]
@@ -169,6 +170,9 @@ def test_ab_writes_both_sides_as_sweeps_with_their_commits(sequential, repositor
     assert head[0].params == 784 * 64 + 64 + 64 * 10 + 10
     # Pair k trains with the same seed on both sides.
     assert [run.seed for run in base] == [run.seed for run in head] == [5, 6, 7]
+    # No speed probe by default: a pair's ratio cancels the machine's speed.
+    assert {run.probe_seconds for run in base + head} == {None}
+    assert all(run.fit_seconds and run.test_accuracy for run in base + head)
 
 
 def test_ab_writes_one_row_per_pair_in_a_seeded_order(sequential, repository, mnist_npz):
@@ -200,7 +204,7 @@ def test_ab_gives_each_metric_a_ratio_with_its_interval_and_a_verdict(sequential
 
 def test_both_sides_land_in_the_results_database_with_their_commits(sequential, repository):
     _, _, db = sequential
-    runs = read_runs(db)
+    runs = open_store(db, load_plugins(entry_points=False).stores).read_runs()
     keys = runs["run_id"] + "/" + runs["plugin_version"]
     commits = dict(zip(keys, runs["git_commit"], strict=True))
     assert commits["abdemo-r0/0.1.0"] == repository["base"]

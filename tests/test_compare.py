@@ -36,8 +36,6 @@ from mnistbench.columns import metric
 from mnistbench.compare import (
     COMPARE_COLUMNS,
     compare_runs,
-    machine_comparison,
-    normalized_lines,
     regressions,
     work_differences,
     write_compare_csv,
@@ -48,6 +46,7 @@ from mnistbench.figures import style
 from mnistbench.figures.compare import plot_compare
 from mnistbench.gates import FailRule, compared_metrics, gated_metrics
 from mnistbench.record import Run
+from mnistbench.speeds import machine_comparison, normalized_lines
 
 EXACT_P_5_VS_5_SEPARATED = 2 / 252  # 0.0079365...
 CANNOT_TELL = "cannot tell (needs 4 repeats a side)"
@@ -487,9 +486,12 @@ def test_regressions_name_each_failing_rule_in_one_line() -> None:
         rules("fit_seconds:10%", "test_accuracy:-0.005", "peak_memory_mb:20%"),
     )
     assert regressions(table) == [
-        "dnn fit_seconds: 10.0 s → 12.0 s (+20.0%, p=0.0079) exceeds 10%",
-        "dnn test_accuracy: 0.9800 → 0.9700 (-0.0100, p=0.0079) exceeds 0.005",
-        "cnn-spe32 peak_memory_mb: 500.0 MB → 650.0 MB (+30.0%, p=0.0079) exceeds 20%",
+        # Three tests gated at once: each p-value times three (Holm).
+        "dnn fit_seconds: 10.0 s → 12.0 s (+20.0%, p=0.0079, Holm-adjusted p=0.024) exceeds 10%",
+        "dnn test_accuracy: 0.9800 → 0.9700 (-0.0100, p=0.0079, Holm-adjusted p=0.024) "
+        "exceeds 0.005",
+        "cnn-spe32 peak_memory_mb: 500.0 MB → 650.0 MB (+30.0%, p=0.0079, Holm-adjusted "
+        "p=0.024) exceeds 20%",
         "rnn fit_seconds: 40.5 s → 50.5 s (+24.7%, n=2 vs 2: significance needs 4 repeats "
         "a side) exceeds 10%",
     ]
@@ -502,7 +504,8 @@ def test_regressions_name_the_backend_when_several_ran() -> None:
         rules("fit_seconds:+1"),
     )
     assert regressions(table) == [
-        "dnn (torch) fit_seconds: 10.0 s → 12.0 s (+2.00 s, p=0.0079) exceeds 1 s"
+        "dnn (torch) fit_seconds: 10.0 s → 12.0 s (+2.00 s, p=0.0079, Holm-adjusted p=0.016) "
+        "exceeds 1 s"
     ]
 
 
@@ -1003,8 +1006,12 @@ def test_normalized_figures_are_never_compared_across_backend_versions_or_cpus(
     fit = row(table, "dnn", "fit_seconds")
     assert fit["verdict"] == "regressed" and fit["normalized_verdict"] == ""
     assert math.isnan(fit["normalized_ratio"])
+    # Sides described by different CPUs ran on different machines, and compare says so first.
+    different = [f"the sides ran on different machines: baseline on {environments[0]['cpu']}, "
+                 f"candidate on {environments[1]['cpu']}"] if environments[0] else []  # fmt: skip
     assert normalized_lines(table, machines) == [
-        f"normalized figures not compared: {reason}; raw figures only"
+        *different,
+        f"normalized figures not compared: {reason}; raw figures only",
     ]
     with pytest.raises(ConfigError, match="gate the raw metric instead"):
         compare_runs(
@@ -1068,3 +1075,49 @@ def test_a_candidate_whose_runs_all_failed_fails_a_normalized_rule_rather_than_a
         True,
         "fit_seconds_normalized:15%",
     )
+
+
+# --- intervals and many gates at once --------------------------------------------------
+
+
+def test_every_ratio_has_its_bootstrap_interval() -> None:
+    table = compare_runs(
+        frame(repeats("dnn", fit_seconds=FAST)), frame(repeats("dnn", fit_seconds=SLOW))
+    )
+    result = row(table, "dnn", "fit_seconds")
+    # Each side's median resampled: the ratio's interval lies between the extremes' ratios.
+    assert 11.8 / 10.2 <= result["ratio_low"] < 1.2 < result["ratio_high"] <= 12.2 / 9.8
+    assert math.isnan(result["p_holm"])  # no rule gates it: no family to adjust in
+
+
+@pytest.mark.parametrize("configurations, fails", [(6, True), (7, False)])
+def test_the_gates_of_many_configurations_keep_one_false_alarm_rate(configurations, fails):
+    # Each 5-vs-5 test alone: p = 2/252 = 0.0079, "regressed". Gated together, Holm
+    # multiplies the smallest by the number of tests: 6 × 0.0079 = 0.048 still fails,
+    # 7 × 0.0079 = 0.056 no longer does.
+    names = [f"c{i}" for i in range(configurations)]
+    table = compare_runs(
+        frame(*(repeats(name, fit_seconds=FAST, test_accuracy=[0.9] * 5) for name in names)),
+        frame(*(repeats(name, fit_seconds=SLOW, test_accuracy=[0.9] * 5) for name in names)),
+        rules("fit_seconds:10%"),
+    )
+    fit = table[table["metric"] == "fit_seconds"]
+    assert set(fit["verdict"]) == {"regressed"}
+    assert fit["p_holm"].tolist() == pytest.approx(
+        [configurations * EXACT_P_5_VS_5_SEPARATED] * configurations
+    )
+    assert fit["regression"].tolist() == [fails] * configurations
+    assert math.isnan(row(table, "c0", "test_accuracy")["p_holm"])  # not gated
+
+
+def test_compare_says_when_the_sides_ran_on_different_machines() -> None:
+    baseline, candidate = frame(probed("dnn", FAST, PROBE)), frame(probed("dnn", FAST, PROBE))
+    labelled = [{"machine": {"label": name}} for name in ("runner-a", "runner-b")]
+    machines = machine_comparison(baseline, candidate, *labelled)
+    assert machines.machines == ("runner-a", "runner-b")
+    table = compare_runs(baseline, candidate)
+    assert normalized_lines(table, machines)[0] == (
+        "the sides ran on different machines: baseline on runner-a, candidate on runner-b"
+    )
+    same = machine_comparison(baseline, candidate, labelled[0], labelled[0])
+    assert not any("different machines" in line for line in normalized_lines(table, same))

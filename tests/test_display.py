@@ -125,7 +125,7 @@ def test_changes_are_counted_then_listed_regressions_first_with_their_size():
         Change("b2", "cnn", "test_accuracy", 4, "c3", "c4", 0.95, 0.96, 0.96 / 0.95,
                "improvement", None),
         Change("a1", "dnn", "fit_seconds", 6, "c5", "c6", 10.1, 14.1, 14.1 / 10.1,
-               "regression", False),
+               "regression", False, low=1.31, high=1.49),
     ]  # fmt: skip
     lines = shown(print_changes, changes)
     assert lines[0] == "2 change(s) detected: 1 regression(s), 1 improvement(s)."
@@ -133,8 +133,11 @@ def test_changes_are_counted_then_listed_regressions_first_with_their_size():
         ["regression", "dnn", "fit_seconds", "c5..c6"],
         ["improvement", "cnn", "test_accuracy", "c3..c4"],
     ]
-    assert lines[4].split()[4:] == ["10.1", "s", "14.1", "s", "1.40×", "(+40%)", "gone"]
-    assert lines[5].split()[-3:] == ["1.01×", "(+1%)", "—"]
+    # The size's 95% interval beside it; "—" where there is none.
+    assert lines[4].split()[4:] == [
+        "10.1", "s", "14.1", "s", "1.40×", "(+40%)", "[×1.31,", "×1.49]", "gone",
+    ]  # fmt: skip
+    assert lines[5].split()[-4:] == ["1.01×", "(+1%)", "—", "—"]
     assert lines[-2].startswith("normalized: whether the change also shows")
 
 

@@ -12,7 +12,8 @@ import pytest
 from synthetic_runs import blank, invoke, png
 
 import mnistbench
-from mnistbench import db, record
+from mnistbench import record, stores
+from mnistbench.builtins import load_plugins
 from mnistbench.figures import history as history_figure
 from mnistbench.figures import style
 from mnistbench.figures.history import history_data, plot_history
@@ -29,7 +30,7 @@ from mnistbench.history import (
 )
 from mnistbench.record import Run
 
-# --- synthetic runs, typed as db.read_runs types them ---------------------------------------
+# --- synthetic runs, typed as Store.read_runs types them ---------------------------------------
 
 COMMITS = [f"{i:x}" * 40 for i in range(1, 16)]  # 1111..., 2222..., ...
 
@@ -79,7 +80,7 @@ def sweep_rows(
     index: int, runs: list[Run], *, dirty: bool = False, version="0.1.0"
 ) -> list[tuple[Run, dict]]:
     """``runs`` as one sweep's: sweep ``s<index>``, started on day ``index``, at COMMITS[index],
-    each with the sweep's columns as db.read_runs joins them."""
+    each with the sweep's columns as Store.read_runs joins them."""
     sweep = {
         "sweep_id": f"s{index:02d}",
         "sweep_started_at": f"2025-03-{index + 1:02d}T12:00:00+00:00",
@@ -96,7 +97,7 @@ def sweep_rows(
 
 
 def as_read(rows: list[tuple[Run, dict]]) -> pd.DataFrame:
-    """The runs and their sweeps' columns as db.read_runs types them."""
+    """The runs and their sweeps' columns as Store.read_runs types them."""
     return record.frame([run for run, _ in rows], extra=[sweep for _, sweep in rows])
 
 
@@ -342,9 +343,14 @@ def test_history_png_draws_the_series_and_marks_the_change(tmp_path):
 # --- the command line on a synthetic database --------------------------------------------------
 
 
+def opened(path: Path) -> stores.Store:
+    """The results store at ``path``, through mnistbench's own registered stores."""
+    return stores.open_store(path, load_plugins(entry_points=False).stores)
+
+
 def write_db(path: Path, sweeps: list[list[Run]]) -> Path:
-    """A results database with one sweep per item of ``sweeps`` (records of :func:`run_row`)."""
-    with db.Database(path) as database:
+    """A results store with one sweep per item of ``sweeps`` (records of :func:`run_row`)."""
+    with opened(path).open() as database:
         for i, runs in enumerate(sweeps):
             environment = {
                 "git_commit": COMMITS[i],
@@ -369,7 +375,7 @@ def step_db(tmp_path_factory) -> Path:
 
 
 def test_load_points_reads_the_database(step_db):
-    points = load_points(step_db, architectures=["dnn"])
+    points = load_points(opened(step_db), architectures=["dnn"])
     assert points["fit_seconds"].tolist() == STEP_40
     assert points["commit"].tolist() == [c[:7] for c in COMMITS[:8]]
 
@@ -383,7 +389,7 @@ def test_history_command_prints_the_series_and_the_change(step_db, tmp_path):
     assert "1.40× (+40%)" in line
     assert f"wrote {tmp_path / 'history.png'}" in result.stderr
     # The figure of both series, its change marked: as plot_history draws it.
-    points = load_points(step_db)
+    points = load_points(opened(step_db))
     expected = plot_history(
         points, "fit_seconds", detect_changes(points, "fit_seconds"), tmp_path / "expected.png"
     )
@@ -399,7 +405,7 @@ def test_history_command_selects_and_writes_the_png_where_asked(step_db, tmp_pat
     assert "0 change(s) detected" in result.stdout
     assert "dnn" not in result.stdout
     # Only cnn's series, no change marked.
-    points = load_points(step_db, architectures=["cnn"])
+    points = load_points(opened(step_db), architectures=["cnn"])
     expected = plot_history(points, "fit_seconds", [], tmp_path / "expected.png")
     assert png(path).tobytes() == png(expected).tobytes()
     assert not blank(png(path))
@@ -514,7 +520,6 @@ def git(repo: Path, *args: str) -> str:
 def test_history_finds_the_commit_that_slowed_training(tmp_path, monkeypatch, sweep_in_process):
     from helpers import QUICK
 
-    from mnistbench.builtins import load_plugins
     from mnistbench.plan import plan
 
     repo, database = tmp_path / "repo", tmp_path / "results.sqlite"
@@ -541,7 +546,7 @@ def test_history_finds_the_commit_that_slowed_training(tmp_path, monkeypatch, sw
         sweep_in_process(tmp_path / f"out-{i}", configs, plugins, db=database)
 
     # Each sweep is recorded with its commit, and the sweeps of a configuration are one series.
-    points = load_points(database)
+    points = load_points(opened(database))
     assert points.groupby("architecture")["commit"].apply(list).to_dict() == {
         "sleepy": commits,
         "steady": commits,

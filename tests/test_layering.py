@@ -35,6 +35,8 @@ LAZY = {
     "rich",
     # Read once, where a file of their kind is: TOML sweep files.
     "tomllib",
+    # The results store's library: only the commands that open a store load it.
+    "sqlalchemy",
     # Platform-specific: absent on Windows.
     "fcntl",
     "resource",
@@ -93,3 +95,13 @@ def test_a_long_module_says_why_in_its_docstring(path):
         f"{path.relative_to(ROOT)} has {lines} lines: split it, or say why not in its "
         "docstring ('Why this module is long: ...')"
     )
+
+
+def test_the_layers_drawn_in_development_md_are_the_contracts():
+    import tomllib
+
+    contracts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+    layers = contracts["contracts"][0]["layers"]
+    drawn = (ROOT / "docs" / "development.md").read_text().split("```text\n", 1)[1]
+    drawn = drawn.split("```", 1)[0].strip().splitlines()
+    assert drawn == [layer.replace("mnistbench.", "") for layer in layers]

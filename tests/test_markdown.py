@@ -32,7 +32,7 @@ from synthetic_runs import (
 
 import mnistbench.outputs.markdown as markdown
 from mnistbench import record
-from mnistbench.compare import compare_runs, machine_comparison
+from mnistbench.compare import compare_runs
 from mnistbench.gates import FailRule
 from mnistbench.outputs.digest import compare_digest, sweep_digest
 from mnistbench.outputs.markdown import (
@@ -43,6 +43,7 @@ from mnistbench.outputs.markdown import (
     sweep_markdown,
 )
 from mnistbench.record import Run
+from mnistbench.speeds import machine_comparison
 from mnistbench.summary import comparison_table
 
 SCRIPT = "<script>alert(1)</script>"
@@ -80,19 +81,19 @@ EXPECTED_COMPARE = """\
 **✗ 1 failing rule** · 1 regressed · 1 improved · 2 no significant change
 
 **Failing `--fail` rules**
-- dnn fit\\_seconds\\_normalized: 500.0000 → 600.0000 (+20.0%, p=0.0079) exceeds 15%
+- dnn fit\\_seconds\\_normalized: 500.0000 → 600.0000 (+20.0%, p=0.0079, Holm-adjusted p=0.016) exceeds 15%
 
 **Machine speed**
 - both machines ran at the same speed by the probe (×1.00, probe 0.02 s vs 0.02 s)
 - dnn: fit time ×1.20 (regressed); normalized ×1.20: regressed
 - cnn: fit time ×0.83 (improved); normalized ×0.83: improved
 
-| config | metric | baseline | candidate | ratio | norm. ratio | verdict |
-| --- | --- | ---: | ---: | ---: | ---: | --- |
-| dnn | `fit_seconds` | 10.0 s | 12.0 s | 1.200 | 1.200 | **regressed** (p=0.0079); normalized: regressed; ✗ fails `fit_seconds_normalized:15%` |
-| cnn | `fit_seconds` | 12.0 s | 10.0 s | 0.833 | 0.833 | **improved** (p=0.0079); normalized: improved |
-| dnn | `test_accuracy` | 0.9720 | 0.9720 | 1.000 | - | no significant change (p=1) |
-| cnn | `test_accuracy` | 0.9720 | 0.9720 | 1.000 | - | no significant change (p=1) |
+| config | metric | baseline | candidate | ratio | 95% interval | norm. ratio | verdict |
+| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |
+| dnn | `fit_seconds` | 10.0 s | 12.0 s | 1.200 | [×1.17, ×1.23] | 1.200 | **regressed** (p=0.0079); normalized: regressed; ✗ fails `fit_seconds_normalized:15%` |
+| cnn | `fit_seconds` | 12.0 s | 10.0 s | 0.833 | [×0.81, ×0.86] | 0.833 | **improved** (p=0.0079); normalized: improved |
+| dnn | `test_accuracy` | 0.9720 | 0.9720 | 1.000 | [×1.00, ×1.00] | - | no significant change (p=1) |
+| cnn | `test_accuracy` | 0.9720 | 0.9720 | 1.000 | [×1.00, ×1.00] | - | no significant change (p=1) |
 """  # noqa: E501
 
 
@@ -124,7 +125,7 @@ def test_compare_markdown_without_a_failing_rule_has_no_failing_list() -> None:
     # Without a rule, the same document as the command's, less the failing rule.
     assert text == EXPECTED_COMPARE.replace("**✗ 1 failing rule** · ", "").replace(
         "**Failing `--fail` rules**\n- dnn fit\\_seconds\\_normalized: 500.0000 → 600.0000 "
-        "(+20.0%, p=0.0079) exceeds 15%\n\n",
+        "(+20.0%, p=0.0079, Holm-adjusted p=0.016) exceeds 15%\n\n",
         "",
     ).replace("; ✗ fails `fit_seconds_normalized:15%`", "")
 
@@ -166,7 +167,9 @@ def test_rows_come_failing_first_then_regressions_then_changes_then_the_rest() -
         "only in candidate": 1,
         "no significant change": 1,
     }
-    assert digest.failing == ("gated fit_seconds: 10.0 s → 15.0 s (+50.0%, p=0.0079) exceeds 25%",)
+    assert digest.failing == (
+        "gated fit_seconds: 10.0 s → 15.0 s (+50.0%, p=0.0079, Holm-adjusted p=0.032) exceeds 25%",
+    )
 
 
 def test_a_missing_directory_is_one_line_and_exit_2_in_markdown(tmp_path, no_step_summary) -> None:
@@ -244,7 +247,7 @@ def test_a_config_id_with_script_and_a_pipe_shows_as_text_in_compare(
     rendered = html(result.stdout)
     assert "<script>" not in rendered
     cells = table_cells(result.stdout)
-    assert {len(row) for row in cells} == {7}
+    assert {len(row) for row in cells} == {8}
     assert cells[1][:3] == [
         "dnn|&lt;script&gt;alert(1)&lt;/script&gt; next",
         "<code>fit_seconds</code>",
@@ -306,7 +309,7 @@ def test_markdown_is_cut_at_row_boundaries_within_the_limit() -> None:
     assert cut.endswith(
         f"\n\n… {40 - len(cut_rows)} rows not shown (a 2,000-character limit); see compare.csv\n"
     )
-    assert {len(row) for row in table_cells(cut)} == {7}
+    assert {len(row) for row in table_cells(cut)} == {8}
     assert len(table_cells(cut)) == 1 + len(cut_rows)
 
 

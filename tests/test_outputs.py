@@ -32,7 +32,7 @@ from synthetic_runs import (
 import mnistbench
 from mnistbench import record
 from mnistbench.builtins import load_plugins
-from mnistbench.compare import compare_runs, machine_comparison
+from mnistbench.compare import compare_runs
 from mnistbench.errors import ConfigError, PluginError
 from mnistbench.gates import FailRule
 from mnistbench.outputs import Output, OutputFormat
@@ -40,6 +40,7 @@ from mnistbench.outputs.digest import compare_digest, sweep_digest
 from mnistbench.outputs.json_output import JsonFormat, compare_json, sweep_json
 from mnistbench.outputs.markdown import compare_markdown
 from mnistbench.outputs.text import TextFormat
+from mnistbench.speeds import machine_comparison
 from mnistbench.summary import comparison_table
 
 
@@ -146,20 +147,24 @@ def test_text_compare_shows_each_row_with_units_regressions_first_and_the_failin
     shown = lines(stdout)
     assert shown[:2] == [
         "mnistbench compare",
-        "config   metric          baseline   candidate   ratio       p   verdict"
-        "                    norm. ratio   norm. verdict",
+        "config   metric          baseline   candidate   ratio      95% CI            p   verdict"
+        "               normalized",
     ]
-    # The failing rule wraps under its verdict, in the same row.
+    # The failing rule wraps under its verdict, the Holm-adjusted p-value under the raw one
+    # (the rule's two tests, dnn's and cnn's fit_seconds, adjusted together), in the row.
     assert [line.split() for line in shown[3:]] == [
-        ["dnn", "fit_seconds", "10.0", "s", "12.0", "s", "1.200", "0.008", "regressed", "✗",
-         "1.200", "regressed"],
-        ["fit_seconds:10%"],
-        ["cnn", "fit_seconds", "12.0", "s", "10.0", "s", "0.833", "0.008", "improved",
-         "0.833", "improved"],
-        ["dnn", "test_accuracy", "0.9720", "0.9720", "1.000", "1.000", "no", "significant",
-         "change", "-"],
-        ["cnn", "test_accuracy", "0.9720", "0.9720", "1.000", "1.000", "no", "significant",
-         "change", "-"],
+        ["dnn", "fit_seconds", "10.0", "s", "12.0", "s", "1.200", "1.17–1.23", "0.008",
+         "regressed", "✗", "1.200", "regressed"],
+        ["Holm", "0.016", "fit_seconds:10%"],
+        ["cnn", "fit_seconds", "12.0", "s", "10.0", "s", "0.833", "0.81–0.86", "0.008",
+         "improved", "0.833", "improved"],
+        ["Holm", "0.016"],
+        ["dnn", "test_accuracy", "0.9720", "0.9720", "1.000", "1.00–1.00", "1.000", "no",
+         "significant", "-"],
+        ["change"],
+        ["cnn", "test_accuracy", "0.9720", "0.9720", "1.000", "1.00–1.00", "1.000", "no",
+         "significant", "-"],
+        ["change"],
     ]  # fmt: skip
 
 
@@ -219,14 +224,15 @@ def test_compare_json_holds_the_same_rows_as_the_markdown(pair):
         "regressed": 1, "improved": 1, "no significant change": 2
     }  # fmt: skip
     assert document["failing"] == [
-        "dnn fit_seconds_normalized: 500.0000 → 600.0000 (+20.0%, p=0.0079) exceeds 15%"
+        "dnn fit_seconds_normalized: 500.0000 → 600.0000 (+20.0%, p=0.0079, "
+        "Holm-adjusted p=0.016) exceeds 15%"
     ]
     assert document["machine"][0] == (
         "both machines ran at the same speed by the probe (×1.00, probe 0.02 s vs 0.02 s)"
     )
     rows = [(r["config"], r["metric"], r["verdict"]) for r in document["rows"]]
     markdown_rows = [
-        (cells[0], re.sub(r"</?code>", "", cells[1]), re.sub(r"</?strong>", "", cells[6]))
+        (cells[0], re.sub(r"</?code>", "", cells[1]), re.sub(r"</?strong>", "", cells[7]))
         for cells in table_cells(compare_markdown(digest))[1:]
     ]
     assert [(c, m) for c, m, _ in rows] == [(c, m) for c, m, _ in markdown_rows]

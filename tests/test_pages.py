@@ -73,7 +73,7 @@ CHANGES = [
     Change("b2", "cnn", "test_accuracy", 4, "c000003", "c000004", 0.95, 0.955, 1.005,
            "improvement", None),
     Change("a1", HOSTILE, "fit_seconds", STEP_AT, "c000005", "c000006", 10.1, 14.1, 1.40,
-           "regression", True),
+           "regression", True, low=1.31, high=1.49),
 ]  # fmt: skip
 
 
@@ -132,23 +132,24 @@ def test_changes_are_listed_regressions_first_with_commits_values_and_ratio(page
     rows = _read(pages[0]).rows
     header = rows.index(
         ["change", "configuration", "metric", "commits", "first sweep after", "before",
-         "after", "ratio", "holds when normalized"]
+         "after", "ratio", "95% interval", "holds when normalized"]
     )  # fmt: skip
     assert rows[header + 1 : header + 3] == [
         ["▲ regression", HOSTILE, "fit_seconds", "c000005 → c000006", "2024-05-07 12:00 UTC",
-         "10.1 s", "14.1 s", "×1.40 (+40%)", "yes"],
+         "10.1 s", "14.1 s", "×1.40 (+40%)", "[×1.31, ×1.49]", "yes"],
         ["▼ improvement", "cnn", "test_accuracy", "c000003 → c000004", "2024-05-05 12:00 UTC",
-         "0.9500", "0.9550", "×1.00 (+0%)", "-"],
+         "0.9500", "0.9550", "×1.00 (+0%)", "-", "-"],
     ]  # fmt: skip
 
 
 def test_index_shows_each_configurations_latest_figures_with_date_and_commit(pages):
     rows = _read(pages[0]).rows
-    header = rows.index(["configuration", "latest sweep", "commit", "sweeps", *METRICS])
+    header = rows.index(["configuration", "machine", "latest sweep", "commit", "sweeps", *METRICS])
+    # The machine is "-": these synthetic sweeps never said which.
     assert rows[header + 1 : header + 3] == [
-        [HOSTILE, "2024-05-10 12:00 UTC", "c000009 (dirty)", "10",
+        [HOSTILE, "-", "2024-05-10 12:00 UTC", "c000009 (dirty)", "10",
          "14.0 s", "4,000 samples/s", "0.9590", "1.5 ms"],
-        ["cnn", "2024-05-10 12:00 UTC", "c000009 (dirty)", "10",
+        ["cnn", "-", "2024-05-10 12:00 UTC", "c000009 (dirty)", "10",
          "20.0 s", "2,000 samples/s", "0.9590", "1.5 ms"],
     ]  # fmt: skip
 

@@ -41,9 +41,11 @@ def test_third_party_plugins_are_listed_with_their_distribution(cli, site_env):
     assert "executor" in executor and "mnistbench-extras" in executor
     output_format = next(line for line in lines if " lines " in line)
     assert "output format" in output_format and "mnistbench-extras" in output_format
+    store = next(line for line in lines if " labdb " in line)
+    assert "results store" in store and "mnistbench-extras" in store
 
 
-def test_a_plugins_executor_runs_a_plugins_architecture_with_its_own_option(
+def test_a_plugins_executor_runs_a_plugins_architecture_with_its_own_option_into_its_store(
     cli, site_env, tmp_path, mnist_npz
 ):
     output = tmp_path / "out"
@@ -64,10 +66,20 @@ def test_a_plugins_executor_runs_a_plugins_architecture_with_its_own_option(
         str(output),
         "--data",
         str(mnist_npz),
-        env=site_env,
+        # Recorded in the plugin's results store: a file of the lab's shared directory.
+        "--db",
+        "labdb://team",
+        env={**site_env, "LABDB_DIR": str(tmp_path / "lab")},
     )
     assert result.returncode == 0, result.stderr
     (run,) = record.read(output)
+    history = cli(
+        "history", "--db", "labdb://team", "-o", str(tmp_path),
+        env={**site_env, "LABDB_DIR": str(tmp_path / "lab")},
+    )  # fmt: skip
+    assert history.returncode == 0, history.stderr
+    assert "logreg" in history.stdout
+    assert (tmp_path / "lab" / "team.sqlite").is_file()
     assert (run.architecture, run.status, run.executor, run.node) == (
         "logreg",
         "ok",

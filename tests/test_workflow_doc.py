@@ -39,11 +39,13 @@ def commands(job: dict) -> list[list[str]]:
     return found
 
 
-def test_the_workflow_runs_base_and_head_alternately_and_posts_a_comment():
+def test_the_workflow_measures_base_against_head_in_pairs_and_posts_a_comment():
     job = workflow()["jobs"]["benchmark"]
     assert workflow()["permissions"]["pull-requests"] == "write"
     subcommands = [args[0] for args in commands(job)]
-    assert subcommands == ["data", "run", "merge", "merge", "compare"]
+    assert subcommands == ["data", "ab"]
+    [ab] = [args for args in commands(job) if args[0] == "ab"]
+    assert "--fail" in ab and "--until" in ab and "markdown" in ab
     assert any("gh pr comment" in step.get("run", "") for step in job["steps"])
 
 

@@ -1,8 +1,8 @@
 """The command line: parses, validates, shows progress, and calls the library.
 
 One module per group of commands: :mod:`~mnistbench.cli.run`, :mod:`~mnistbench.cli.ab`,
-:mod:`~mnistbench.cli.results`
-(report, compare, merge), :mod:`~mnistbench.cli.history` (history, db),
+:mod:`~mnistbench.cli.results` (report, compare, merge, export),
+:mod:`~mnistbench.cli.history` (history, db import, db copy),
 :mod:`~mnistbench.cli.inventory` (plugins, data); what they share is
 :mod:`~mnistbench.cli.common`. Nothing here imports Keras or a backend: ``mnistbench
 --help`` must answer at once, and each run's worker imports only the backend it uses.
@@ -36,6 +36,7 @@ for command in (
     results.report,
     results.compare,
     results.merge,
+    results.export,
     history.history,
     history.database,
     inventory.list_plugins,

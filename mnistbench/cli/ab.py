@@ -21,11 +21,11 @@ from mnistbench.cli.common import (
     data_option,
     db_option,
     format_option,
+    results_store,
     typed,
 )
 from mnistbench.cli.run import PLAN_OPTIONS, run
 from mnistbench.data import resolve_mnist
-from mnistbench.db import check as check_db
 from mnistbench.errors import MnistbenchError
 from mnistbench.gates import FailRule, gated_metrics
 from mnistbench.outputs import Output
@@ -110,6 +110,19 @@ def _with_run_options(command: click.Command) -> click.Command:
     "half of them].",
 )
 @click.option(
+    "--probe/--no-probe",
+    default=False,
+    show_default=True,
+    help="Run the speed probe before and after each run, as `run` does. Off: a pair's ratio "
+    "cancels the machine's speed, and the probes put time between a pair's two runs.",
+)
+@click.option(
+    "--pin",
+    is_flag=True,
+    help="Bind both sides' workers to the same CPUs, as many as --threads (the first of "
+    "those this process may use); --duet always pins, each side to its half.",
+)
+@click.option(
     "--gate",
     "gates",
     multiple=True,
@@ -180,6 +193,8 @@ def ab_command(ctx: click.Context, base: str, head: str, **params: Any) -> None:
         seed=params["seed"],
         gate=gates,
         threads=params["threads"],
+        pin=params["pin"],
+        probe=params["probe"],
         timeout=params["timeout"],
         warmup=params["warmup"],
     )
@@ -190,10 +205,8 @@ def ab_command(ctx: click.Context, base: str, head: str, **params: Any) -> None:
     output = params["output"] or Path("results") / stamp
     db_typed = typed(ctx, "db_path")
     if params["no_db"] and db_typed:
-        raise MnistbenchError("give --db PATH or --no-db, not both")
-    db = None if params["no_db"] else params["db_path"]
-    if db is not None:
-        check_db(db)
+        raise MnistbenchError("give --db URL|PATH or --no-db, not both")
+    store = None if params["no_db"] else results_store(params["db_path"], plugins)
     out = console(stderr=True)
     # Whatever can be refused is refused before anything is written: the refs, the data.
     repository = _check_refs(base, head, params["base_python"], params["head_python"])
@@ -230,7 +243,7 @@ def ab_command(ctx: click.Context, base: str, head: str, **params: Any) -> None:
         output_dir=output,
         mnist=mnist,
         plugins=plugins,
-        db=db,
+        store=store,
         argv=sys.argv,
         on_round=progress,
         rules=rules,

@@ -18,6 +18,8 @@ import click
 from mnistbench import builtins
 from mnistbench.errors import MnistbenchError
 from mnistbench.plugins import Plugins
+from mnistbench.stores import Store, open_store
+from mnistbench.stores import resolve as resolve_store
 
 EXIT_USAGE = 2
 EXIT_RUN_FAILED = 1
@@ -25,7 +27,7 @@ EXIT_INTERRUPTED = 130
 
 #: Where sweeps record their runs unless --db, $MNISTBENCH_DB or --no-db says otherwise;
 #: beside the default output directories, results/<timestamp>.
-DEFAULT_DB = Path("results") / "mnistbench.sqlite"
+DEFAULT_DB = str(Path("results") / "mnistbench.sqlite")
 
 
 def console(stderr: bool = False):
@@ -113,16 +115,44 @@ data_option = click.option(
     help="MNIST as mnist.npz or a directory of the four IDX files.",
 )
 
+
+class StoreLocation(click.ParamType):
+    """A results store: a path or a URL (:func:`mnistbench.stores.resolve`), kept as the
+    text given; a sweep file's relative path is relative to the file (:meth:`relative_to`)."""
+
+    name = "URL|PATH"
+
+    def convert(self, value, param, ctx) -> str:
+        text = str(value).strip()
+        if not text:
+            self.fail("give a path or a URL such as postgresql://USER@HOST/DBNAME", param, ctx)
+        return text
+
+    def relative_to(self, value: str, base: Path) -> str:
+        return resolve_store(value, base)
+
+
 db_option = click.option(
     "--db",
     "db_path",
-    type=click.Path(path_type=Path, dir_okay=False),
+    type=StoreLocation(),
     default=DEFAULT_DB,
     show_default=True,
     envvar="MNISTBENCH_DB",
     show_envvar=True,
-    help="The results database (SQLite) that gathers every sweep's runs.",
+    help="The results store that gathers every sweep's runs: a path or sqlite:///PATH "
+    "(SQLite), or postgresql://USER@HOST/DBNAME (a history a team shares).",
 )
+
+
+def results_store(location: str, plugins: Plugins | None = None, *, check: bool = True) -> Store:
+    """The store ``--db`` names, through the registered stores; with ``check``, refused
+    now (one line, exit 2) when a sweep could not write it: an unknown scheme, a server
+    that does not answer or refuses the login, a file that is no results database."""
+    store = open_store(location, (plugins or declared()).stores)
+    if check:
+        store.check()
+    return store
 
 
 def format_option(what: str):

@@ -8,6 +8,7 @@ import math
 
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -155,22 +156,32 @@ def print_plugins(console: Console, plugins, params: dict[str, str]) -> None:
             arch.distribution or "-",
             arch.version or "-",
             params.get(name, "-"),
-            arch.description,
+            escape(arch.description),  # a plugin's words, not rich markup ("[ray]")
         )
     console.print(table)
     if not plugins.architectures:
         console.print("No architectures registered. Install a plugin, or check MNISTBENCH_PLUGINS.")
-    others = Table(title="executors and output formats")
+    others = Table(title="executors, output formats and results stores")
     for header in ("kind", "name", "plugin", "distribution", "description"):
         others.add_column(header, no_wrap=header != "description")
-    for kind, registry in (("executor", plugins.executors), ("output format", plugins.formats)):
+    for kind, registry in (
+        ("executor", plugins.executors),
+        ("output format", plugins.formats),
+        ("results store", plugins.stores),
+    ):
+        names: dict[int, list[str]] = {}  # a store registers each of its URL schemes
         for name, registered in sorted(registry.items()):
+            names.setdefault(id(registered.value), []).append(name)
+        for name, registered in sorted(registry.items()):
+            same = names[id(registered.value)]
+            if name != same[0]:
+                continue
             others.add_row(
                 kind,
-                name,
+                ", ".join(same),
                 registered.plugin,
                 registered.distribution or "-",
-                getattr(registered.value, "description", ""),
+                escape(getattr(registered.value, "description", "")),
             )
     console.print(others)
 
@@ -272,6 +283,7 @@ def print_changes(console: Console, changes) -> None:
         "before",
         "after",
         "change",
+        "95% interval",
         "normalized",
     ):
         view.add_column(header, no_wrap=True)
@@ -287,6 +299,7 @@ def print_changes(console: Console, changes) -> None:
             column.format(change.before),
             column.format(change.after),
             f"{change.ratio:.2f}× ({(change.ratio - 1) * 100:+.0f}%)",
+            fmt.interval(change.low, change.high) or "—",
             survives,
         )
     console.print(view)

@@ -1,4 +1,4 @@
-"""``mnistbench history`` and ``mnistbench db``: the results database and what it shows."""
+"""``mnistbench history`` and ``mnistbench db``: the results store and what it shows."""
 
 from __future__ import annotations
 
@@ -7,10 +7,9 @@ from pathlib import Path
 import click
 
 from mnistbench import layout
-from mnistbench.cli.common import console, db_option, make_dir
+from mnistbench.cli.common import StoreLocation, console, db_option, make_dir, results_store
 from mnistbench.cli.display import print_history
 from mnistbench.columns import normalized as normalized_metric
-from mnistbench.db import Database
 from mnistbench.errors import MnistbenchError
 from mnistbench.figures.history import panel_metrics, plot_history
 from mnistbench.history import (
@@ -18,8 +17,8 @@ from mnistbench.history import (
     HistoryError,
     check_metric,
     detect_changes,
-    load_points,
     parse_since,
+    points_from_runs,
 )
 from mnistbench.pages.history import write_history_pages
 from mnistbench.record import in_order
@@ -38,6 +37,13 @@ from mnistbench.record import in_order
     "--backend", "backends", multiple=True, help="Only this backend's series. Repeatable."
 )
 @click.option(
+    "--machine",
+    "machines",
+    multiple=True,
+    help="Only the series of this machine: its MNISTBENCH_MACHINE label, or its description "
+    "as the history shows it. Repeatable.",
+)
+@click.option(
     "--metric",
     default="fit_seconds",
     show_default=True,
@@ -54,7 +60,7 @@ from mnistbench.record import in_order
     "-o",
     type=click.Path(path_type=Path, file_okay=False),
     default=None,
-    help="Directory for history.png [default: the database's directory].",
+    help="Directory for history.png [default: the SQLite file's directory, else results/].",
 )
 @click.option(
     "--png",
@@ -71,9 +77,10 @@ from mnistbench.record import in_order
     "this directory; they open offline.",
 )
 def history(
-    db_path: Path,
+    db_path: str,
     architectures: tuple[str, ...],
     backends: tuple[str, ...],
+    machines: tuple[str, ...],
     metric: str,
     since: str | None,
     normalized: bool,
@@ -90,17 +97,24 @@ def history(
             raise HistoryError(f"--normalized: {metric} has no normalized column")
         metric = normalized_metric(metric)
     day = parse_since(since) if since is not None else None
-    points = load_points(db_path, architectures=architectures, backends=backends, since=day)
+    store = results_store(db_path, check=False)
+    runs = store.read_runs()
+    points = points_from_runs(
+        runs, architectures=architectures, backends=backends, machines=machines, since=day
+    )
     if points.empty:
         wanted = [
             *(f"architecture {a}" for a in architectures),
             *(f"backend {b}" for b in backends),
+            *(f"machine {m!r}" for m in machines),
             *([f"since {day}"] if day else []),
         ]
         if wanted:
-            raise HistoryError(f"{db_path}: no runs match {', '.join(wanted)}")
+            known = sorted({m for m in runs["machine"] if m}) if machines else []
+            hint = f" (its machines: {'; '.join(known)})" if known else ""
+            raise HistoryError(f"{store}: no runs match {', '.join(wanted)}{hint}")
         click.echo(
-            f"{db_path} holds no runs yet: `mnistbench run` records each sweep in it, "
+            f"{store} holds no runs yet: `mnistbench run` records each sweep in it, "
             "`mnistbench db import DIR` adds earlier ones."
         )
         return
@@ -114,7 +128,7 @@ def history(
 
     changes = changes_of(panel_metrics(points, metric))
     print_history(console(), points, metric, [c for c in changes if c.metric == metric])
-    path = png or layout.HISTORY_PNG.of(output or db_path.parent)
+    path = png or layout.HISTORY_PNG.of(output or store.beside())
     make_dir(path.parent)
     click.echo(f"wrote {plot_history(points, metric, changes, path)}", err=True)
     if html_dir is not None:
@@ -127,20 +141,42 @@ def history(
 
 @click.group(name="db")
 def database() -> None:
-    """The results database: every sweep's runs in one SQLite file."""
+    """The results store: every sweep's runs, in an SQLite file or a PostgreSQL database."""
 
 
 @database.command(name="import")
 @click.argument("directories", nargs=-1, required=True, type=click.Path(path_type=Path))
 @db_option
-def import_(directories: tuple[Path, ...], db_path: Path) -> None:
-    """Add the runs of existing output DIRECTORIES (runs.csv, manifest.json, environment.json)."""
-    with Database(db_path) as db:
+def import_(directories: tuple[Path, ...], db_path: str) -> None:
+    """Add the runs of existing output DIRECTORIES (runs.csv, manifest.json, environment.json).
+
+    Importing a directory again adds and changes nothing; a sweep whose store could not
+    be written while it ran (a server that was down) gets the runs it missed."""
+    with results_store(db_path).open() as store:
         for directory, imported in zip(
-            directories, db.import_directories(directories), strict=True
+            directories, store.import_directories(directories), strict=True
         ):
             click.echo(
                 f"{directory}: {imported.added} run(s) added, {imported.updated} updated, "
                 f"{imported.unchanged} unchanged (sweep {imported.sweep_id})"
             )
-    click.echo(f"database: {db_path}")
+    click.echo(f"results store: {store}")
+
+
+@database.command(name="copy")
+@click.argument("source", type=StoreLocation())
+@click.argument("target", type=StoreLocation())
+def copy(source: str, target: str) -> None:
+    """Copy every sweep and run of the store SOURCE into the store TARGET (a path or a URL
+    each): a laptop's SQLite history into the team's PostgreSQL. Copying again adds and
+    changes nothing; runs already in TARGET stay."""
+    origin = results_store(source, check=False)
+    destination = results_store(target)
+    if str(origin) == str(destination) and origin.url == destination.url:
+        raise MnistbenchError(f"db copy: {origin} is both the source and the target")
+    with origin, destination:
+        sweeps, changed = origin.copy_to(destination)
+    click.echo(
+        f"copied {sweeps} sweep(s) from {origin} into {destination}: "
+        f"{changed} run(s) added or updated"
+    )

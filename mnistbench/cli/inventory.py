@@ -22,8 +22,8 @@ from mnistbench.runner import NUM_CLASSES
     help="Skip building each model to count its parameters (no Keras import).",
 )
 def list_plugins(no_params: bool) -> None:
-    """List the registered architectures, executors and output formats, and the
-    plugins that provide them."""
+    """List the registered architectures, executors, output formats and results stores,
+    and the plugins that provide them."""
     plugins = builtins.load_plugins()
     params = {} if no_params else _count_params(plugins)
     print_plugins(console(), plugins, params)

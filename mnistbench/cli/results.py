@@ -1,4 +1,5 @@
-"""``mnistbench report``, ``compare`` and ``merge``: what to do with result directories."""
+"""``mnistbench report``, ``compare``, ``merge`` and ``export``: what to do with result
+directories."""
 
 from __future__ import annotations
 
@@ -8,21 +9,29 @@ from pathlib import Path
 import click
 
 from mnistbench import builtins, layout, record
-from mnistbench.cli.common import EXIT_RUN_FAILED, console, format_option, make_dir, warn
+from mnistbench.cli.common import (
+    EXIT_RUN_FAILED,
+    StoreLocation,
+    console,
+    format_option,
+    make_dir,
+    results_store,
+    warn,
+)
 from mnistbench.compare import (
     compare_runs,
-    machine_comparison,
-    normalized_lines,
     regressions,
     work_differences,
     write_compare_csv,
 )
 from mnistbench.environment import read_environment
 from mnistbench.errors import MnistbenchError
+from mnistbench.exports import FORMATS, benchmarks, latest_of_machine, write_export
 from mnistbench.figures.compare import plot_compare
 from mnistbench.gates import FailRule
 from mnistbench.outputs import Output
 from mnistbench.outputs.digest import compare_digest, sweep_digest
+from mnistbench.speeds import machine_comparison, normalized_lines
 from mnistbench.summary import comparison_table
 from mnistbench.sweep import merge_directories, prepare_output_dir
 
@@ -137,3 +146,64 @@ def merge(output: Path, directories: tuple[Path, ...], force: bool) -> None:
     prepare_output_dir(output, force=force)
     merge_directories(list(directories), output)
     click.echo(f"merged {len(directories)} director(ies) into {layout.RUNS_CSV.of(output)}")
+
+
+@click.command()
+@click.argument("directory", type=click.Path(path_type=Path), required=False)
+@click.option(
+    "--db",
+    "db_path",
+    type=StoreLocation(),
+    default=None,
+    help="Export from this results store instead of a DIRECTORY: the latest sweep of each "
+    "configuration on one machine.",
+)
+@click.option(
+    "--machine",
+    default=None,
+    help="With --db: the machine whose runs to export (its MNISTBENCH_MACHINE label or "
+    "description); needed when the store holds several.",
+)
+@click.option(
+    "--format",
+    "export_format",
+    type=click.Choice(FORMATS),
+    required=True,
+    help="bmf: Bencher Metric Format (bmf.json, for `bencher run --adapter json`); "
+    "github-action-benchmark: its customSmallerIsBetter and customBiggerIsBetter inputs "
+    "(two files).",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Directory for the files [default: DIRECTORY, or results/ with --db].",
+)
+def export(
+    directory: Path | None,
+    db_path: str | None,
+    machine: str | None,
+    export_format: str,
+    output: Path | None,
+) -> None:
+    """Write a result DIRECTORY's (or a store's) metrics for Bencher or
+    github-action-benchmark: one benchmark per configuration, named by all of its options."""
+    if (directory is None) == (db_path is None):
+        raise MnistbenchError("export: give a result DIRECTORY or --db URL|PATH, one of them")
+    if machine is not None and db_path is None:
+        raise MnistbenchError("export: --machine chooses among a store's machines; add --db")
+    if directory is not None:
+        runs = record.frame(record.read(directory, require_runs=True))
+        runs["git_commit"] = read_environment(directory).get("git_commit") or ""
+        target = output or directory
+    else:
+        with results_store(db_path, check=False) as store:
+            runs = latest_of_machine(store.read_runs(), machine)
+        target = output or Path("results")
+    found, failed = benchmarks(runs)
+    for name in failed:
+        warn(f"left out, every run failed: {name}")
+    make_dir(target)
+    for path in write_export(found, export_format, target):
+        click.echo(f"wrote {path}")

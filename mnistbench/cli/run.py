@@ -25,6 +25,7 @@ from mnistbench.cli.common import (
     declared,
     flag,
     given,
+    results_store,
     typed,
     warn,
 )
@@ -37,7 +38,6 @@ from mnistbench.cli.sweepfile import (
     save_sweep_file,
 )
 from mnistbench.data import resolve_mnist
-from mnistbench.db import check as check_db
 from mnistbench.errors import MnistbenchError
 from mnistbench.executors import Interrupted, Option
 from mnistbench.outputs import Output
@@ -45,6 +45,7 @@ from mnistbench.outputs.digest import sweep_digest
 from mnistbench.outputs.text import TextFormat
 from mnistbench.plan import JIT_WORDS, ORDERS, Execution, parse_jit, plan, select_architectures
 from mnistbench.record import frame, reservation_warning
+from mnistbench.stores import Store
 from mnistbench.summary import comparison_table
 from mnistbench.sweep import Sweep, estimate_seconds, prepare_output_dir, run_sweep
 
@@ -317,17 +318,17 @@ def run(ctx: click.Context, **params: Any) -> None:
         return
     db_typed = typed(ctx, "db_path")
     if params["no_db"] and db_typed and typed(ctx, "no_db"):
-        raise MnistbenchError("give --db PATH or --no-db, not both")
+        raise MnistbenchError("give --db URL|PATH or --no-db, not both")
     # Typed options win over the sweep file's: a typed --db over the file's no_db.
-    db = None if params["no_db"] and not db_typed else params["db_path"]
-    if db is not None:  # a file it could never write is refused before any run
-        check_db(db)
+    # A store it could never write is refused before any run.
+    no_db = params["no_db"] and not db_typed
+    store = None if no_db else results_store(params["db_path"], plugins)
     _run_sweep(
         sweep,
         plugins,
         params["data_path"],
         force=params["force"] and params["resume"] is None,
-        db=db,
+        store=store,
         sweep_file=params["config"],
     )
 
@@ -357,7 +358,7 @@ def _run_sweep(
     data_path: Path | None,
     *,
     force: bool,
-    db: Path | None,
+    store: Store | None,
     sweep_file: SweepFile | None = None,
 ) -> None:
     """Run ``sweep`` with live progress; print the summary; exit 1 on failed runs, 130/143
@@ -379,7 +380,7 @@ def _run_sweep(
     try:
         with RunProgress(progress_console) as progress:
             result = run_sweep(
-                sweep, mnist=mnist, plugins=plugins, on_progress=progress.update, db=db
+                sweep, mnist=mnist, plugins=plugins, on_progress=progress.update, store=store
             )
     except KeyboardInterrupt as interruption:
         code = getattr(interruption, "exit_code", EXIT_INTERRUPTED)

@@ -88,6 +88,8 @@ class FileOption:
         kind = param.type
         if isinstance(kind, click.Path):
             return "a path (a string)"
+        if hasattr(kind, "relative_to"):
+            return "a path or a URL (a string)"
         if isinstance(kind, click.types.IntParamType):
             return "an integer"
         if isinstance(kind, click.types.FloatParamType):
@@ -129,6 +131,8 @@ class FileOption:
             raise _WrongType
         if isinstance(kind, click.Path):
             return str(base / Path(value).expanduser())
+        if hasattr(kind, "relative_to"):  # a path relative to the file, or a URL as it is
+            return kind.relative_to(value, base)
         return value
 
 

@@ -27,14 +27,13 @@ from mnistbench.compare import (
     ONLY_IN_BASELINE,
     ONLY_IN_CANDIDATE,
     REGRESSED,
-    MachineSpeed,
-    normalized_lines,
     regressions,
     row_labels,
     work_differences,
 )
 from mnistbench.format import missing
 from mnistbench.record import label, several_backends
+from mnistbench.speeds import MachineSpeed, normalized_lines
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -76,8 +75,10 @@ class ComparedRow:
     """One configuration and metric of a comparison (a row of ``compare.csv``).
 
     ``config`` is the configuration's label (:func:`mnistbench.record.label`); medians are
-    in the metric's unit, NaN when a side has none; ``failed_rules`` are the failing
-    ``--fail`` rules as their text; ``group`` is one of :data:`GROUP_ORDER`.
+    in the metric's unit, NaN when a side has none; ``ratio_low``, ``ratio_high`` the
+    ratio's 95% bootstrap interval; ``p_holm`` the p-value adjusted across the tests the
+    ``--fail`` rules make (NaN for the others); ``failed_rules`` are the failing ``--fail``
+    rules as their text; ``group`` is one of :data:`GROUP_ORDER`.
     """
 
     config: str
@@ -86,9 +87,12 @@ class ComparedRow:
     baseline: float
     candidate: float
     ratio: float
+    ratio_low: float
+    ratio_high: float
     baseline_n: int
     candidate_n: int
     p_value: float
+    p_holm: float
     verdict: str
     normalized_ratio: float
     normalized_verdict: str
@@ -128,7 +132,7 @@ def compare_digest(table: pd.DataFrame, machines: MachineSpeed) -> ComparisonDig
       work, only on one side), then the rest (no significant change, cannot tell); in
       the table's order within each group;
     - ``failing``: the failing rules, one line each (:func:`mnistbench.compare.regressions`);
-    - ``machine``: the machine-speed lines (:func:`mnistbench.compare.normalized_lines`);
+    - ``machine``: the machine-speed lines (:func:`mnistbench.speeds.normalized_lines`);
     - ``work_differences``: the configurations whose sides did different work
       (:func:`mnistbench.compare.work_differences`);
     - ``verdicts``: how many rows got each verdict, in :data:`VERDICT_ORDER`, only the
@@ -146,9 +150,12 @@ def compare_digest(table: pd.DataFrame, machines: MachineSpeed) -> ComparisonDig
                 baseline=_float(row["baseline_median"]),
                 candidate=_float(row["candidate_median"]),
                 ratio=_float(row["ratio"]),
+                ratio_low=_float(row["ratio_low"]),
+                ratio_high=_float(row["ratio_high"]),
                 baseline_n=int(row["baseline_n"]),
                 candidate_n=int(row["candidate_n"]),
                 p_value=_float(row["p_value"]),
+                p_holm=_float(row["p_holm"]),
                 verdict=verdict,
                 normalized_ratio=_float(row["normalized_ratio"]),
                 normalized_verdict=normalized_verdict,

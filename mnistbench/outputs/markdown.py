@@ -199,7 +199,12 @@ def _verdict(row: ComparedRow) -> str:
     if row.verdict in (REGRESSED, IMPROVED):
         text = f"**{text}**"
     if not math.isnan(row.p_value):
-        text += f" ({fmt.p_value(row.p_value)})"
+        holm = (
+            ""
+            if math.isnan(row.p_holm) or row.p_holm == row.p_value
+            else f", Holm-adjusted {fmt.p_value(row.p_holm)}"
+        )
+        text += f" ({fmt.p_value(row.p_value)}{holm})"
     if row.different_work and row.verdict != DIFFERENT_WORK:  # compared anyway
         text += " (different work)"
     if row.normalized_verdict:
@@ -219,15 +224,19 @@ def compare_markdown(
     A heading; the counts (failing rules, then each verdict); the failing ``--fail``
     rules; the machine-speed lines; the configurations that did different work; then
     a table with one row per configuration and metric: baseline and candidate medians
-    (formatted by the metric registry), their ratio, the ratio of the normalized
-    figures, and the verdict with its p-value, the normalized verdict and the failing
+    (formatted by the metric registry), their ratio with its 95% bootstrap interval, the
+    ratio of the normalized figures, and the verdict with its p-value (and its
+    Holm-adjusted p-value where a rule gates it), the normalized verdict and the failing
     rules. Rows come regressions first (:func:`mnistbench.outputs.digest.compare_digest`).
     """
     limit = limit or comment_limit()
     counts = [f"{count} {verdict}" for verdict, count in digest.verdicts.items()]
     if digest.failing:
         counts.insert(0, f"**{FAIL_MARK} {_plural(len(digest.failing), 'failing rule')}**")
-    header = ["config", "metric", "baseline", "candidate", "ratio", "norm. ratio", "verdict"]
+    header = [
+        "config", "metric", "baseline", "candidate", "ratio", "95% interval", "norm. ratio",
+        "verdict",
+    ]  # fmt: skip
     rows = [
         [
             escape(row.config),
@@ -235,6 +244,7 @@ def compare_markdown(
             metric(row.metric).format(row.baseline),
             metric(row.metric).format(row.candidate),
             _ratio(row.ratio),
+            fmt.interval(row.ratio_low, row.ratio_high) or "-",
             _ratio(row.normalized_ratio),
             _verdict(row),
         ]
@@ -249,7 +259,7 @@ def compare_markdown(
             digest.work_differences,
             ("configuration with different work", "configurations with different work"),
         ),
-        _table(header, ["l", "l", "r", "r", "r", "r", "l"], rows),
+        _table(header, ["l", "l", "r", "r", "r", "r", "r", "l"], rows),
     ]
     return _fit(blocks, limit, see)
 

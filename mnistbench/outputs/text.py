@@ -15,6 +15,18 @@ from mnistbench.stats import NOISY_CV
 
 _VERDICT_COLORS = {IMPROVED: "green", REGRESSED: "red", DIFFERENT_WORK: "yellow"}
 
+
+def _p(p_value: float, p_holm: float) -> str:
+    """The p-value, and under it the Holm-adjusted one where a ``--fail`` rule gates it."""
+    text = fmt.spec(p_value, ".3f")
+    return text if fmt.missing(p_holm) or p_holm == p_value else f"{text}\nHolm {p_holm:.3f}"
+
+
+def _interval(low: float, high: float) -> str:
+    """A ratio's 95% interval, compact for a table: ``1.16–1.24``; "-" when unknown."""
+    return "-" if fmt.missing(low) or fmt.missing(high) else f"{low:.2f}–{high:.2f}"
+
+
 #: The metrics the sweep's medians table shows, each with its range over the repeats: with
 #: more, the table no longer fits a terminal (every metric's spread is in comparison.csv).
 MEDIANS = ("fit_seconds", "test_accuracy")
@@ -28,14 +40,16 @@ class TextFormat(OutputFormat):
 
     def compare(self, digest: ComparisonDigest, out: Output) -> None:
         """Baseline against candidate, one line per configuration and metric, in the
-        digest's order (failing rules and regressions first)."""
+        digest's order (failing rules and regressions first): the medians, the ratio with
+        its 95% interval, the p-value (and the Holm-adjusted one under it where a rule
+        gates it), the verdict, and the normalized ratio with its verdict."""
         view = Table(title="mnistbench compare", box=box.SIMPLE_HEAD, pad_edge=False)
-        numbers = ("baseline", "candidate", "ratio", "p", "norm. ratio")
-        for header in ("config", "metric", *numbers[:4], "verdict", *numbers[4:], "norm. verdict"):
+        numbers = ("baseline", "candidate", "ratio", "95% CI", "p")
+        for header in ("config", "metric", *numbers, "verdict", "normalized"):
             view.add_column(
                 header,
                 justify="right" if header in numbers else "left",
-                no_wrap=not header.endswith("verdict"),
+                no_wrap=header not in ("verdict", "normalized"),
             )
         for row in digest.rows:
             color = _VERDICT_COLORS.get(row.verdict)
@@ -51,10 +65,12 @@ class TextFormat(OutputFormat):
                 column.format(row.baseline),
                 column.format(row.candidate),
                 fmt.spec(row.ratio, ".3f"),
-                fmt.spec(row.p_value, ".3f"),
+                _interval(row.ratio_low, row.ratio_high),
+                _p(row.p_value, row.p_holm),
                 verdict,
-                fmt.spec(row.normalized_ratio, ".3f"),
-                row.normalized_verdict,
+                " ".join(
+                    filter(None, (fmt.spec(row.normalized_ratio, ".3f"), row.normalized_verdict))
+                ),
             )
         out.console.print(view)
 

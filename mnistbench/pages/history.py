@@ -35,13 +35,13 @@ from mnistbench.columns import BY_NAME, SETTING, WORK, Column, normalized, with_
 from mnistbench.errors import ConfigError
 from mnistbench.figures import history as history_figure
 from mnistbench.figures.style import svg
-from mnistbench.history import REGRESSION, Change, sort_changes
+from mnistbench.history import MACHINE, REGRESSION, Change, sort_changes
 from mnistbench.pages.render import figure, render, write_page
 
 TITLE = "mnistbench history"
 
-#: The columns of a point that say what ran: shown on each configuration's page.
-CONFIGURATION_COLUMNS = tuple(column.name for column in with_role(WORK, SETTING))
+#: The columns of a point that say what ran and where: shown on each configuration's page.
+CONFIGURATION_COLUMNS = (*(column.name for column in with_role(WORK, SETTING)), MACHINE)
 
 NORMALIZED_SUFFIX = "_normalized"
 
@@ -229,6 +229,7 @@ def _change_rows(changes: Sequence[Change], pages: dict[str, _Series]) -> list[d
                 "before": _value(column, change.before) if column else fmt.text(change.before),
                 "after": _value(column, change.after) if column else fmt.text(change.after),
                 "ratio": _ratio(change.ratio),
+                "interval": fmt.interval(change.low, change.high) or "-",
                 "holds": _holds(change.survives_normalization),
             }
         )
@@ -248,6 +249,7 @@ def _index_page(
         latest.append(
             {
                 "label": one.label,
+                "machine": fmt.text(point.get(MACHINE)),
                 "href": one.page,
                 "date": _date(point["started_at"]),
                 "commit": _commit(point),

@@ -1,14 +1,21 @@
-"""A third party's executor and output format, installed into a temporary site by the tests.
+"""A third party's executor, output format and results store, installed into a temporary site
+by the tests.
 
 Nothing in mnistbench names them: ``serial`` runs each configuration in the ``mnistbench``
 process and takes its own option, ``--serial-node NAME``, the node its records name;
-``lines`` prints a comparison as one ``config metric verdict`` line per row.
+``lines`` prints a comparison as one ``config metric verdict`` line per row; ``labdb://NAME``
+is the SQLite file ``NAME.sqlite`` in the lab's shared directory, ``$LABDB_DIR``.
 """
+
+import os
+from pathlib import Path
 
 import mnistbench
 from mnistbench.executors import Executor, Option
 from mnistbench.outputs import OutputFormat
 from mnistbench.record import utc_now
+from mnistbench.stores import StoreError
+from mnistbench.stores.sqlite import SQLiteStore
 from mnistbench.worker import Placement, known_peak, perform
 
 
@@ -52,3 +59,19 @@ def mnistbench_register_executors(register):
 @mnistbench.hookimpl
 def mnistbench_register_output_formats(register):
     register(LinesFormat())
+
+
+class LabStore(SQLiteStore):
+    schemes = ("labdb",)
+    description = "NAME.sqlite in the lab's shared directory, $LABDB_DIR (labdb://NAME)"
+
+    def locate(self, url):
+        name = url.partition("://")[2].strip("/")
+        if not name or "/" in name or "LABDB_DIR" not in os.environ:
+            raise StoreError(f"--db {url}: give labdb://NAME, with LABDB_DIR set")
+        return Path(os.environ["LABDB_DIR"]) / f"{name}.sqlite"
+
+
+@mnistbench.hookimpl
+def mnistbench_register_stores(register):
+    register(LabStore)
