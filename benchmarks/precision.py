@@ -13,7 +13,8 @@ Three ways to tell two versions apart, each measured quiet and under a competing
 load on every core (one ``while True: pass`` process per CPU):
 
 - ``sequential``: ``mnistbench ab`` pairs, one run of each side back to back in a seeded
-  random order, each side in its own warm worker with all CPUs;
+  random order, each side in its own warm worker with all CPUs, without the speed probes
+  (``ab``'s default);
 - ``duet``: ``mnistbench ab --duet`` pairs, both runs at once, each side pinned to its own
   half of the CPUs with one thread;
 - ``separate``: today's way without ``ab``, two separate sweeps of 5 repeats each
@@ -37,7 +38,10 @@ plugin package at two commits in a temporary git repository, 5 A/A trials (the s
 commit on both sides) and 5 A/B trials (the head commit does an N×N matmul per step more,
 ``calibrate`` finds N for about 10% and states its true size).
 
-The DNN trains 1 epoch on 6,000 images, tests on 1,000 (a pair takes about 10 s here).
+The DNN trains 1 epoch on 6,000 images, tests on 1,000 (a sequential pair takes about 6 s
+here). ``precision/pool-probed/`` keeps the pools recorded before ``ab`` left the speed
+probes out (each run then probed before and after: about 1.5 s more between a pair's two
+runs), for comparison; ``analyse`` reads ``precision/pool/``.
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ import json
 import math
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -74,15 +79,16 @@ CONDITIONS = ("quiet", "loaded")
 #: The DNN's run: 1 epoch on 6,000 training images, 1,000 test images.
 SETTINGS = {"epochs": 1, "train_limit": 6000, "test_limit": 1000}
 ARCHITECTURE = "dnn"
-#: The metrics a gate could watch: the whole fit, and the median step of its blocks.
-GATED = ("fit_seconds", "steady_step_ms")
+#: The metrics a gate could watch: the whole fit, its (first and only) epoch, and the
+#: median step of its blocks of 20 steps.
+GATED = ("fit_seconds", "first_epoch_seconds", "steady_step_ms")
 #: The slowdown the detector must find.
 EFFECT = 1.10
 #: Trials drawn from a pool per estimate, and bootstrap resamples of the pool.
 TRIALS = 2000
 BOOTSTRAP = 300
 #: Pairs per trial of the paired modes; runs a side of the separate mode.
-PAIRS_PER_TRIAL = (5, 10, 20)
+PAIRS_PER_TRIAL = (10, 20, 40, 60)
 SEPARATE_REPEATS = 5
 
 
@@ -150,7 +156,7 @@ def record_separate(condition: str, sweeps: int, out: Path, seed: int) -> Path:
 def prune(pool: Path) -> None:
     """Keep what the analysis reads (runs.csv, pairs.csv, environment.json) and drop the
     rest (figures, pages, logs), so a pool stays small enough to keep in the repository."""
-    keep = {"runs.csv", "pairs.csv", "ab.csv", "environment.json"}
+    keep = {"runs.csv", "pairs.csv", "ab.csv", "environment.json", "e2e.json"}
     for path in sorted(pool.rglob("*"), reverse=True):
         if path.is_file() and path.name not in keep:
             path.unlink()
@@ -421,9 +427,10 @@ def burn_repository(directory: Path, burn: int) -> dict[str, str]:
     return commits
 
 
-def e2e(burn: int, trials: int, pairs: int, out: Path) -> list[dict]:
-    """``trials`` A/A and ``trials`` A/B runs of ``mnistbench ab`` as a user runs them, in a
-    repository of the burn plugin; the verdicts of the gated metric of each."""
+def e2e(burn: int, trials: int, pairs: int, out: Path, duet: bool = False) -> list[dict]:
+    """``trials`` A/A and ``trials`` A/B runs of ``mnistbench ab`` (``--duet`` with
+    ``duet``) as a user runs them, in a repository of the burn plugin; the verdicts of the
+    gated metrics of each, in ``out/e2e.json``."""
     repository = out / "repository"
     commits = burn_repository(repository, burn)
     rows = []
@@ -435,7 +442,7 @@ def e2e(burn: int, trials: int, pairs: int, out: Path) -> list[dict]:
                 "--epochs", str(SETTINGS["epochs"]), "--train-limit", str(SETTINGS["train_limit"]),
                 "--test-limit", str(SETTINGS["test_limit"]), "--pairs", str(pairs),
                 "--seed", str(trial), "--output", str(output), "--force", "--no-db",
-                "--format", "json",
+                "--format", "json", *(["--duet"] if duet else []),
             ]  # fmt: skip
             started = time.monotonic()
             result = subprocess.run(command, cwd=repository, capture_output=True, text=True)
@@ -459,7 +466,56 @@ def e2e(burn: int, trials: int, pairs: int, out: Path) -> list[dict]:
                     )
             print(f"e2e {kind} trial {trial}: {rows[-2:]}", file=sys.stderr)
     (out / "e2e.json").write_text(json.dumps(rows, indent=2) + "\n")
+    shutil.rmtree(repository, ignore_errors=True)
+    prune(out)
     return rows
+
+
+def e2e_summary(out: Path) -> str:
+    """The end-to-end trials in Markdown: per kind and metric, the verdicts; and the true
+    size of the slowdown, from every A/B pair pooled (the ratio with its 95% interval)."""
+    rows = json.loads((out / "e2e.json").read_text())
+    lines = [
+        "| trials | metric | regressed | improved | no significant change | cannot tell | "
+        "minutes a trial (median) |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for kind in ("A/A", "A/B"):
+        for name in GATED:
+            mine = [row for row in rows if row["kind"] == kind and row["metric"] == name]
+            if not mine:
+                continue
+            counts = {
+                prefix: sum(row["verdict"].startswith(prefix) for row in mine)
+                for prefix in ("regressed", "improved", "no significant", "cannot tell")
+            }
+            lines.append(
+                f"| {len(mine)} {kind} | `{name}` | {counts['regressed']} | "
+                f"{counts['improved']} | {counts['no significant']} | {counts['cannot tell']} | "
+                f"{statistics.median(row['minutes'] for row in mine):.1f} |"
+            )
+    sizes = []
+    for name in GATED:
+        base, head = [], []
+        for directory in sorted(out.glob("AB-*")):
+            for run_b, run_h in zip(
+                record.read(directory / "base"), record.read(directory / "head"), strict=False
+            ):
+                b, h = getattr(run_b, name), getattr(run_h, name)
+                if run_b.ok and run_h.ok and b and h:
+                    base.append(b)
+                    head.append(h)
+        if base:
+            ratio = paired_ratio(base, head)
+            sizes.append(
+                f"`{name}` ×{ratio.ratio:.3f} [{ratio.low:.3f}, {ratio.high:.3f}] over "
+                f"{ratio.n} pairs"
+            )
+    return (
+        "\n".join(lines)
+        + "\n\nThe slowdown's true size, all A/B pairs pooled: "
+        + ("; ".join(sizes) + ".\n")
+    )
 
 
 def calibrate(burns: Sequence[int], rounds: int) -> dict[int, float]:
@@ -528,6 +584,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     end.add_argument("--trials", type=int, default=5)
     end.add_argument("--pairs", type=int, default=10)
     end.add_argument("--out", type=Path, default=HERE / "precision" / "e2e")
+    end.add_argument("--duet", action="store_true", help="measure with ab --duet")
     commands.add_parser("analyse", help="the rates of every pool, as the README's table")
     args = parser.parse_args(argv)
     if args.command == "record":
@@ -543,7 +600,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     elif args.command == "calibrate":
         calibrate([int(b) for b in args.burn.split(",")], args.rounds)
     elif args.command == "e2e":
-        e2e(args.burn, args.trials, args.pairs, args.out)
+        e2e(args.burn, args.trials, args.pairs, args.out, args.duet)
+        print(e2e_summary(args.out), end="")
     else:
         print(table(analyse()), end="")
 

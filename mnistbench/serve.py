@@ -52,6 +52,7 @@ from mnistbench.worker import (
     Outcome,
     Placement,
     known_peak,
+    output_to,
     perform,
 )
 
@@ -81,16 +82,6 @@ def reset_peak_memory() -> bool:
     except OSError:
         return False
     return True
-
-
-def _to_log(path: str) -> None:
-    """Send this process's stdout and stderr (the backend's own lines) to ``path``."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
-    os.close(fd)
 
 
 def serve(requests: IO[str], answers: IO[str], backend: str | None, data: str) -> None:
@@ -124,7 +115,7 @@ def serve(requests: IO[str], answers: IO[str], backend: str | None, data: str) -
         request = json.loads(line)
         if request.get("op") != "run":
             break
-        _to_log(request["log"])
+        output_to(request["log"])
         keras.backend.clear_session()
         gc.collect()
         reset_peak_memory()
@@ -161,7 +152,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--backend", default=None)
     parser.add_argument("--log", required=True, help="where output goes before the first run")
     args = parser.parse_args(argv)
-    _to_log(args.log)
+    output_to(args.log)
     with os.fdopen(args.requests, "r") as requests, os.fdopen(args.answers, "w") as answers:
         serve(requests, answers, args.backend, args.data)
 

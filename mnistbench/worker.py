@@ -175,6 +175,16 @@ class ForwardWarnings(logging.Handler):
         self.send({"event": "warning", "message": record.getMessage()})
 
 
+def output_to(path: str) -> None:
+    """Send this process's stdout and stderr (the backend's own lines) to ``path``, appended."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+
+
 def start(log_path: str, send: Send, *, ignore_sigint: bool = True) -> None:
     """Start-up of a worker process: output to ``log_path``, warnings to the driver.
 
@@ -183,12 +193,7 @@ def start(log_path: str, send: Send, *, ignore_sigint: bool = True) -> None:
     ``ignore_sigint``: Ctrl-C reaches the whole process group; the driver decides what
     stops and records it.
     """
-    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
-    os.close(fd)
+    output_to(log_path)
     if ignore_sigint:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     quiet_backend_logs()

@@ -8,10 +8,13 @@ command line, is ``tests/plugins/mnistbench_faulty.py``.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -89,3 +92,18 @@ def finished(process: subprocess.Popen, timeout: float = 300) -> str:
     out, err = process.communicate(timeout=timeout)
     assert process.returncode == 0, err
     return out
+
+
+@contextlib.contextmanager
+def logged() -> Iterator[list[str]]:
+    """The messages logged to the "mnistbench" logger meanwhile (warnings and above),
+    whatever its propagation."""
+    messages: list[str] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = lambda record: messages.append(record.getMessage())
+    logger = logging.getLogger("mnistbench")
+    logger.addHandler(handler)
+    try:
+        yield messages
+    finally:
+        logger.removeHandler(handler)

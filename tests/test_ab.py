@@ -7,6 +7,7 @@ import csv
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,8 +15,9 @@ from click.testing import CliRunner
 from helpers import QUICK_ARGS
 
 from mnistbench import record
-from mnistbench.ab import schedule
+from mnistbench.ab import SideRunner, schedule
 from mnistbench.builtins import load_plugins
+from mnistbench.checkouts import Side
 from mnistbench.cli import cli
 from mnistbench.plan import RunConfig
 from mnistbench.stores import open_store
@@ -222,6 +224,7 @@ def test_a_second_ab_of_the_same_commits_uses_the_installed_sides(
         "abdemo",
         *QUICK_ARGS,
         "--duet",
+        "--no-warmup",
         "--pairs",
         "2",
         "--until",
@@ -339,3 +342,16 @@ def test_base_and_head_pythons_go_together(in_repository, tmp_path, mnist_npz):
     result = ab("a", "b", "abdemo", "--base-python", "/usr/bin/python3", mnist_npz=mnist_npz)
     assert result.exit_code == 2
     assert "give both --base-python and --head-python, or neither" in result.output
+
+
+def test_a_sides_worker_keeps_this_environment_with_its_version_first(tmp_path, monkeypatch):
+    monkeypatch.setenv("MNISTBENCH_MACHINE", "lab-1")
+    monkeypatch.setenv("PYTHONPATH", "/elsewhere")
+    side = Side("head", "HEAD", sys.executable, {"PYTHONPATH": "/side"})
+    runner = SideRunner(side, tmp_path / "mnist.npz", tmp_path / "logs", threads=1)
+    env = runner.worker("tensorflow").spawn.env
+    # The user's variables reach the side's worker, its version comes first on the path,
+    # and its thread pools are limited as asked.
+    assert (env["MNISTBENCH_MACHINE"], env["PATH"]) == ("lab-1", os.environ["PATH"])
+    assert env["PYTHONPATH"] == os.pathsep.join(["/side", "/elsewhere"])
+    assert env["OMP_NUM_THREADS"] == "1"

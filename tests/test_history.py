@@ -44,13 +44,15 @@ def run_row(
     train_samples: int = 2000,
     test_samples: int = 300,
     repeat: int = 0,
+    batch_size: int = 32,
     **metrics,
 ) -> Run:
     """One run's record: ok with ``fit_seconds``, failed when it is None."""
     ok = fit_seconds is not None
+    config_id = architecture if batch_size == 32 else f"{architecture}-b{batch_size}"
     return record.new_run(
-        run_id=f"{architecture}-r{repeat}",
-        config_id=architecture,
+        run_id=f"{config_id}-r{repeat}",
+        config_id=config_id,
         architecture=architecture,
         plugin=f"mnistbench_{architecture}",
         plugin_version="0.1.0",
@@ -59,7 +61,7 @@ def run_row(
         isolation="process",
         cpus_reserved=2,
         epochs=epochs,
-        batch_size=32,
+        batch_size=batch_size,
         steps_per_execution=1,
         # As worker.run_record makes them: Keras' resolved jit for a run that ran, the
         # planned one (None: auto) for a run that failed.

@@ -3,16 +3,13 @@ once, two migrations at once, a writer killed mid-write, a server stopping mid-s
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import postgres
 import pytest
-from helpers import QUICK, Tiny, finished, python_process
+from helpers import QUICK, Tiny, finished, logged, python_process
 from synthetic_runs import invoke
 
 import mnistbench
@@ -25,20 +22,6 @@ ROOT = Path(__file__).resolve().parent
 
 def store(url) -> stores.Store:
     return stores.open_store(url, load_plugins(entry_points=False).stores)
-
-
-@contextlib.contextmanager
-def logged() -> Iterator[list[str]]:
-    """The messages logged to the "mnistbench" logger meanwhile, whatever its propagation."""
-    messages: list[str] = []
-    handler = logging.Handler(logging.WARNING)
-    handler.emit = lambda record: messages.append(record.getMessage())
-    logger = logging.getLogger("mnistbench")
-    logger.addHandler(handler)
-    try:
-        yield messages
-    finally:
-        logger.removeHandler(handler)
 
 
 # --- many writers at once ---------------------------------------------------------------------

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from helpers import QUICK, QUICK_ARGS
+from helpers import QUICK, QUICK_ARGS, logged
 from synthetic_runs import invoke
 
 import mnistbench
@@ -485,3 +485,43 @@ def test_the_migrations_are_in_order_and_end_at_the_schema_version():
     versions = [version for version, _ in stores.MIGRATIONS]
     assert versions == list(range(1, len(versions) + 1))
     assert versions[-1] == stores.SCHEMA_VERSION
+
+
+# --- a store a sweep cannot write ---------------------------------------------------------------
+
+
+def test_a_store_that_cannot_be_written_warns_once_and_the_sweep_goes_on(
+    tmp_path, sweep_in_process, tiny_plugins
+):
+    (tmp_path / "file").write_text("")
+    database = tmp_path / "file" / "results.sqlite"  # its directory cannot be made
+    with logged() as messages:
+        # Three writes fail: the sweep's, the failed run's, and the next run's.
+        sweep_in_process(
+            tmp_path / "out", plan(["broken", "tiny"], **QUICK), tiny_plugins, db=database
+        )
+    assert {run.run_id: run.status for run in record.read(tmp_path / "out")} == {
+        "broken-r0": "failed",
+        "tiny-r0": "ok",
+    }
+    warnings = [message for message in messages if "results store" in message]
+    assert len(warnings) == 1
+    assert warnings[0].startswith(f"results store not written: cannot create {database}: ")
+    assert warnings[0].endswith(
+        f"add them later with `mnistbench db import {tmp_path / 'out'} --db {database}`"
+    )
+
+
+def test_a_sweep_recorder_warns_once_however_many_writes_fail(tmp_path):
+    bad = tmp_path / "notes.sqlite"
+    bad.write_text("not a database\n")
+    recorder = stores.SweepRecorder(store(bad), "s1", tmp_path)
+    with logged() as messages:
+        recorder.record_sweep({}, started_at="2025-01-01T00:00:00+00:00")
+        for repeat in range(3):
+            recorder.record_run(new_run(run_id=f"tiny-r{repeat}", architecture="tiny", status="ok"))
+    assert messages == [
+        f"results store not written: {bad}: not an SQLite database (file is not a database); "
+        f"runs.csv keeps every run, add them later with `mnistbench db import {tmp_path} "
+        f"--db {bad}`"
+    ]

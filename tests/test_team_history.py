@@ -4,7 +4,7 @@ and PostgreSQL, a history moved between stores, and several machines writing one
 from __future__ import annotations
 
 import os
-from pathlib import Path
+import time
 
 from helpers import finished, python_process
 from synthetic_runs import invoke
@@ -14,8 +14,6 @@ from mnistbench import stores
 from mnistbench.builtins import load_plugins
 from mnistbench.environment import MACHINE_VARIABLE, describe_machine, machine_identity
 from mnistbench.history import points_from_runs
-
-ROOT = Path(__file__).resolve().parent
 
 
 def store(url) -> stores.Store:
@@ -174,43 +172,43 @@ def test_db_copy_moves_a_history_into_another_store_and_again_changes_nothing(
 # --- three processes, two machines, one PostgreSQL --------------------------------------------
 
 SWEEPER = """
-    import sys
-    from pathlib import Path
-    from helpers import QUICK, Tiny
+    import sys, time
+    from test_history import run_row
     from mnistbench import stores
     from mnistbench.builtins import load_plugins
-    from mnistbench.data import resolve_mnist
-    from mnistbench.plan import Execution, plan
-    from mnistbench.sweep import Sweep, prepare_output_dir, run_sweep
+    from mnistbench.environment import describe_machine
 
-    url, output, data = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
-    plugins = load_plugins(extra=[Tiny()], entry_points=False)
-    configs = plan(["tiny"], **QUICK, batch_size=[32, 64])
-    prepare_output_dir(output, force=True)
-    sweep = Sweep.new(configs, Execution("local", None, {"isolation": "none"}), output, plugins)
-    result = run_sweep(sweep, mnist=resolve_mnist(data), plugins=plugins, argv=["mnistbench"],
-                       store=stores.open_store(url, plugins.stores))
-    assert all(run.status == "ok" for run in result.runs), result.runs
+    # A sweep's writes as run_sweep makes them (its recorder): the sweep's environment with
+    # this machine (MNISTBENCH_MACHINE), then each run as it ends; all three processes at once.
+    url, sweep_id, start = sys.argv[1], sys.argv[2], float(sys.argv[3])
+    store = stores.open_store(url, load_plugins(entry_points=False).stores)
+    recorder = stores.SweepRecorder(store, sweep_id, ".")
+    while time.time() < start:
+        time.sleep(0.005)
+    recorder.record_sweep(
+        {"machine": describe_machine(), "git_commit": sweep_id * 40},
+        started_at=f"2026-01-0{sweep_id}T00:00:00+00:00",
+    )
+    for repeat in range(3):
+        for batch_size in (32, 64):
+            recorder.record_run(run_row("tiny", batch_size=batch_size, repeat=repeat,
+                                        fit_seconds=1.0 + repeat / 10))
+    recorder.close()
 """
 
 
 def test_history_of_a_store_written_at_once_by_three_processes_on_two_machines(
-    postgres_url, tmp_path, mnist_npz
+    postgres_url, tmp_path
 ):
+    start = time.time() + 3
     processes = [
-        python_process(
-            SWEEPER,
-            postgres_url,
-            str(tmp_path / f"out-{k}"),
-            str(mnist_npz),
-            env={MACHINE_VARIABLE: machine},
-        )
-        for k, machine in enumerate(("runner-a", "runner-a", "runner-b"))
+        python_process(SWEEPER, postgres_url, str(k), str(start), env={MACHINE_VARIABLE: machine})
+        for k, machine in ((1, "runner-a"), (2, "runner-a"), (3, "runner-b"))
     ]
     for process in processes:
         finished(process)
     runs = store(postgres_url).read_runs()
-    assert len(runs) == 6 and runs["sweep_id"].nunique() == 3
+    assert len(runs) == 18 and runs["sweep_id"].nunique() == 3
     result = invoke("history", "--db", postgres_url, "-o", str(tmp_path))
     assert result.exit_code == 0, result.output
     # Two configurations (batch sizes 32 and 64) on two machines: four series, each named.

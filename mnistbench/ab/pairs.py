@@ -53,7 +53,10 @@ class SideRunner:
             extra = thread_limit_env(self.threads) if self.threads else {}
             self.log_dir.mkdir(parents=True, exist_ok=True)
             spawn = Spawn(
-                self.side.python, self.side.environ(extra), backend=backend, cwd=self.log_dir
+                self.side.python,
+                self.side.environ({**os.environ, **extra}),
+                backend=backend,
+                cwd=self.log_dir,
             )
             self.workers[backend] = WarmWorker(spawn, self.data, self.log_dir)
         return self.workers[backend]

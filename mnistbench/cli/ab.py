@@ -20,8 +20,12 @@ from mnistbench.cli.common import (
     console,
     data_option,
     db_option,
+    force_option,
     format_option,
+    no_db_option,
+    output_option,
     results_store,
+    timeout_option,
     typed,
 )
 from mnistbench.cli.run import PLAN_OPTIONS, run
@@ -151,23 +155,12 @@ def _with_run_options(command: click.Command) -> click.Command:
     default=None,
     help="Run HEAD's side with this interpreter's environment, as it is.",
 )
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
-    default=None,
-    help="Seconds after which a run's worker is stopped and the run recorded as failed.",
-)
-@click.option(
-    "--output",
-    "-o",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Output directory [default: results/ab-<timestamp>].",
-)
-@click.option("--force", is_flag=True, help="Write into a non-empty output directory.")
+@timeout_option
+@output_option("results/ab-<timestamp>")
+@force_option
 @data_option
 @db_option
-@click.option("--no-db", is_flag=True, help="Record the runs in no results database.")
+@no_db_option
 @format_option("the verdicts")
 @click.pass_context
 def ab_command(ctx: click.Context, base: str, head: str, **params: Any) -> None:

@@ -145,6 +145,29 @@ db_option = click.option(
 )
 
 
+timeout_option = click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Seconds after which a run's worker is stopped and the run recorded as failed.",
+)
+force_option = click.option(
+    "--force", is_flag=True, help="Write into a non-empty output directory."
+)
+no_db_option = click.option("--no-db", is_flag=True, help="Record the runs in no results store.")
+
+
+def output_option(default: str):
+    """``--output/-o DIR``: where a command writes its directory, ``default`` said in help."""
+    return click.option(
+        "--output",
+        "-o",
+        type=click.Path(path_type=Path),
+        default=None,
+        help=f"Output directory [default: {default}].",
+    )
+
+
 def results_store(location: str, plugins: Plugins | None = None, *, check: bool = True) -> Store:
     """The store ``--db`` names, through the registered stores; with ``check``, refused
     now (one line, exit 2) when a sweep could not write it: an unknown scheme, a server

@@ -24,8 +24,12 @@ from mnistbench.cli.common import (
     db_option,
     declared,
     flag,
+    force_option,
     given,
+    no_db_option,
+    output_option,
     results_store,
+    timeout_option,
     typed,
     warn,
 )
@@ -181,14 +185,8 @@ def _with_executor_options(command: click.Command) -> click.Command:
     show_default=True,
     help="Random seed for weights and shuffling.",
 )
-@click.option(
-    "--output",
-    "-o",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Output directory [default: results/<timestamp>].",
-)
-@click.option("--force", is_flag=True, help="Write into a non-empty output directory.")
+@output_option("results/<timestamp>")
+@force_option
 @click.option(
     "--resume",
     type=click.Path(path_type=Path, file_okay=False),
@@ -283,14 +281,9 @@ def _with_executor_options(command: click.Command) -> click.Command:
     + ".",
 )
 @click.option("--dry-run", is_flag=True, help="Print the planned runs and an ETA; run nothing.")
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
-    default=None,
-    help="Seconds after which a run's worker is stopped and the run recorded as failed.",
-)
+@timeout_option
 @db_option
-@click.option("--no-db", is_flag=True, help="Record the runs in no results database.")
+@no_db_option
 @click.pass_context
 def run(ctx: click.Context, **params: Any) -> None:
     """Train, evaluate and time ARCHITECTURES (or --all); write CSVs and plots."""
