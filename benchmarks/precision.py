@@ -88,7 +88,7 @@ EFFECT = 1.10
 TRIALS = 2000
 BOOTSTRAP = 300
 #: Pairs per trial of the paired modes; runs a side of the separate mode.
-PAIRS_PER_TRIAL = (10, 20, 40, 60)
+PAIRS_PER_TRIAL = (10, 20, 40)
 SEPARATE_REPEATS = 5
 
 
@@ -199,11 +199,30 @@ def _slowed(value: float, name: str) -> float:
 # --- the analysis ----------------------------------------------------------------------------
 
 
+def centred(pairs: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
+    """``pairs`` with the pool's mean log-ratio taken out of every head value: the null
+    imposed. Resampling trials from an uncentred pool would carry the pool's own sampling
+    error into every trial, so the false-alarm rate of trials of about the pool's size would
+    be inflated by chance alone (Efron & Tibshirani, "An Introduction to the Bootstrap",
+    §16.2: a bootstrap test resamples from a distribution that obeys the null). A real
+    systematic A/A difference is reported beside the rates instead (``bias``)."""
+    shift = statistics.fmean(math.log(h / b) for b, h in pairs)
+    return [(b, h / math.exp(shift)) for b, h in pairs]
+
+
+def bias(pairs: Sequence[tuple[float, float]]) -> dict:
+    """The pool's A/A ratio head/base with its 95% paired t interval: a systematic difference
+    between two sides running the same code (a CPU, a position in the pair) shows here."""
+    estimate = paired_ratio([b for b, _ in pairs], [h for _, h in pairs])
+    return {"ratio": estimate.ratio, "low": estimate.low, "high": estimate.high}
+
+
 def paired_rates(pairs: Sequence[tuple[float, float]], n: int, name: str, rng) -> dict:
-    """False-alarm and detection rates of trials of ``n`` pairs drawn from ``pairs``, each
-    with a bootstrap interval over the pool."""
+    """False-alarm and detection rates of trials of ``n`` pairs drawn from the centred
+    ``pairs``, each with a bootstrap interval over the pool."""
 
     def rates(pool: Sequence[tuple[float, float]], count: int) -> tuple[float, float]:
+        pool = centred(pool)
         alarms = detections = 0
         for _ in range(count):
             trial = [pool[rng.randrange(len(pool))] for _ in range(n)]
@@ -277,7 +296,8 @@ def spread(pairs: Sequence[tuple[float, float]]) -> float:
 
 
 def analyse(seed: int = 0) -> dict:
-    """Every pool's rates, per gated metric; written to ``results.json``."""
+    """Every pool's rates, per gated metric; written to ``results.json`` (``--table`` reads
+    it back without recomputing)."""
     rng = random.Random(seed)
     results: dict = {}
     for mode, condition in itertools.product(MODES, CONDITIONS):
@@ -304,6 +324,7 @@ def analyse(seed: int = 0) -> dict:
                 entry["metrics"][name] = {
                     "sd_log_ratio": spread(pairs),
                     "median_ratio": statistics.median(h / b for b, h in pairs),
+                    "bias": bias(pairs),
                     "trials": [paired_rates(pairs, n, name, rng) for n in PAIRS_PER_TRIAL],
                 }
         results[f"{mode}-{condition}"] = entry
@@ -312,29 +333,79 @@ def analyse(seed: int = 0) -> dict:
     return results
 
 
-def table(results: dict) -> str:
-    """The README's table: per mode, condition and gated metric, the spread and the rates."""
+def table(
+    results: dict, metrics: Sequence[str] = GATED, sizes: Sequence[int] = PAIRS_PER_TRIAL
+) -> str:
+    """The table of the rates: per mode, condition and gated metric (of ``metrics``), the
+    spread, the A/A bias and the rates at each trial size (of ``sizes``; separate sweeps
+    always at their 5 runs a side). The README shows one trial size; docs/ab.md all."""
     lines = [
-        "| mode | condition | pool | metric | spread (sd of log) | trial | false alarms "
-        "(target ≤ 5%) | 10% slowdown found (target ≥ 90%) |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| mode | condition | pool | metric | spread (sd of log) | A/A ratio | trial | false "
+        "alarms (target ≤ 5%) | 10% slowdown found (target ≥ 90%) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
 
     def rate(value: float, interval: Sequence[float]) -> str:
-        return f"{value:.1%} [{interval[0]:.0%}, {interval[1]:.0%}]"
+        return f"{value:.0%} [{interval[0]:.0%}, {interval[1]:.0%}]"
 
     for entry in results.values():
-        size = f"{entry['pairs']} pairs" if "pairs" in entry else f"{entry.get('runs', 0)} runs"
+        separate = entry["mode"] == "separate"
+        size = f"{entry['runs']} runs" if separate else f"{entry['pairs']} pairs"
         for name, figures in entry["metrics"].items():
+            if name not in metrics:
+                continue
             sd = figures.get("sd_log_ratio", figures.get("sd_log_within_sweep"))
+            aa = figures.get("bias")
+            aa = f"{aa['ratio']:.3f} [{aa['low']:.2f}, {aa['high']:.2f}]" if aa else "–"
             for trial in figures["trials"]:
-                unit = "pairs" if entry["mode"] != "separate" else "runs a side"
+                if not separate and trial["n"] not in sizes:
+                    continue
+                unit = "runs a side" if separate else "pairs"
                 lines.append(
                     f"| {entry['mode']} | {entry['condition']} | {size} | `{name}` | "
-                    f"{sd:.3f} | {trial['n']} {unit} | "
+                    f"{sd:.3f} | {aa} | {trial['n']} {unit} | "
                     f"{rate(trial['false_alarms'], trial['false_alarms_interval'])} | "
                     f"{rate(trial['detection'], trial['detection_interval'])} |"
                 )
+    return "\n".join(lines) + "\n"
+
+
+def readme_table(results: dict, name: str = "first_epoch_seconds", pairs: int = 20) -> str:
+    """The README's table: each way, quiet and loaded, for one gated metric and trial size:
+    the spread, the false alarms and the detections, each with its interval."""
+    titles = {
+        "separate": "two sweeps, 5 runs a side, `compare`",
+        "sequential": f"`ab`, {pairs} pairs back to back",
+        "duet": f"`ab --duet`, {pairs} pairs",
+    }
+    lines = [
+        "| way | spread (quiet / loaded) | false alarms, quiet | found, quiet | false alarms, "
+        "loaded | found, loaded |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+
+    def rate(value: float, interval: Sequence[float]) -> str:
+        return f"{value:.0%} [{interval[0]:.0%}–{interval[1]:.0%}]"
+
+    for mode in ("separate", "sequential", "duet"):
+        cells, spreads = [], []
+        for condition in CONDITIONS:
+            figures = results.get(f"{mode}-{condition}", {}).get("metrics", {}).get(name)
+            if not figures:
+                cells += ["–", "–"]
+                spreads.append("–")
+                continue
+            spreads.append(
+                f"{figures.get('sd_log_ratio', figures.get('sd_log_within_sweep')):.3f}"
+            )
+            trial = next(
+                t for t in figures["trials"] if mode == "separate" or t["n"] == pairs
+            )
+            cells += [
+                rate(trial["false_alarms"], trial["false_alarms_interval"]),
+                rate(trial["detection"], trial["detection_interval"]),
+            ]
+        lines.append(f"| {titles[mode]} | {' / '.join(spreads)} | {' | '.join(cells)} |")
     return "\n".join(lines) + "\n"
 
 
@@ -371,8 +442,6 @@ def mnistbench_build_model(architecture, input_shape, num_classes):
     model = mnistbench_dnn.mnistbench_build_model(
         architecture="dnn", input_shape=input_shape, num_classes=num_classes
     )
-    if not BURN:
-        return model
 
     class Burn(keras.layers.Layer):
         def build(self, shape):
@@ -405,8 +474,9 @@ py-modules = ["mnistbench_burn"]
 
 
 def burn_repository(directory: Path, burn: int) -> dict[str, str]:
-    """A git repository of the burn plugin at two commits: ``base`` (no burn) and ``head``
-    (an ``burn``×``burn`` matmul per step); their commits."""
+    """A git repository of the burn plugin at two commits: ``base`` (a 1×1 matmul per step:
+    the same model and graph, no work to speak of) and ``head`` (a ``burn``×``burn`` one);
+    their commits."""
 
     def git(*args: str) -> str:
         return subprocess.run(
@@ -418,7 +488,7 @@ def burn_repository(directory: Path, burn: int) -> dict[str, str]:
     git("config", "user.email", "precision@example.com")
     git("config", "user.name", "precision")
     commits = {}
-    for name, size, version in (("base", 0, "0.1.0"), ("head", burn, "0.2.0")):
+    for name, size, version in (("base", 1, "0.1.0"), ("head", burn, "0.2.0")):
         (directory / "pyproject.toml").write_text(PYPROJECT.format(version=version))
         (directory / "mnistbench_burn.py").write_text(BURN_PLUGIN.format(burn=size))
         git("add", "-A")
@@ -585,7 +655,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     end.add_argument("--pairs", type=int, default=10)
     end.add_argument("--out", type=Path, default=HERE / "precision" / "e2e")
     end.add_argument("--duet", action="store_true", help="measure with ab --duet")
-    commands.add_parser("analyse", help="the rates of every pool, as the README's table")
+    ana = commands.add_parser(
+        "analyse", help="the rates of every pool: docs/ab.md's table, then the README's"
+    )
+    ana.add_argument(
+        "--table", action="store_true", help="print the tables of the last results.json"
+    )
     args = parser.parse_args(argv)
     if args.command == "record":
         pool = POOLS / f"{args.mode}-{args.condition}"
@@ -603,7 +678,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         e2e(args.burn, args.trials, args.pairs, args.out, args.duet)
         print(e2e_summary(args.out), end="")
     else:
-        print(table(analyse()), end="")
+        results = json.loads(RESULTS.read_text()) if args.table else analyse()
+        print(table(results), end="")
+        print()
+        print(readme_table(results), end="")
 
 
 if __name__ == "__main__":

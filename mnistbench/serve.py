@@ -181,8 +181,10 @@ class WarmWorker:
 
     def __init__(self, spawn: Spawn, data: Path, log_dir: Path) -> None:
         self.spawn = spawn
-        self.data = Path(data)
-        self.log_dir = Path(log_dir)
+        # Absolute: the worker runs in its own directory (``Spawn.cwd``), so a path relative
+        # to this process's would name another file there.
+        self.data = Path(data).absolute()
+        self.log_dir = Path(log_dir).absolute()
         self.process: subprocess.Popen | None = None
         self._requests: IO[str] | None = None
         self._answers: int | None = None
@@ -283,7 +285,7 @@ class WarmWorker:
             "placement": asdict(placement),
             "started_at": started_at,
             "peak": peak,
-            "log": str(log_path),
+            "log": str(Path(log_path).absolute()),
             "probe": probe,
         }
         deadline = None if timeout is None else time.monotonic() + timeout
