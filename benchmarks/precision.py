@@ -112,9 +112,17 @@ def load(condition: str) -> Iterator[None]:
 # --- recording the pools -----------------------------------------------------------------------
 
 
-def record_pairs(mode: str, condition: str, pairs: int, out: Path, seed: int) -> Path:
-    """``pairs`` A/A pairs of the DNN by ``mnistbench ab`` (sequential or duet), this
-    environment on both sides, into ``out``."""
+def record_pairs(
+    mode: str,
+    condition: str,
+    pairs: int,
+    out: Path,
+    seed: int,
+    architecture: str = ARCHITECTURE,
+    settings: dict | None = None,
+) -> Path:
+    """``pairs`` A/A pairs of ``architecture`` (the DNN at ``SETTINGS`` by default) by
+    ``mnistbench ab`` (sequential or duet), this environment on both sides, into ``out``."""
     mnist = resolve_mnist()
     plugins = load_plugins()
     design = ab.Design(pairs=pairs, duet=mode == "duet", seed=seed)
@@ -128,9 +136,9 @@ def record_pairs(mode: str, condition: str, pairs: int, out: Path, seed: int) ->
         for name in ab.SIDES
     }
     prepare_output_dir(out, force=True)
-    configs = plan([ARCHITECTURE], **SETTINGS, seed=seed)
+    configs = plan([architecture], **(settings or SETTINGS), seed=seed)
     with load(condition):
-        ab.select(runners, [ARCHITECTURE], False, [None])
+        ab.select(runners, [architecture], False, [None])
         ab.measure(
             runners, configs, design, output_dir=out, mnist=mnist, plugins=plugins, store=None
         )
@@ -328,6 +336,29 @@ def analyse(seed: int = 0) -> dict:
                     "trials": [paired_rates(pairs, n, name, rng) for n in PAIRS_PER_TRIAL],
                 }
         results[f"{mode}-{condition}"] = entry
+    # The other architectures' smaller pools (``record --architecture``): their spreads and
+    # rates, beside the DNN's.
+    for pool in sorted(POOLS.glob("*-*-*")):
+        mode, condition, architecture = pool.name.split("-", 2)
+        entry = {"mode": mode, "condition": condition, "architecture": architecture}
+        entry["metrics"] = {}
+        for name in GATED:
+            pairs = paired_pool(pool, name)
+            if len(pairs) < 2:
+                continue
+            entry["pairs"] = len(pairs)
+            entry["train_samples"] = next(
+                run.train_samples
+                for b in sorted(pool.glob("batch-*"))
+                for run in record.read(b / "base")
+            )
+            entry["metrics"][name] = {
+                "sd_log_ratio": spread(pairs),
+                "median_ratio": statistics.median(h / b for b, h in pairs),
+                "bias": bias(pairs),
+                "trials": [paired_rates(pairs, n, name, rng) for n in PAIRS_PER_TRIAL],
+            }
+        results[pool.name] = entry
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     return results
@@ -351,6 +382,8 @@ def table(
     for entry in results.values():
         separate = entry["mode"] == "separate"
         size = f"{entry['runs']} runs" if separate else f"{entry['pairs']} pairs"
+        if "architecture" in entry:
+            size += f" of the {entry['architecture']} on {entry['train_samples']:,} images"
         for name, figures in entry["metrics"].items():
             if name not in metrics:
                 continue
@@ -370,7 +403,7 @@ def table(
     return "\n".join(lines) + "\n"
 
 
-def readme_table(results: dict, name: str = "first_epoch_seconds", pairs: int = 20) -> str:
+def readme_table(results: dict, name: str = "steady_step_ms", pairs: int = 40) -> str:
     """The README's table: each way, quiet and loaded, for one gated metric and trial size:
     the spread, the false alarms and the detections, each with its interval."""
     titles = {
@@ -395,12 +428,8 @@ def readme_table(results: dict, name: str = "first_epoch_seconds", pairs: int = 
                 cells += ["–", "–"]
                 spreads.append("–")
                 continue
-            spreads.append(
-                f"{figures.get('sd_log_ratio', figures.get('sd_log_within_sweep')):.3f}"
-            )
-            trial = next(
-                t for t in figures["trials"] if mode == "separate" or t["n"] == pairs
-            )
+            spreads.append(f"{figures.get('sd_log_ratio', figures.get('sd_log_within_sweep')):.3f}")
+            trial = next(t for t in figures["trials"] if mode == "separate" or t["n"] == pairs)
             cells += [
                 rate(trial["false_alarms"], trial["false_alarms_interval"]),
                 rate(trial["detection"], trial["detection_interval"]),
@@ -501,6 +530,7 @@ def e2e(burn: int, trials: int, pairs: int, out: Path, duet: bool = False) -> li
     """``trials`` A/A and ``trials`` A/B runs of ``mnistbench ab`` (``--duet`` with
     ``duet``) as a user runs them, in a repository of the burn plugin; the verdicts of the
     gated metrics of each, in ``out/e2e.json``."""
+    out = out.resolve()  # ab runs in the repository: a relative path would land there
     repository = out / "repository"
     commits = burn_repository(repository, burn)
     rows = []
@@ -646,6 +676,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     rec.add_argument("--pairs", type=int, default=30, help="pairs (paired modes)")
     rec.add_argument("--sweeps", type=int, default=12, help="sweeps (separate mode)")
     rec.add_argument("--seed", type=int, default=0)
+    rec.add_argument(
+        "--architecture",
+        default=ARCHITECTURE,
+        help="another architecture (paired modes): its own pool, <mode>-<condition>-<arch>",
+    )
+    rec.add_argument("--train-limit", type=int, default=SETTINGS["train_limit"])
+    rec.add_argument("--test-limit", type=int, default=SETTINGS["test_limit"])
     cal = commands.add_parser("calibrate", help="the slowdown of each burn size")
     cal.add_argument("--burn", default="200,300,400")
     cal.add_argument("--rounds", type=int, default=10)
@@ -663,13 +700,24 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     if args.command == "record":
-        pool = POOLS / f"{args.mode}-{args.condition}"
+        other = args.architecture != ARCHITECTURE
+        if other and args.mode == "separate":
+            parser.error("--architecture is for the paired modes")
+        pool = POOLS / (
+            f"{args.mode}-{args.condition}" + (f"-{args.architecture}" if other else "")
+        )
         started = time.monotonic()
         if args.mode == "separate":
             record_separate(args.condition, args.sweeps, pool, args.seed)
         else:
             stamp = time.strftime("%Y%m%dT%H%M%S")
-            record_pairs(args.mode, args.condition, args.pairs, pool / f"batch-{stamp}", args.seed)
+            settings = {
+                "epochs": 1, "train_limit": args.train_limit, "test_limit": args.test_limit
+            }  # fmt: skip
+            record_pairs(
+                args.mode, args.condition, args.pairs, pool / f"batch-{stamp}", args.seed,
+                args.architecture, settings,
+            )  # fmt: skip
         prune(pool)
         print(f"recorded into {pool} in {(time.monotonic() - started) / 60:.1f} min")
     elif args.command == "calibrate":

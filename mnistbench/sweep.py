@@ -32,7 +32,8 @@ from mnistbench.executors import Recorder, check_execution
 from mnistbench.manifest import Manifest
 from mnistbench.plan import Execution, RunConfig, select_architectures
 from mnistbench.record import OK, Run, RunsWriter
-from mnistbench.stores import Store, SweepRecorder
+from mnistbench.stores import Store
+from mnistbench.stores.recorder import SweepRecorder
 from mnistbench.worker import Send
 
 

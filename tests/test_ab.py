@@ -204,6 +204,20 @@ def test_ab_gives_each_metric_a_ratio_with_its_interval_and_a_verdict(sequential
     assert document["rows"][0]["metric"] == "fit_seconds" and document["rows"][0]["gated"]
 
 
+def test_the_default_gate_is_the_steady_step_or_the_fit_where_runs_are_too_short():
+    from types import SimpleNamespace
+
+    from mnistbench.ab import Design, gated
+
+    measured = [SimpleNamespace(metric=name) for name in ("fit_seconds", "steady_step_ms")]
+    assert gated(measured, Design()) == {"steady_step_ms"}
+    # Runs of fewer than two blocks of 20 steps have no steady step: the fit is watched.
+    assert gated(measured[:1], Design()) == {"fit_seconds"}
+    chosen = Design(gate=("test_loss", "steady_step_ms"))
+    assert gated(measured[:1], chosen) == {"test_loss", "fit_seconds"}
+    assert gated(measured, Design(gate=("test_loss",))) == {"test_loss"}
+
+
 def test_both_sides_land_in_the_results_database_with_their_commits(sequential, repository):
     _, _, db = sequential
     runs = open_store(db, load_plugins(entry_points=False).stores).read_runs()

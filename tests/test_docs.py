@@ -254,6 +254,7 @@ def test_the_readme_tours_in_order():
         "Quickstart",
         "What you get",
         "Comparing two sweeps and gating",
+        "Catching a 10% regression: mnistbench ab",
         "Tracking history across commits",
         "Writing a plugin",
         "Tracking regressions with pytest-benchmark",

@@ -105,3 +105,19 @@ def test_the_layers_drawn_in_development_md_are_the_contracts():
     drawn = (ROOT / "docs" / "development.md").read_text().split("```text\n", 1)[1]
     drawn = drawn.split("```", 1)[0].strip().splitlines()
     assert drawn == [layer.replace("mnistbench.", "") for layer in layers]
+
+
+def test_every_package_of_the_tree_is_installed_and_every_installed_one_exists():
+    # pyproject.toml lists the packages (the reference plugins live outside mnistbench/):
+    # a subpackage missing there installs without its modules, one listed that is not
+    # there fails `pip install` on a fresh clone.
+    import tomllib
+
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = {name for name in setuptools["packages"] if name.startswith("mnistbench.")}
+    listed.add("mnistbench")
+    tree = {
+        ".".join(init.parent.relative_to(ROOT).parts)
+        for init in (ROOT / "mnistbench").rglob("__init__.py")
+    }
+    assert listed == tree

@@ -23,6 +23,7 @@ from mnistbench.environment import machine_identity
 from mnistbench.manifest import Manifest, derived_sweep_id
 from mnistbench.plan import plan
 from mnistbench.record import new_run
+from mnistbench.stores.recorder import SweepRecorder
 from mnistbench.stores.sqlite import SQLiteStore
 from mnistbench.sweep import Sweep, run_sweep
 
@@ -515,7 +516,7 @@ def test_a_store_that_cannot_be_written_warns_once_and_the_sweep_goes_on(
 def test_a_sweep_recorder_warns_once_however_many_writes_fail(tmp_path):
     bad = tmp_path / "notes.sqlite"
     bad.write_text("not a database\n")
-    recorder = stores.SweepRecorder(store(bad), "s1", tmp_path)
+    recorder = SweepRecorder(store(bad), "s1", tmp_path)
     with logged() as messages:
         recorder.record_sweep({}, started_at="2025-01-01T00:00:00+00:00")
         for repeat in range(3):

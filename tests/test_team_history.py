@@ -175,6 +175,7 @@ SWEEPER = """
     import sys, time
     from test_history import run_row
     from mnistbench import stores
+    from mnistbench.stores.recorder import SweepRecorder
     from mnistbench.builtins import load_plugins
     from mnistbench.environment import describe_machine
 
@@ -182,7 +183,7 @@ SWEEPER = """
     # this machine (MNISTBENCH_MACHINE), then each run as it ends; all three processes at once.
     url, sweep_id, start = sys.argv[1], sys.argv[2], float(sys.argv[3])
     store = stores.open_store(url, load_plugins(entry_points=False).stores)
-    recorder = stores.SweepRecorder(store, sweep_id, ".")
+    recorder = SweepRecorder(store, sweep_id, ".")
     while time.time() < start:
         time.sleep(0.005)
     recorder.record_sweep(

@@ -35,6 +35,7 @@ from mnistbench.ab.verdicts import (
     Verdict,
     digest,
     evaluate,
+    gated,
     verdict_text,
     write_verdicts,
 )
@@ -55,6 +56,7 @@ __all__ = [
     "Verdict",
     "digest",
     "evaluate",
+    "gated",
     "measure",
     "schedule",
     "select",

@@ -26,7 +26,8 @@ from mnistbench.manifest import Manifest
 from mnistbench.plan import RunConfig
 from mnistbench.record import Run, RunsWriter, utc_now
 from mnistbench.serve import Spawn, WarmWorker, WorkerGone, record_of
-from mnistbench.stores import Store, SweepRecorder
+from mnistbench.stores import Store
+from mnistbench.stores.recorder import SweepRecorder
 from mnistbench.sweep import describe_sweep, write_samples
 from mnistbench.worker import Placement, run_record
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from mnistbench import layout
-from mnistbench.ab.design import Design, Pair
+from mnistbench.ab.design import DEFAULT_GATE, FALLBACK_GATE, Design, Pair
 from mnistbench.atomic import atomic_writer
 from mnistbench.checkouts import Side
 from mnistbench.columns import HIGHER, metric
@@ -117,12 +117,22 @@ def _exceeded(rule: FailRule, verdict: Verdict) -> bool:
     return rule.exceeded(verdict.base_median, verdict.head_median)
 
 
+def gated(verdicts: Sequence[Verdict], design: Design) -> set[str]:
+    """The metrics ``design`` gates, as ``verdicts`` measured them: ``steady_step_ms`` (the
+    default) gives way to ``fit_seconds`` where no run was long enough to measure it."""
+    names = set(design.gate)
+    if DEFAULT_GATE in names and not any(v.metric == DEFAULT_GATE for v in verdicts):
+        names = (names - {DEFAULT_GATE}) | {FALLBACK_GATE}
+    return names
+
+
 def precise_enough(verdicts: Sequence[Verdict], design: Design) -> bool:
     """Whether every gated metric's interval is within ``±design.until`` (``--until``)."""
     target = math.log(1 + design.until)
-    gated = [v for v in verdicts if v.metric in design.gate]
-    return bool(gated) and all(
-        not math.isnan(v.ratio.half_width) and v.ratio.half_width <= target for v in gated
+    watched = gated(verdicts, design)
+    gated_verdicts = [v for v in verdicts if v.metric in watched]
+    return bool(gated_verdicts) and all(
+        not math.isnan(v.ratio.half_width) and v.ratio.half_width <= target for v in gated_verdicts
     )
 
 
@@ -177,7 +187,7 @@ def digest(
 ) -> ABDigest:
     """The digest every output format renders (:class:`mnistbench.outputs.digest.ABDigest`):
     gated metrics first, then the others in ``runs.csv`` order."""
-    gated = set(design.gate)
+    watched = gated(verdicts, design)
     rows = [
         ABRow(
             config=v.label,
@@ -192,7 +202,7 @@ def digest(
             p_holm=v.p_holm,
             pairs=v.ratio.n,
             verdict=verdict_text(v),
-            gated=v.metric in gated,
+            gated=v.metric in watched,
             failed_rules=v.failed_rules,
         )
         for v in verdicts

@@ -131,8 +131,9 @@ def _with_run_options(command: click.Command) -> click.Command:
     "gates",
     multiple=True,
     metavar="METRIC",
-    help="A metric whose interval --until watches (repeatable) [default: fit_seconds and "
-    "the metrics of the --fail rules].",
+    help="A metric whose interval --until watches (repeatable) [default: steady_step_ms, "
+    "or fit_seconds where runs are too short to measure it, and the metrics of the --fail "
+    "rules].",
 )
 @click.option(
     "--fail",
@@ -219,7 +220,8 @@ def ab_command(ctx: click.Context, base: str, head: str, **params: Any) -> None:
     configs = plan(architectures, **{name: params[name] for name in _PLANNED})
 
     def progress(round_: int, verdicts) -> None:
-        shown = [v for v in verdicts if v.metric in gates]
+        watched = ab.gated(verdicts, design)
+        shown = [v for v in verdicts if v.metric in watched]
         for verdict in shown:
             ratio = verdict.ratio
             interval = "" if ratio.n < 2 else f" [{ratio.low:.3f}, {ratio.high:.3f}]"

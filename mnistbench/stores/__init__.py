@@ -36,7 +36,6 @@ from mnistbench.environment import machine_identity, read_environment
 from mnistbench.errors import MnistbenchError
 from mnistbench.manifest import read_sweep_identity
 from mnistbench.record import Run
-from mnistbench.stores.recorder import SweepRecorder
 from mnistbench.stores.schema import (
     MIGRATIONS,
     SCHEMA_VERSION,
@@ -58,7 +57,6 @@ __all__ = [
     "Imported",
     "Store",
     "StoreError",
-    "SweepRecorder",
     "is_url",
     "open_store",
     "resolve",

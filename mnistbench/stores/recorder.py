@@ -5,13 +5,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mnistbench.errors import MnistbenchError
 from mnistbench.record import Run
-
-if TYPE_CHECKING:
-    from mnistbench.stores import Store
+from mnistbench.stores import Store
 
 logger = logging.getLogger("mnistbench")
 
