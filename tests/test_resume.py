@@ -43,6 +43,10 @@ def interrupt_second_run(output: Path, data: Path, site: Path, signal_number: in
             **os.environ,
             "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]),
         },
+        # SIGINT as a terminal delivers it, however the suite was started: a process started
+        # in the background of a shell without job control (nohup, a CI runner) inherits
+        # SIGINT ignored, and Python then leaves it ignored.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     seen = []
     try:
