@@ -24,6 +24,11 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 #: Each run trains this many epochs: the signal comes as the second run's first one begins,
 #: so the rest of that run (epochs, evaluation, inference timing) is the margin it lands in.
 EPOCHS = 5
+#: ``python -m mnistbench.cli`` with Python's own SIGINT handler, as an interactive start has.
+DEFAULT_SIGINT = (
+    "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "sys.argv[0] = 'mnistbench'; runpy.run_module('mnistbench.cli', run_name='__main__')"
+)
 
 
 def interrupt_second_run(output: Path, data: Path, site: Path, signal_number: int) -> dict:
@@ -32,7 +37,10 @@ def interrupt_second_run(output: Path, data: Path, site: Path, signal_number: in
 
     Waits for the CLI's own progress line, not for a time: a busy machine only makes it later.
     """
-    command = [sys.executable, "-m", "mnistbench.cli", "run", "tiny", "--repeats", "3"]
+    # SIGINT as a terminal delivers it, however the suite was started: a process started in
+    # the background of a shell without job control (nohup, a CI runner) inherits SIGINT
+    # ignored, and Python then leaves it ignored; the CLI gets Python's usual handler back.
+    command = [sys.executable, "-c", DEFAULT_SIGINT, "run", "tiny", "--repeats", "3"]
     options = ["--epochs", str(EPOCHS), "--train-limit", "2000", "--test-limit", "100"]
     process = subprocess.Popen(
         [*command, *options, "--output", str(output), "--data", str(data)],
@@ -43,10 +51,6 @@ def interrupt_second_run(output: Path, data: Path, site: Path, signal_number: in
             **os.environ,
             "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]),
         },
-        # SIGINT as a terminal delivers it, however the suite was started: a process started
-        # in the background of a shell without job control (nohup, a CI runner) inherits
-        # SIGINT ignored, and Python then leaves it ignored.
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     seen = []
     try:
