@@ -242,18 +242,12 @@ def paired_rates(pairs: Sequence[tuple[float, float]], n: int, name: str, rng) -
             detections += slow.p_value < ALPHA and worse
         return alarms / count, detections / count
 
-    false_alarms, detection = rates(pairs, TRIALS)
+    estimate = rates(pairs, TRIALS)
     resampled = [
         rates([pairs[rng.randrange(len(pairs))] for _ in range(len(pairs))], TRIALS // 10)
         for _ in range(BOOTSTRAP // 10)
     ]
-    return {
-        "n": n,
-        "false_alarms": false_alarms,
-        "false_alarms_interval": _interval([r[0] for r in resampled]),
-        "detection": detection,
-        "detection_interval": _interval([r[1] for r in resampled]),
-    }
+    return _rates(n, estimate, resampled)
 
 
 def separate_rates(sweeps: Sequence[list[float]], name: str, rng) -> dict:
@@ -276,16 +270,21 @@ def separate_rates(sweeps: Sequence[list[float]], name: str, rng) -> dict:
             detections += mann_whitney_p(base, slowed) < ALPHA and worse
         return alarms / max(trials, 1), detections / max(trials, 1)
 
-    false_alarms, detection = rates(sweeps)
+    estimate = rates(sweeps)
     resampled = [
         rates([sweeps[rng.randrange(len(sweeps))] for _ in range(len(sweeps))])
         for _ in range(BOOTSTRAP // 10)
     ]
+    return _rates(SEPARATE_REPEATS, estimate, resampled)
+
+
+def _rates(n: int, estimate: tuple[float, float], resampled: Sequence[tuple[float, float]]) -> dict:
+    """A trial size's false-alarm and detection rates, each with its bootstrap interval."""
     return {
-        "n": SEPARATE_REPEATS,
-        "false_alarms": false_alarms,
+        "n": n,
+        "false_alarms": estimate[0],
         "false_alarms_interval": _interval([r[0] for r in resampled]),
-        "detection": detection,
+        "detection": estimate[1],
         "detection_interval": _interval([r[1] for r in resampled]),
     }
 
