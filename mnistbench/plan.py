@@ -140,14 +140,18 @@ class Execution:
     ``{"cpus_per_run": 1}`` for Ray), by option name, as its
     :attr:`mnistbench.executors.Executor.options` declares them; an option not given is
     absent. Saved in the manifest, so that ``--resume`` continues with the same settings.
+    ``timeout`` and ``probe`` are every executor's: ``probe=False`` (``--no-probe``) leaves
+    out the speed probes around each run, and with them the ``*_normalized`` columns.
     """
 
     executor: str = "local"
     timeout: float | None = None  # seconds after which a run's worker is stopped
     options: dict[str, Any] = field(default_factory=dict)
+    probe: bool = True
 
     def to_dict(self) -> dict:
-        return {"executor": self.executor, "timeout": self.timeout, "options": dict(self.options)}
+        saved = {"executor": self.executor, "timeout": self.timeout, "options": dict(self.options)}
+        return saved if self.probe else {**saved, "probe": False}
 
     @classmethod
     def from_dict(cls, saved: dict[str, Any]) -> Execution:
@@ -160,9 +164,10 @@ class Execution:
             options = {
                 key: value
                 for key, value in saved.items()
-                if key not in ("executor", "timeout") and value is not None
+                if key not in ("executor", "timeout", "probe") and value is not None
             }
-        return cls(saved.get("executor") or "local", saved.get("timeout"), options)
+        executor = saved.get("executor") or "local"
+        return cls(executor, saved.get("timeout"), options, probe=saved.get("probe", True))
 
     def option(self, name: str, default: Any = None) -> Any:
         """The executor option ``name``, or ``default`` when it was not given."""

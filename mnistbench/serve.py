@@ -207,7 +207,14 @@ class WarmWorker:
 
     def start(self) -> None:
         """Start the worker and wait for its hello; WorkerGone when it never says it."""
+        self.launch()
+        self.wait_ready()
+
+    def launch(self) -> None:
+        """Start the worker process without waiting for it (:meth:`wait_ready` does): a
+        driver with several workers launches them all, and their imports overlap."""
         self.stop()
+        self.hello = {}
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self._launched = time.time()
         request_read, request_write = os.pipe()
@@ -244,6 +251,9 @@ class WarmWorker:
         self._answers = answer_read
         self._buffer = b""
         self.starts += 1
+
+    def wait_ready(self) -> None:
+        """Wait for the launched worker's hello; WorkerGone when it never says it."""
         hello = self._receive(START_TIMEOUT)
         if hello.get("timeout"):
             self.stop()
@@ -270,9 +280,12 @@ class WarmWorker:
         speed probes out (:func:`mnistbench.worker.perform`). A worker that dies or
         outlives ``timeout`` seconds is stopped and its run failed; the next run starts a
         new one."""
-        if not self.alive:
+        if not self.alive or not self.hello:
             try:
-                self.start()
+                if self.alive:  # launched, its hello still to come
+                    self.wait_ready()
+                else:
+                    self.start()
             except WorkerGone as error:
                 return Outcome(FAILED, f"the worker did not start: {error}"), None
         log_path.parent.mkdir(parents=True, exist_ok=True)

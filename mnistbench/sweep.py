@@ -74,11 +74,12 @@ class Sweep:
         *,
         executor: str | None = None,
         timeout: float | None = None,
+        probe: bool | None = None,
         options: dict[str, Any] | None = None,
     ) -> Sweep:
         """The sweep saved in ``output_dir``: its plan and execution settings, with the
-        ``executor``, ``timeout`` and executor ``options`` given replacing the saved ones
-        (another executor drops the saved executor's options).
+        ``executor``, ``timeout``, ``probe`` and executor ``options`` given replacing the
+        saved ones (another executor drops the saved executor's options).
 
         Runs finished with status "ok" are kept; failed, interrupted and missing ones run
         again.
@@ -86,9 +87,11 @@ class Sweep:
         manifest = Manifest.load(output_dir)
         execution = Execution.from_dict(manifest.options)
         if executor is not None and executor != execution.executor:
-            execution = Execution(executor, execution.timeout)
+            execution = Execution(executor, execution.timeout, probe=execution.probe)
         if timeout is not None:
             execution = replace(execution, timeout=timeout)
+        if probe is not None:
+            execution = replace(execution, probe=probe)
         if options:
             execution = replace(execution, options={**execution.options, **options})
         check_execution(execution, plugins.executors, [c.backend for c in manifest.configs])

@@ -354,12 +354,14 @@ def run_in_fresh_worker(
     on_progress: Send,
     limit_threads: bool = False,
     launched: float | None = None,
+    probe: bool = True,
 ) -> Outcome:
     """A run in a new worker process: choose its backend before Keras is imported (each
     worker imports only its own), load the plugins and the data, then :func:`perform`.
 
     ``limit_threads``: the run reserved ``placement.cpus_reserved`` of a larger machine, and
     the thread-limit variables are already in its environment; torch's pool is set here too.
+    ``probe``: as :func:`perform` takes it.
     """
     try:
         select_backend(config.backend)
@@ -380,4 +382,5 @@ def run_in_fresh_worker(
         peaks=peaks,
         on_progress=on_progress,
         launched=launched,
+        probe=probe,
     )

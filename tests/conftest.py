@@ -153,15 +153,20 @@ def _repository_results_untouched(tmp_path_factory):
 @pytest.fixture(scope="session")
 def sweep_in_process(mnist) -> Callable:
     """``sweep(output_dir, configs, plugins=None, db=None, executor="local", timeout=None,
-    **options)``: run a sweep inside the test process (fast, and test plugins need no
-    installing); returns its SweepResult.
+    probe=False, report=False, **options)``: run a sweep inside the test process (fast, and
+    test plugins need no installing); returns its SweepResult.
 
     ``options`` are the executor's (``isolation`` defaults to "none" for the local one).
-    ``plugins`` defaults to the installed ones beside mnistbench's own; ``db`` is the
-    results store to record into, a path or URL (none by default, like the library).
+    ``plugins`` defaults to the installed ones beside mnistbench's own, without the figures
+    and report.html unless ``report``; ``db`` is the results store to record into, a path
+    or URL (none by default, like the library). The speed probes (``probe``) and the
+    report are the suite's largest costs after TensorFlow's imports (docs/development.md):
+    a test that reads them asks for them.
     """
-    from mnistbench.builtins import load_plugins
+    from mnistbench import report as report_plugin
+    from mnistbench.builtins import BUILTINS
     from mnistbench.plan import Execution
+    from mnistbench.plugins import load_plugins
     from mnistbench.stores import open_store
     from mnistbench.sweep import Sweep, prepare_output_dir, run_sweep
 
@@ -172,14 +177,18 @@ def sweep_in_process(mnist) -> Callable:
         db=None,
         executor: str = "local",
         timeout: float | None = None,
+        probe: bool = False,
+        report: bool = False,
         **options,
     ):
         if executor == "local":
             options.setdefault("isolation", "none")
-        plugins = plugins or load_plugins()
+        builtins = [module for module in BUILTINS if report or module is not report_plugin]
+        plugins = plugins or load_plugins(builtins=builtins)
         prepare_output_dir(output_dir, force=True)
+        execution = Execution(executor, timeout, options, probe=probe)
         return run_sweep(
-            Sweep.new(configs, Execution(executor, timeout, options), output_dir, plugins),
+            Sweep.new(configs, execution, output_dir, plugins),
             mnist=mnist,
             plugins=plugins,
             argv=["mnistbench"],

@@ -347,6 +347,14 @@ def test_execution_round_trips_through_its_dict():
     assert Execution.from_dict(execution.to_dict()) == execution
 
 
+def test_no_probe_is_saved_and_read_back_and_a_manifest_without_it_probes():
+    quiet = Execution("local", None, {}, probe=False)
+    assert quiet.to_dict()["probe"] is False
+    assert Execution.from_dict(quiet.to_dict()) == quiet
+    assert "probe" not in Execution().to_dict()  # as manifests before --no-probe
+    assert Execution.from_dict(Execution().to_dict()).probe is True
+
+
 def test_execution_of_a_manifest_older_than_executor_options_reads_them_as_options():
     saved = {
         "executor": "ray",

@@ -151,10 +151,14 @@ def with_and_without_probe(sweep_in_process, tmp_path_factory):
     plugins = load_plugins(builtins=[local], extra=[Tiny()], entry_points=False)
     configs = [quick(seed=11)]
     runs = {}
-    runs["probe"] = sweep_in_process(tmp_path_factory.mktemp("probe"), configs, plugins).ran[0]
+    runs["probe"] = sweep_in_process(
+        tmp_path_factory.mktemp("probe"), configs, plugins, probe=True
+    ).ran[0]
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr("mnistbench.worker.probe_machine", lambda *args: None)
-        runs["none"] = sweep_in_process(tmp_path_factory.mktemp("none"), configs, plugins).ran[0]
+        runs["none"] = sweep_in_process(
+            tmp_path_factory.mktemp("none"), configs, plugins, probe=True
+        ).ran[0]
     return runs
 
 

@@ -50,7 +50,8 @@ def tiny(repeat: int = 0, architecture: str = "tiny") -> RunConfig:
 
 
 def on_ray(timeout: float | None = None, **options) -> Execution:
-    return Execution("ray", timeout, options)
+    """Ray's settings; no speed probes, which no test here reads (as ``QUICK_ARGS``)."""
+    return Execution("ray", timeout, options, probe=False)
 
 
 @dataclass

@@ -19,6 +19,8 @@ from mnistbench.worker import Placement
 
 
 def _run(worker: WarmWorker, config: RunConfig, tmp_path: Path, **options):
+    """One run in ``worker``; no speed probes (as ``sweep_in_process``) unless ``probe``."""
+    options.setdefault("probe", False)
     placement = Placement("local", "warm", "here", 2)
     outcome, cells = worker.run(
         config,
@@ -89,8 +91,8 @@ def test_a_run_past_its_timeout_fails_and_the_next_run_gets_a_new_worker(
         "PYTHONPATH": os.pathsep.join([str(faulty_site), os.environ.get("PYTHONPATH", "")]),
     }
     with WarmWorker(Spawn(env=env), mnist_npz, tmp_path / "logs") as worker:
-        hung, _ = _run(worker, RunConfig("sleepy", **QUICK), tmp_path, timeout=5)
-        assert (hung.status, hung.error) == ("failed", "timed out after 5 s")
+        hung, _ = _run(worker, RunConfig("sleepy", **QUICK), tmp_path, timeout=2)
+        assert (hung.status, hung.error) == ("failed", "timed out after 2 s")
         assert not worker.alive
         outcome, run = _run(worker, RunConfig("tiny", **QUICK), tmp_path)
         assert (outcome.status, run.status) == ("ok", "ok")

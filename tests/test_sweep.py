@@ -29,7 +29,7 @@ from mnistbench.sweep import (
     run_sweep,
 )
 
-IN_PROCESS = Execution("local", None, {"isolation": "none"})
+IN_PROCESS = Execution("local", None, {"isolation": "none"}, probe=False)
 
 
 class RunsOnDisk:
@@ -200,12 +200,15 @@ def test_resume_replaces_the_execution_settings_given(tmp_path, tiny_plugins):
     assert Sweep.resume(tmp_path, tiny_plugins, timeout=90.0).execution == Execution(
         "local", 90.0, {"isolation": "process"}
     )
+    resumed = Sweep.resume(tmp_path, tiny_plugins, probe=False)
+    assert resumed.execution == Execution("local", 30.0, {"isolation": "process"}, probe=False)
 
 
 def test_resume_on_another_executor_drops_the_saved_executors_options(tmp_path, tiny_plugins):
     Manifest.create(tmp_path, [RunConfig("tiny")], IN_PROCESS.to_dict())
     resumed = Sweep.resume(tmp_path, tiny_plugins, executor="ray", options={"cpus_per_run": 1})
-    assert resumed.execution == Execution("ray", None, {"cpus_per_run": 1})
+    # --no-probe is every executor's setting: it stays.
+    assert resumed.execution == Execution("ray", None, {"cpus_per_run": 1}, probe=False)
 
 
 def test_resume_checks_the_settings_it_ends_up_with(tmp_path, tiny_plugins):

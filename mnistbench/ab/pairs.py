@@ -62,13 +62,23 @@ class SideRunner:
             self.workers[backend] = WarmWorker(spawn, self.data, self.log_dir)
         return self.workers[backend]
 
-    def start(self, backend: str) -> list[str]:
-        """Start this side's worker of ``backend``; the architectures its plugins register
-        (the worker's hello). One line naming its log when it does not start."""
+    def launch(self, backend: str) -> None:
+        """Start this side's worker of ``backend`` without waiting for it (:meth:`start`
+        waits): both sides' workers import their backend at once."""
         worker = self.worker(backend)
         if not worker.alive:
+            worker.launch()
+
+    def start(self, backend: str) -> list[str]:
+        """Start this side's worker of ``backend`` (or wait for the one launched); the
+        architectures its plugins register (the worker's hello). One line naming its log
+        when it does not start."""
+        worker = self.worker(backend)
+        if not worker.hello or not worker.alive:
             try:
-                worker.start()
+                if not worker.alive:
+                    worker.launch()
+                worker.wait_ready()
             except WorkerGone as error:
                 raise MnistbenchError(
                     f"the {self.side.describe()} worker did not start ({error}); see "
@@ -133,9 +143,13 @@ def select(
     side's worker started for it): ``--all`` is every architecture both sides have; a name
     one side lacks is a ConfigError naming the side, before any run."""
     known: dict[str, list[str]] = {}
+    every = dict.fromkeys(b or configured_backend() for b in backends)
     try:
+        for name in SIDES:  # all at once: each worker's start is mostly its backend's import
+            for backend in every:
+                sides[name].launch(backend)
         for name in SIDES:
-            for backend in dict.fromkeys(b or configured_backend() for b in backends):
+            for backend in every:
                 known[name] = sides[name].start(backend)
         both = sorted(set(known["base"]) & set(known["head"]))
         if run_all:

@@ -281,6 +281,13 @@ def _with_executor_options(command: click.Command) -> click.Command:
     + ".",
 )
 @click.option("--dry-run", is_flag=True, help="Print the planned runs and an ETA; run nothing.")
+@click.option(
+    "--probe/--no-probe",
+    default=True,
+    show_default=True,
+    help="Time the speed probe before and after each run, for the *_normalized columns. "
+    "--no-probe: each run about a second shorter, those columns empty.",
+)
 @timeout_option
 @db_option
 @no_db_option
@@ -304,6 +311,7 @@ def run(ctx: click.Context, **params: Any) -> None:
             params["executor"],
             params["timeout"],
             {name: value for name, value in options.items() if value not in (None, False)},
+            probe=params["probe"],
         )
         sweep = Sweep.new(configs, execution, params["output"] or _default_output(), plugins)
     if params["dry_run"]:
@@ -341,6 +349,7 @@ def _resumed(ctx, params: dict, options: dict, chosen: set[str], plugins) -> Swe
         plugins,
         executor=params["executor"] if "executor" in chosen else None,
         timeout=params["timeout"] if "timeout" in chosen else None,
+        probe=params["probe"] if "probe" in chosen else None,
         options={name: value for name, value in options.items() if name in chosen},
     )
 

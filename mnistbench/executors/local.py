@@ -146,6 +146,7 @@ class LocalExecutor(Executor):
                 started_at=started_at,
                 peaks=known_peak(known),
                 on_progress=recorder.on_progress,
+                probe=self.execution.probe,
             )
         if self.isolation == "warm":
             return self._in_warm_worker(config, started_at, known, recorder)
@@ -160,6 +161,7 @@ class LocalExecutor(Executor):
                 self.threads,
                 self.pinned,
                 time.time(),
+                self.execution.probe,
             ),
             log_path=self.log_dir / f"{config.run_id}.log",
             on_progress=recorder.on_progress,
@@ -181,6 +183,7 @@ class LocalExecutor(Executor):
             peak=known,
             timeout=self.execution.timeout,
             on_progress=recorder.on_progress,
+            probe=self.execution.probe,
         )
         architecture = self.plugins.architectures.get(config.architecture)
 
@@ -221,6 +224,7 @@ def _run_in_process(
     threads: int | None,
     pinned: frozenset[int] | None,
     launched: float,
+    probe: bool,
     on_progress: Send,
 ) -> Outcome:
     """A local worker process's run: its thread limits and CPUs set before anything imports
@@ -235,6 +239,7 @@ def _run_in_process(
         on_progress=on_progress,
         limit_threads=bool(threads),
         launched=launched,
+        probe=probe,
     )
 
 

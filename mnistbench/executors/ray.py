@@ -100,6 +100,7 @@ def run_task(
     index: int,
     events,
     peaks,
+    probe: bool = True,
 ) -> dict:
     """A Ray task: one run in its own worker process; returns its outcome, never raises for it.
 
@@ -144,6 +145,7 @@ def run_task(
         peaks=peaks,
         on_progress=send,
         limit_threads=True,
+        probe=probe,
     )
     sys.stdout.flush()
     sys.stderr.flush()
@@ -344,6 +346,7 @@ class RayExecutor(Executor):
         self.address = execution.option("ray_address")
         self.requested_cpus = execution.option("cpus_per_run")
         self.timeout = execution.timeout
+        self.probe = execution.probe
         self.ray_init_kwargs = ray_init_kwargs
 
     def run(self, recorder: Recorder) -> None:
@@ -420,7 +423,7 @@ class RayExecutor(Executor):
                 num_cpus=self.cpus,
                 runtime_env={"env_vars": worker_env(config, self.cpus)},
                 name=f"mnistbench:{config.run_id}",
-            ).remote(config, *arrays, provenance, self.cpus, index, self.events, peaks)
+            ).remote(config, *arrays, provenance, self.cpus, index, self.events, peaks, self.probe)
             run = _Run(index, config, ref, submitted_at=utc_now())
             self.pending[ref] = run
             self.by_index[index] = run
