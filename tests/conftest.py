@@ -239,8 +239,13 @@ def tiny_plugins():
     return load_plugins(extra=[Tiny()], entry_points=False)
 
 
-#: The shared sweep of the three reference architectures: small, but enough to learn.
-CLI_SWEEP_ARGS = ("--epochs", "2", "--train-limit", "2000", "--test-limit", "300")
+#: The shared sweep of the three reference architectures: small, but enough to learn. In
+#: one warm worker: its tests read what a sweep writes, not how runs are isolated (the
+#: default, a fresh process per run, is what test_resume, test_sweepfile and others run).
+CLI_SWEEP_ARGS = (
+    *("--epochs", "2", "--train-limit", "2000", "--test-limit", "300"),
+    *("--isolation", "warm"),
+)
 
 
 @pytest.fixture(scope="session")

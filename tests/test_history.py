@@ -545,7 +545,7 @@ def test_history_finds_the_commit_that_slowed_training(tmp_path, monkeypatch, sw
         git(repo, "add", ".")
         git(repo, "commit", "-q", "-m", f"sweep {i}")
         commits.append(git(repo, "rev-parse", "--short=7", "HEAD"))
-        sweep_in_process(tmp_path / f"out-{i}", configs, plugins, db=database)
+        sweep_in_process(tmp_path / f"out-{i}", configs, plugins, db=database, probe=True)
 
     # Each sweep is recorded with its commit, and the sweeps of a configuration are one series.
     points = load_points(opened(database))

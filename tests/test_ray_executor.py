@@ -3,8 +3,9 @@
 Runs use the faulty test plugin's ``tiny`` architecture (and ``sleepy``, ``nan``) on a few
 hundred images: each in a Ray worker of its own, which is what these tests are about. The
 behaviours that need no particular cluster share one sweep on one local instance; the
-machine measurement per node runs on a two-node cluster of its own. Tests that need a
-local instance come before the ones that shut it down, so it starts once.
+machine measurement per node runs on a two-node cluster of its own. The test of an
+instance the executor starts (and stops) for its sweep comes first, then the tests that
+share one local instance, then the two-node cluster's: each instance starts once.
 """
 
 from __future__ import annotations
@@ -191,6 +192,38 @@ def test_a_lost_cluster_is_not_a_run_failure():
         describe_failure(ray, ray.exceptions.RaySystemError("GCS unreachable"))
 
 
+# --- a local instance the executor starts ---------------------------------------------------
+
+
+def test_a_ray_run_past_the_timeout_is_stopped_and_failed_and_its_instance_shut_down(
+    mnist, faulty_on_path, tmp_path
+):
+    # No instance running: the executor starts a local one for the sweep, and shuts it down.
+    if ray.is_initialized():
+        ray.shutdown()
+    pids = []
+
+    def note_pid(event):
+        if event["event"] == "run":
+            pids.append(event["pid"])
+
+    started = time.monotonic()
+    done = sweep(
+        mnist,
+        [tiny(0, "sleepy")],
+        tmp_path,
+        on_progress=note_pid,
+        ray_init_kwargs=RAY_INIT,
+        cpus_per_run=1,
+        timeout=2,
+    )
+    assert [(run.status, run.error) for run in done.runs] == [("failed", "timed out after 2 s")]
+    # Stopped, not waited for: sleepy would hang for 600 s.
+    assert time.monotonic() - started < PATIENCE_SECONDS
+    assert worker_gone(pids[0])
+    assert ray.is_initialized() is False
+
+
 # --- one sweep on a local instance ---------------------------------------------------------
 
 
@@ -272,25 +305,6 @@ def test_each_ray_runs_output_is_in_the_log_dir(ray_sweep):
 
 
 # --- sweeps of their own -------------------------------------------------------------------
-
-
-def test_a_ray_run_past_the_timeout_is_stopped_and_failed(
-    local_ray, mnist, faulty_on_path, tmp_path
-):
-    pids = []
-
-    def note_pid(event):
-        if event["event"] == "run":
-            pids.append(event["pid"])
-
-    started = time.monotonic()
-    done = sweep(
-        mnist, [tiny(0, "sleepy")], tmp_path, on_progress=note_pid, cpus_per_run=1, timeout=2
-    )
-    assert [(run.status, run.error) for run in done.runs] == [("failed", "timed out after 2 s")]
-    # Stopped, not waited for: sleepy would hang for 600 s.
-    assert time.monotonic() - started < PATIENCE_SECONDS
-    assert worker_gone(pids[0])
 
 
 def test_more_cpus_per_run_than_any_node_has_is_refused(local_ray, mnist, tmp_path):
@@ -381,13 +395,6 @@ def test_the_cli_joins_a_running_cluster_where_by_default_a_run_reserves_a_whole
     assert local_ray.is_initialized()  # the cluster it joined is left running
     manifest = json.loads((output / "manifest.json").read_text())
     assert manifest["options"] == on_ray(ray_address=address).to_dict()  # --resume joins it
-
-
-def test_a_local_instance_started_for_the_sweep_is_shut_down(mnist, tmp_path):
-    if ray.is_initialized():
-        ray.shutdown()
-    sweep(mnist, [], tmp_path, ray_init_kwargs=RAY_INIT)
-    assert ray.is_initialized() is False
 
 
 # --- the machine measurement on a two-node cluster ----------------------------------------

@@ -49,7 +49,10 @@ SECTIONS = [
 HOSTILE_ERROR = "<script>alert('error')</script> | rm -rf /"
 HOSTILE_LOG = "last words</pre><script>alert('log')</script> | tail"
 # The shared sweep's options (tests/conftest.py CLI_SWEEP_ARGS).
-CLI_SWEEP_ARGS = ["--epochs", "2", "--train-limit", "2000", "--test-limit", "300"]
+CLI_SWEEP_ARGS = [
+    *("--epochs", "2", "--train-limit", "2000", "--test-limit", "300"),
+    *("--isolation", "warm"),
+]
 
 
 def _runs(directory: Path):

@@ -42,6 +42,7 @@ def interrupt_second_run(output: Path, data: Path, site: Path, signal_number: in
     # ignored, and Python then leaves it ignored; the CLI gets Python's usual handler back.
     command = [sys.executable, "-c", DEFAULT_SIGINT, "run", "tiny", "--repeats", "3"]
     options = ["--epochs", str(EPOCHS), "--train-limit", "2000", "--test-limit", "100"]
+    options.append("--no-probe")  # the probes are not what this tests; --resume keeps it
     process = subprocess.Popen(
         [*command, *options, "--output", str(output), "--data", str(data)],
         stdout=subprocess.PIPE,
@@ -134,6 +135,7 @@ def test_resume_completes_an_interrupted_sweep_like_an_uninterrupted_one(
     ]
     assert runs[0] == first  # the finished run was kept, not rerun
     assert [r.isolation for r in runs] == ["process", "none", "none"]
+    assert {r.probe_seconds for r in runs} == {None}  # the saved --no-probe still holds
     assert Manifest.load(output).states == {"tiny-r0": "ok", "tiny-r1": "ok", "tiny-r2": "ok"}
     with open(output / "comparison.csv", newline="") as handle:
         assert [row["runs"] for row in csv.DictReader(handle)] == ["3"]
