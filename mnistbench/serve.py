@@ -16,6 +16,12 @@ start-up lines (those go to each run's log). The protocol is versioned
 version of mnistbench than its driver: ``mnistbench ab`` starts one per side, each in its
 side's environment (:mod:`mnistbench.checkouts`).
 
+The worker says hello (``{"hello": PROTOCOL, "architectures": [...], "ready": false}``) as
+soon as its plugins are loaded, then imports the backend and says ``{"ready": true}``: a
+driver that only needs the architectures (``ab`` refusing a name one side lacks) has them
+in about a second, not after TensorFlow's import. A hello without ``ready`` (a worker of
+an earlier version) is ready as it is sent.
+
 Request ``{"op": "run", "config": {...}, "placement": {...}, "started_at": ..., "peak":
 float|null, "log": path}``: the worker answers with progress events ``{"event": ...}`` and
 then ``{"result": {"status", "error", "cells", "machine", "peak"}}``. ``{"op": "stop"}``
@@ -58,7 +64,7 @@ from mnistbench.worker import (
 
 #: The version of the conversation; a driver refuses a worker that speaks another.
 PROTOCOL = 1
-#: Seconds a new worker may take to say hello (the backend is imported before it does).
+#: Seconds a new worker may take to be ready (its backend imported), from its launch.
 START_TIMEOUT = 300.0
 #: How often the driver checks on a worker that has sent nothing.
 POLL_SECONDS = 0.25
@@ -92,25 +98,27 @@ def serve(requests: IO[str], answers: IO[str], backend: str | None, data: str) -
         answers.write(json.dumps(message) + "\n")
         answers.flush()
 
-    select_backend(backend)
+    chosen = select_backend(backend)
     quiet_backend_logs()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver decides what stops
-    import keras  # the worker's whole point: imported once, for every run it serves
-
     logger = logging.getLogger("mnistbench")
     logger.addHandler(ForwardWarnings(send))
     logger.propagate = False
     plugins = load_plugins()
-    mnist = resolve_mnist(data, offline=True)
     send(
         {
             "hello": PROTOCOL,
             "mnistbench": __version__,
-            "backend": keras.backend.backend(),
+            "backend": chosen,
             "pid": os.getpid(),
             "architectures": sorted(plugins.architectures),
+            "ready": False,
         }
     )
+    import keras  # the worker's whole point: imported once, for every run it serves
+
+    mnist = resolve_mnist(data, offline=True)
+    send({"ready": True})
     for line in requests:
         request = json.loads(line)
         if request.get("op") != "run":
@@ -190,6 +198,8 @@ class WarmWorker:
         self._answers: int | None = None
         self._buffer = b""
         self.hello: dict = {}
+        #: Whether the worker has imported its backend and waits for runs.
+        self.ready = False
         #: How many workers this handle started (a dead one is replaced).
         self.starts = 0
         #: When the worker now running was launched, until its first run counts it.
@@ -215,6 +225,7 @@ class WarmWorker:
         driver with several workers launches them all, and their imports overlap."""
         self.stop()
         self.hello = {}
+        self.ready = False
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self._launched = time.time()
         request_read, request_write = os.pipe()
@@ -252,16 +263,36 @@ class WarmWorker:
         self._buffer = b""
         self.starts += 1
 
+    def wait_hello(self) -> dict:
+        """Wait for the launched worker's hello (its plugins loaded, its backend perhaps
+        still importing) and return it; WorkerGone when it never says it."""
+        if not self.hello:
+            hello = self._start_message()
+            if hello.get("hello") != PROTOCOL:
+                self.stop()
+                raise WorkerGone(f"it speaks protocol {hello.get('hello')}, not {PROTOCOL}")
+            self.hello = hello
+            self.ready = hello.get("ready", True)  # an earlier version's hello: ready
+        return self.hello
+
     def wait_ready(self) -> None:
-        """Wait for the launched worker's hello; WorkerGone when it never says it."""
-        hello = self._receive(START_TIMEOUT)
-        if hello.get("timeout"):
+        """Wait for the launched worker's hello, then until it is ready for runs;
+        WorkerGone when it never is."""
+        self.wait_hello()
+        if not self.ready:
+            message = self._start_message()
+            if message.get("ready") is not True:
+                self.stop()
+                raise WorkerGone(f"it said {message!r} before it was ready")
+            self.ready = True
+
+    def _start_message(self) -> dict:
+        left = START_TIMEOUT - (time.time() - (self._launched or time.time()))
+        message = self._receive(max(left, 0.0))
+        if message.get("timeout"):
             self.stop()
             raise WorkerGone(f"it did not start within {START_TIMEOUT:g} s")
-        if hello.get("hello") != PROTOCOL:
-            self.stop()
-            raise WorkerGone(f"it speaks protocol {hello.get('hello')}, not {PROTOCOL}")
-        self.hello = hello
+        return message
 
     def run(
         self,
@@ -280,9 +311,9 @@ class WarmWorker:
         speed probes out (:func:`mnistbench.worker.perform`). A worker that dies or
         outlives ``timeout`` seconds is stopped and its run failed; the next run starts a
         new one."""
-        if not self.alive or not self.hello:
+        if not self.alive or not self.ready:
             try:
-                if self.alive:  # launched, its hello still to come
+                if self.alive:  # launched, still starting
                     self.wait_ready()
                 else:
                     self.start()
@@ -307,7 +338,7 @@ class WarmWorker:
             while True:
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
-                    self.stop()
+                    self.stop(hung=True)
                     return Outcome(FAILED, f"timed out after {timeout:g} s"), None
                 message = self._receive(left)
                 if "result" in message:
@@ -346,9 +377,12 @@ class WarmWorker:
         )
         return outcome, result.get("cells")
 
-    def stop(self) -> None:
-        """Stop the worker (asked, then terminated, then killed); nothing when none runs."""
+    def stop(self, hung: bool = False) -> None:
+        """Stop the worker (asked, then terminated, then killed); nothing when none runs.
+        One still starting, or ``hung`` in a run past its timeout, is terminated at once:
+        it would not read the request to stop."""
         process, self.process = self.process, None
+        at_once, self.ready = hung or not self.ready, False
         if self._requests is not None:
             with contextlib.suppress(OSError, ValueError):
                 if process is not None and process.poll() is None:
@@ -362,6 +396,8 @@ class WarmWorker:
             self._answers = None
         if process is None:
             return
+        if at_once and process.poll() is None:
+            process.terminate()
         try:
             process.wait(timeout=5)
         except subprocess.TimeoutExpired:

@@ -4,6 +4,8 @@ worker would run it, and the local executor's --isolation warm, --threads and --
 from __future__ import annotations
 
 import os
+import signal
+import sys
 from pathlib import Path
 
 import pytest
@@ -97,6 +99,40 @@ def test_a_run_past_its_timeout_fails_and_the_next_run_gets_a_new_worker(
         outcome, run = _run(worker, RunConfig("tiny", **QUICK), tmp_path)
         assert (outcome.status, run.status) == ("ok", "ok")
         assert worker.starts == 2
+
+
+def test_a_worker_says_hello_before_its_backend_loads_and_stops_at_once_while_it_loads(
+    tmp_path, mnist_npz
+):
+    worker = WarmWorker(Spawn(), mnist_npz, tmp_path / "logs")
+    worker.launch()
+    hello = worker.wait_hello()
+    assert {"cnn", "dnn", "rnn"} <= set(hello["architectures"])
+    assert (hello["backend"], hello["ready"], worker.ready) == ("tensorflow", False, False)
+    process = worker.process
+    worker.stop()  # mid-import: terminated, not waited for until its backend has loaded
+    assert process.returncode == -signal.SIGTERM
+
+
+#: A worker of an earlier version: its hello, sent once its backend was imported, is all
+#: it says before runs (no ``ready``); then it waits for its requests' end.
+OLD_WORKER = """\
+import json, os, sys
+answers = int(sys.argv[sys.argv.index("--answers") + 1])
+requests = int(sys.argv[sys.argv.index("--requests") + 1])
+os.write(answers, json.dumps({"hello": 1, "architectures": ["old"]}).encode() + b"\\n")
+os.read(requests, 1)
+"""
+
+
+def test_an_earlier_workers_hello_without_ready_is_ready(tmp_path, mnist_npz):
+    python = tmp_path / "python"
+    python.write_text(f"#!{sys.executable}\n{OLD_WORKER}")
+    python.chmod(0o755)
+    with WarmWorker(Spawn(str(python)), mnist_npz, tmp_path / "logs") as worker:
+        worker.launch()
+        worker.wait_ready()
+        assert (worker.hello["architectures"], worker.ready) == (["old"], True)
 
 
 def _affinity_and_threads(threads, pinned, on_progress):

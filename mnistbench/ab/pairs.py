@@ -69,16 +69,19 @@ class SideRunner:
         if not worker.alive:
             worker.launch()
 
-    def start(self, backend: str) -> list[str]:
-        """Start this side's worker of ``backend`` (or wait for the one launched); the
-        architectures its plugins register (the worker's hello). One line naming its log
-        when it does not start."""
+    def start(self, backend: str, *, ready: bool = True) -> list[str]:
+        """Start this side's worker of ``backend`` (or wait for the one launched) until it
+        is ready for runs, or with ``ready=False`` only until its hello; the architectures
+        its plugins register (the hello's). One line naming its log when it does not start."""
         worker = self.worker(backend)
-        if not worker.hello or not worker.alive:
+        if not worker.ready or not worker.alive:
             try:
                 if not worker.alive:
                     worker.launch()
-                worker.wait_ready()
+                if ready:
+                    worker.wait_ready()
+                else:
+                    worker.wait_hello()
             except WorkerGone as error:
                 raise MnistbenchError(
                     f"the {self.side.describe()} worker did not start ({error}); see "
@@ -141,7 +144,8 @@ def select(
 ) -> list[str]:
     """The architectures to measure, checked against what each side's plugins register (each
     side's worker started for it): ``--all`` is every architecture both sides have; a name
-    one side lacks is a ConfigError naming the side, before any run."""
+    one side lacks is a ConfigError naming the side, before any run, and before the workers
+    have imported their backends (their hellos come first)."""
     known: dict[str, list[str]] = {}
     every = dict.fromkeys(b or configured_backend() for b in backends)
     try:
@@ -150,29 +154,42 @@ def select(
                 sides[name].launch(backend)
         for name in SIDES:
             for backend in every:
-                known[name] = sides[name].start(backend)
-        both = sorted(set(known["base"]) & set(known["head"]))
-        if run_all:
-            if requested:
-                raise ConfigError("give architecture names or --all, not both")
-            if not both:
-                raise ConfigError("the two sides have no architecture in common")
-            return both
-        if not requested:
-            raise ConfigError("name at least one architecture, or use --all")
-        for architecture in requested:
-            for name in SIDES:
-                if architecture not in known[name]:
-                    listed = ", ".join(known[name]) or "none"
-                    raise ConfigError(
-                        f"{sides[name].side.describe()} has no architecture {architecture!r} "
-                        f"(it has: {listed})"
-                    )
-        return list(dict.fromkeys(requested))
+                known[name] = sides[name].start(backend, ready=False)
+        selected = _selected(sides, known, requested, run_all)
+        for name in SIDES:
+            for backend in every:
+                sides[name].start(backend)
+        return selected
     except BaseException:
         for runner in sides.values():
             runner.stop()
         raise
+
+
+def _selected(
+    sides: dict[str, SideRunner],
+    known: dict[str, list[str]],
+    requested: Sequence[str],
+    run_all: bool,
+) -> list[str]:
+    both = sorted(set(known["base"]) & set(known["head"]))
+    if run_all:
+        if requested:
+            raise ConfigError("give architecture names or --all, not both")
+        if not both:
+            raise ConfigError("the two sides have no architecture in common")
+        return both
+    if not requested:
+        raise ConfigError("name at least one architecture, or use --all")
+    for architecture in requested:
+        for name in SIDES:
+            if architecture not in known[name]:
+                listed = ", ".join(known[name]) or "none"
+                raise ConfigError(
+                    f"{sides[name].side.describe()} has no architecture {architecture!r} "
+                    f"(it has: {listed})"
+                )
+    return list(dict.fromkeys(requested))
 
 
 def measure(
