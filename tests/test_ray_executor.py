@@ -1,11 +1,12 @@
 """The Ray executor: runs as tasks on a Ray cluster, with the local executor's contract.
 
 Runs use the faulty test plugin's ``tiny`` architecture (and ``sleepy``, ``nan``) on a few
-hundred images: each in a Ray worker of its own, which is what these tests are about. The
-behaviours that need no particular cluster share one sweep on one local instance; the
-machine measurement per node runs on a two-node cluster of its own. The test of an
-instance the executor starts (and stops) for its sweep comes first, then the tests that
-share one local instance, then the two-node cluster's: each instance starts once.
+hundred images: each in a Ray worker of its own, which is what these tests are about. Two
+tests start a local instance through the executor, which stops it; every other test runs
+on one two-node cluster started once for the module (each node one CPU, each named, so
+the machine measurement per node shows), and the behaviours of one sweep (a run that
+trains, one that diverges, a worker killed, a run waiting for a CPU) are one sweep's,
+shared by their tests. Each Ray worker imports TensorFlow: fewer workers, a faster suite.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import signal
 import sys
 import textwrap
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,6 +65,8 @@ class RaySweep:
     results: list[record.Run] = field(default_factory=list)  # on_result, as each run ended
     started: list[RunConfig] = field(default_factory=list)  # on_start
     events: list[dict] = field(default_factory=list)  # on_progress, when not replaced
+    measured: list[dict] = field(default_factory=list)  # every peak measured on the nodes
+    run_pids: dict[str, int] = field(default_factory=dict)  # run_id -> its worker's pid
 
     @property
     def runs(self) -> list[record.Run]:
@@ -109,14 +111,6 @@ def shut_down_ray():
     yield
     if ray.is_initialized():
         ray.shutdown()
-
-
-@pytest.fixture
-def local_ray():
-    """One local instance (2 CPUs) for the module's sweeps; the executor uses it and leaves it."""
-    if not ray.is_initialized():
-        ray.init(**RAY_INIT)
-    return ray
 
 
 def worker_gone(pid: int, within: float = PATIENCE_SECONDS) -> bool:
@@ -224,99 +218,8 @@ def test_a_ray_run_past_the_timeout_is_stopped_and_failed_and_its_instance_shut_
     assert ray.is_initialized() is False
 
 
-# --- one sweep on a local instance ---------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def ray_sweep(tmp_path_factory, mnist, faulty_on_path) -> RaySweep:
-    """tiny, nan, and sleepy killed as soon as it starts; one CPU each, on a local instance
-    with two: sleepy waits for a CPU, so it starts once another run has ended."""
-    if not ray.is_initialized():
-        ray.init(**RAY_INIT)
-    events = []
-
-    def kill_sleepy(event):
-        events.append(event)
-        if event["event"] == "run" and event["config"].architecture == "sleepy":
-            os.kill(event["pid"], signal.SIGKILL)
-
-    configs = [tiny(0), tiny(0, "nan"), tiny(0, "sleepy")]
-    log_dir = tmp_path_factory.mktemp("ray-sweep") / "logs"
-    done = sweep(
-        mnist, configs, log_dir, on_progress=kill_sleepy, cpus_per_run=1, timeout=PATIENCE_SECONDS
-    )
-    done.events = events
-    return done
-
-
-def test_ray_runs_come_in_plan_order_marked_with_where_they_ran(ray_sweep):
-    runs = ray_sweep.runs
-    assert [run.run_id for run in runs] == [config.run_id for config in ray_sweep.configs]
-    assert [(run.executor, run.isolation, run.cpus_reserved) for run in runs] == [
-        ("ray", "process", 1)
-    ] * 3
-    # Every run reported where it ran, even the one whose worker was killed.
-    assert all(run.node for run in runs)
-
-
-def test_ray_runs_train_on_the_object_store_data(ray_sweep):
-    trained = ray_sweep.runs[0]
-    assert (trained.status, trained.train_samples, trained.test_samples) == ("ok", 300, 50)
-    assert (trained.backend, trained.plugin) == ("tensorflow", "faulty")
-    assert trained.test_accuracy > 0.3
-
-
-def test_a_diverging_ray_run_is_recorded_as_diverged(ray_sweep):
-    nan = ray_sweep.runs[1]
-    assert (nan.status, nan.error) == (
-        "diverged",
-        "FloatingPointError: training loss became nan (diverged)",
-    )
-
-
-def test_a_killed_ray_worker_fails_its_run_alone(ray_sweep):
-    assert [run.status for run in ray_sweep.runs] == ["ok", "diverged", "failed"]
-    killed = ray_sweep.runs[2]
-    assert killed.error.startswith("ray worker died: ")
-    # The driver made its record: the configuration and where it ran, nothing measured.
-    assert (killed.plugin, killed.train_samples, killed.fit_seconds) == ("faulty", 300, None)
-
-
-def test_each_ray_run_is_handed_over_as_it_ends(ray_sweep):
-    run_ids = sorted(config.run_id for config in ray_sweep.configs)
-    assert sorted(run.run_id for run in ray_sweep.results) == run_ids
-    assert sorted(config.run_id for config in ray_sweep.started) == run_ids
-    ends = [event for event in ray_sweep.events if event["event"] == "run_end"]
-    assert sorted(event["index"] for event in ends) == [0, 1, 2]
-
-
-def test_each_ray_run_is_announced_with_its_node_and_worker_pid(ray_sweep):
-    runs = [event for event in ray_sweep.events if event["event"] == "run"]
-    assert sorted(event["index"] for event in runs) == [0, 1, 2]
-    nodes = {run.run_id: run.node for run in ray_sweep.runs}
-    assert all(event["node"] == nodes[event["config"].run_id] for event in runs)
-    assert len({event["pid"] for event in runs}) == 3  # a fresh worker per run
-
-
-def test_each_ray_runs_output_is_in_the_log_dir(ray_sweep):
-    assert sorted(path.name for path in ray_sweep.log_dir.iterdir()) == sorted(
-        f"{config.run_id}.log" for config in ray_sweep.configs
-    )
-
-
-# --- sweeps of their own -------------------------------------------------------------------
-
-
-def test_more_cpus_per_run_than_any_node_has_is_refused(local_ray, mnist, tmp_path):
-    with pytest.raises(ConfigError) as error:
-        sweep(mnist, [tiny()], tmp_path, cpus_per_run=3)
-    assert str(error.value) == (
-        "--cpus-per-run 3 is more than the largest Ray node has (2); no run could start"
-    )
-
-
 def test_a_lost_cluster_stops_the_sweep_keeping_the_finished_runs(
-    local_ray, mnist, faulty_on_path, tmp_path, monkeypatch
+    mnist, faulty_on_path, tmp_path, monkeypatch
 ):
     def lose_cluster(*args, **kwargs):
         raise ray.exceptions.RaySystemError("GCS unreachable")
@@ -327,11 +230,19 @@ def test_a_lost_cluster_stops_the_sweep_keeping_the_finished_runs(
         results.append(run)
         monkeypatch.setattr(ray, "wait", lose_cluster)
 
-    # One run at a time (each reserves the whole node): the first ends, stopped by the
-    # timeout, while the second is still to come.
+    # One run at a time (each reserves the instance's 2 CPUs): the first ends, stopped by
+    # the timeout, while the second is still to come.
     configs = [tiny(0, "sleepy"), tiny(1, "sleepy")]
     with pytest.raises(MnistbenchError) as error:
-        sweep(mnist, configs, tmp_path / "logs", on_result=on_result, cpus_per_run=2, timeout=2)
+        sweep(
+            mnist,
+            configs,
+            tmp_path / "logs",
+            on_result=on_result,
+            ray_init_kwargs=RAY_INIT,
+            cpus_per_run=2,
+            timeout=2,
+        )
     message = str(error.value)
     assert message.startswith("lost the Ray cluster at ")
     assert message.endswith(
@@ -341,68 +252,15 @@ def test_a_lost_cluster_stops_the_sweep_keeping_the_finished_runs(
     assert [(run.run_id, run.status, run.error) for run in results] == [
         ("sleepy-r0", "failed", "timed out after 2 s")
     ]
+    assert ray.is_initialized() is False
 
 
-def test_an_interrupted_ray_sweep_records_the_started_run_and_stops_it(
-    local_ray, mnist, faulty_on_path, tmp_path
-):
-    results, pids = [], []
+# --- one two-node cluster for the rest of the module ----------------------------------------
 
-    def interrupt(event):
-        if event["event"] == "run":
-            pids.append(event["pid"])
-            raise Interrupted(signal.SIGTERM)
-
-    with pytest.raises(Interrupted):
-        sweep(
-            mnist,
-            [tiny(0, "sleepy")],
-            tmp_path,
-            on_progress=interrupt,
-            on_result=results.append,
-            cpus_per_run=1,
-        )
-    assert [(run.status, run.error, run.executor) for run in results] == [
-        ("interrupted", "interrupted by SIGTERM", "ray")
-    ]
-    assert worker_gone(pids[0])
-
-
-def test_the_cli_joins_a_running_cluster_where_by_default_a_run_reserves_a_whole_node(
-    cli, local_ray, tmp_path, mnist_npz
-):
-    address = local_ray.get_runtime_context().gcs_address
-    output = tmp_path / "out"
-    result = cli(
-        "run",
-        "dnn",
-        "--executor",
-        "ray",
-        "--ray-address",
-        address,
-        *QUICK_ARGS,
-        "--output",
-        str(output),
-        "--data",
-        str(mnist_npz),
-    )
-    assert result.returncode == 0, result.stderr
-    (run,) = record.read(output)
-    assert (run.run_id, run.status) == ("dnn-r0", "ok")
-    # The local instance has one node of RAY_INIT's 2 CPUs: without --cpus-per-run, all.
-    assert (run.executor, run.cpus_reserved) == ("ray", 2)
-    assert run.node
-    assert local_ray.is_initialized()  # the cluster it joined is left running
-    manifest = json.loads((output / "manifest.json").read_text())
-    assert manifest["options"] == on_ray(ray_address=address).to_dict()  # --resume joins it
-
-
-# --- the machine measurement on a two-node cluster ----------------------------------------
-
-#: Start-up hook of the two-node cluster's Ray workers, found on their PYTHONPATH (the
-#: driver forwards its sys.path). Both nodes run on this host, so each worker takes its
-#: node's name from MNISTBENCH_TEST_NODE (set per raylet) as the host name a real
-#: cluster's node has, and notes every peak FLOP/s measurement in MNISTBENCH_TEST_PEAKS.
+#: Start-up hook of the cluster's Ray workers, found on their PYTHONPATH (the driver
+#: forwards its sys.path). Both nodes run on this host, so each worker takes its node's
+#: name from MNISTBENCH_TEST_NODE (set per raylet) as the host name a real cluster's node
+#: has, and notes every peak FLOP/s measurement in MNISTBENCH_TEST_PEAKS.
 NODE_SITECUSTOMIZE = textwrap.dedent(
     """
     import os
@@ -436,21 +294,16 @@ NODE_SITECUSTOMIZE = textwrap.dedent(
 
 
 @dataclass
-class TwoNodeSweep:
-    runs: list[record.Run]
-    measured: list[dict]  # the notes of every peak measurement taken on the nodes
-    run_pids: dict[str, int]  # run_id -> pid of its worker
+class Cluster:
+    address: str  # the GCS address a driver joins
+    peaks: Path  # the notes of every peak measurement taken on the nodes
+    hook: Path  # the folder of NODE_SITECUSTOMIZE, for a driver's sys.path
 
 
 @pytest.fixture(scope="module")
-def two_node_sweep(tmp_path_factory, mnist, faulty_on_path) -> TwoNodeSweep:
-    """Three tiny runs, one CPU each, on a cluster of two one-CPU nodes named node-a and
-    node-b, through the sweep as ``mnistbench run --executor ray --cpus-per-run 1`` runs it."""
-    from ray.cluster_utils import Cluster
-
-    from mnistbench.executors import ray as ray_executor
-    from mnistbench.plugins import load_plugins as load_bare_plugins
-    from mnistbench.sweep import Sweep, prepare_output_dir, run_sweep
+def cluster(tmp_path_factory) -> Cluster:
+    """Two nodes of one CPU each, named node-a and node-b, and this process connected."""
+    from ray.cluster_utils import Cluster as RayCluster
 
     if ray.is_initialized():
         ray.shutdown()
@@ -467,46 +320,112 @@ def two_node_sweep(tmp_path_factory, mnist, faulty_on_path) -> TwoNodeSweep:
         variables = {"MNISTBENCH_TEST_NODE": name, "MNISTBENCH_TEST_PEAKS": str(peaks)}
         return {"num_cpus": 1, "env_vars": variables}
 
-    pids = {}
-
-    def note_pid(event):
-        if event["event"] == "run":
-            pids[event["config"].run_id] = event["pid"]
-
-    cluster = Cluster(
+    nodes = RayCluster(
         initialize_head=True, head_node_args={**node("node-a"), "include_dashboard": False}
     )
     try:
-        cluster.add_node(**node("node-b"))
-        ray.init(address=cluster.address, log_to_driver=False)
+        nodes.add_node(**node("node-b"))
+        ray.init(address=nodes.address, log_to_driver=False)
         assert node_cpus(ray) == [1, 1]
-        with pytest.MonkeyPatch.context() as patch:
-            patch.syspath_prepend(str(hook))
-            output = prepare_output_dir(root / "out")
-            configs = [tiny(repeat) for repeat in range(3)]
-            # The Ray executor and the installed plugins: no reports, which no test here reads.
-            plugins = load_bare_plugins(builtins=[ray_executor])
-            plan = Sweep.new(configs, on_ray(cpus_per_run=1), output, plugins)
-            result = run_sweep(
-                plan, mnist=mnist, plugins=plugins, on_progress=note_pid, argv=["mnistbench"]
-            )
+        yield Cluster(ray.get_runtime_context().gcs_address, peaks, hook)
     finally:
         ray.shutdown()
-        cluster.shutdown()
-    measured = [json.loads(line) for line in peaks.read_text().splitlines()]
-    return TwoNodeSweep(result.ran, measured, pids)
+        nodes.shutdown()
 
 
-def test_each_run_names_the_node_it_ran_on(two_node_sweep):
-    runs = two_node_sweep.runs
-    assert [run.status for run in runs] == ["ok"] * 3
+@pytest.fixture(scope="module")
+def ray_sweep(tmp_path_factory, mnist, faulty_on_path, cluster) -> RaySweep:
+    """tiny, nan, sleepy killed as soon as it starts, and tiny again; one CPU each on the
+    two one-CPU nodes: sleepy waits for a CPU, so it starts once another run has ended,
+    and one node runs two of the runs that measure."""
+    events, pids = [], {}
+
+    def note_and_kill_sleepy(event):
+        events.append(event)
+        if event["event"] == "run":
+            pids[event["config"].run_id] = event["pid"]
+            if event["config"].architecture == "sleepy":
+                os.kill(event["pid"], signal.SIGKILL)
+
+    configs = [tiny(0), tiny(0, "nan"), tiny(0, "sleepy"), tiny(1)]
+    log_dir = tmp_path_factory.mktemp("ray-sweep") / "logs"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.syspath_prepend(str(cluster.hook))
+        done = sweep(
+            mnist,
+            configs,
+            log_dir,
+            on_progress=note_and_kill_sleepy,
+            cpus_per_run=1,
+            timeout=PATIENCE_SECONDS,
+        )
+    done.events, done.run_pids = events, pids
+    done.measured = [json.loads(line) for line in cluster.peaks.read_text().splitlines()]
+    return done
+
+
+def test_ray_runs_come_in_plan_order_marked_with_where_they_ran(ray_sweep):
+    runs = ray_sweep.runs
+    assert [run.run_id for run in runs] == [config.run_id for config in ray_sweep.configs]
+    assert [(run.executor, run.isolation, run.cpus_reserved) for run in runs] == [
+        ("ray", "process", 1)
+    ] * 4
+    # Every run reported where it ran, even the one whose worker was killed.
     assert {run.node for run in runs} == {"node-a", "node-b"}
 
 
-def test_each_peak_is_measured_in_a_runs_worker_under_the_runs_thread_limit(two_node_sweep):
-    runs_on = {run.run_id: run.node for run in two_node_sweep.runs}
-    workers = {(runs_on[run_id], pid) for run_id, pid in two_node_sweep.run_pids.items()}
-    measured = two_node_sweep.measured
+def test_ray_runs_train_on_the_object_store_data(ray_sweep):
+    trained = ray_sweep.runs[0]
+    assert (trained.status, trained.train_samples, trained.test_samples) == ("ok", 300, 50)
+    assert (trained.backend, trained.plugin) == ("tensorflow", "faulty")
+    assert trained.test_accuracy > 0.3
+
+
+def test_a_diverging_ray_run_is_recorded_as_diverged(ray_sweep):
+    nan = ray_sweep.runs[1]
+    assert (nan.status, nan.error) == (
+        "diverged",
+        "FloatingPointError: training loss became nan (diverged)",
+    )
+
+
+def test_a_killed_ray_worker_fails_its_run_alone(ray_sweep):
+    assert [run.status for run in ray_sweep.runs] == ["ok", "diverged", "failed", "ok"]
+    killed = ray_sweep.runs[2]
+    assert killed.error.startswith("ray worker died: ")
+    # The driver made its record: the configuration and where it ran, nothing measured.
+    assert (killed.plugin, killed.train_samples, killed.fit_seconds) == ("faulty", 300, None)
+
+
+def test_each_ray_run_is_handed_over_as_it_ends(ray_sweep):
+    run_ids = sorted(config.run_id for config in ray_sweep.configs)
+    assert sorted(run.run_id for run in ray_sweep.results) == run_ids
+    assert sorted(config.run_id for config in ray_sweep.started) == run_ids
+    ends = [event for event in ray_sweep.events if event["event"] == "run_end"]
+    assert sorted(event["index"] for event in ends) == [0, 1, 2, 3]
+
+
+def test_each_ray_run_is_announced_with_its_node_and_worker_pid(ray_sweep):
+    runs = [event for event in ray_sweep.events if event["event"] == "run"]
+    assert sorted(event["index"] for event in runs) == [0, 1, 2, 3]
+    nodes = {run.run_id: run.node for run in ray_sweep.runs}
+    assert all(event["node"] == nodes[event["config"].run_id] for event in runs)
+    assert len({event["pid"] for event in runs}) == 4  # a fresh worker per run
+
+
+def test_each_ray_runs_output_is_in_the_log_dir(ray_sweep):
+    assert sorted(path.name for path in ray_sweep.log_dir.iterdir()) == sorted(
+        f"{config.run_id}.log" for config in ray_sweep.configs
+    )
+
+
+# --- the machine measurement per node --------------------------------------------------------
+
+
+def test_each_peak_is_measured_in_a_runs_worker_under_the_runs_thread_limit(ray_sweep):
+    runs_on = {run.run_id: run.node for run in ray_sweep.runs}
+    workers = {(runs_on[run_id], pid) for run_id, pid in ray_sweep.run_pids.items()}
+    measured = ray_sweep.measured
     where = [(note["node"], note["pid"]) for note in measured]
     assert {node for node, _ in where} == {"node-a", "node-b"}
     assert set(where) <= workers  # each in a run's own worker, on that run's node
@@ -514,31 +433,97 @@ def test_each_peak_is_measured_in_a_runs_worker_under_the_runs_thread_limit(two_
     assert [note["threads"] for note in measured] == [one_thread] * len(measured)
 
 
-def test_each_run_carries_a_peak_measured_on_its_own_node(two_node_sweep):
-    own = {note["pid"]: note["peak"] for note in two_node_sweep.measured}
+def test_each_run_carries_a_peak_measured_on_its_own_node(ray_sweep):
+    own = {note["pid"]: note["peak"] for note in ray_sweep.measured}
     on_node = {}
-    for note in two_node_sweep.measured:
+    for note in ray_sweep.measured:
         on_node.setdefault(note["node"], []).append(note["peak"])
-    for run in two_node_sweep.runs:
-        pid = two_node_sweep.run_pids[run.run_id]
+    # The runs that ended ok: a diverged or killed run's record is the driver's, unmeasured.
+    for run in [run for run in ray_sweep.runs if run.status == "ok"]:
+        pid = ray_sweep.run_pids[run.run_id]
         if pid in own:  # this run measured: it carries its own figure
             assert run.peak_flops_per_second == own[pid]
         else:  # it used its node's earlier figure
             assert run.peak_flops_per_second in on_node.get(run.node, [])
 
 
-def test_the_runs_of_one_node_share_the_one_peak_measured_there(two_node_sweep):
-    assert sorted(note["node"] for note in two_node_sweep.measured) == ["node-a", "node-b"]
-    peaks = {}
-    for run in two_node_sweep.runs:
-        peaks.setdefault(run.node, set()).add(run.peak_flops_per_second)
-    assert [len(values) for values in peaks.values()] == [1, 1]
-    # Three runs on two nodes: one node ran two, and they share its one figure.
-    assert max(Counter(run.node for run in two_node_sweep.runs).values()) >= 2
+def test_the_runs_of_one_node_share_the_one_peak_measured_there(ray_sweep):
+    # Four runs on two nodes, one measurement on each.
+    assert sorted(note["node"] for note in ray_sweep.measured) == ["node-a", "node-b"]
+    # The last run came to a node that had run another before it: it measured nothing and
+    # carries that node's figure.
+    last = ray_sweep.runs[3]
+    assert ray_sweep.run_pids[last.run_id] not in {note["pid"] for note in ray_sweep.measured}
+    [figure] = [note["peak"] for note in ray_sweep.measured if note["node"] == last.node]
+    assert (last.status, last.peak_flops_per_second) == ("ok", figure)
 
 
-def test_each_runs_peak_fraction_is_its_training_rate_over_its_nodes_peak(two_node_sweep):
-    runs = two_node_sweep.runs
-    assert [run.train_peak_fraction for run in runs] == [
-        run.train_flops_per_second / run.peak_flops_per_second for run in runs
+def test_each_runs_peak_fraction_is_its_training_rate_over_its_nodes_peak(ray_sweep):
+    trained = [run for run in ray_sweep.runs if run.status == "ok"]
+    assert [run.train_peak_fraction for run in trained] == [
+        run.train_flops_per_second / run.peak_flops_per_second for run in trained
     ]
+
+
+# --- more sweeps on the cluster ---------------------------------------------------------------
+
+
+def test_more_cpus_per_run_than_any_node_has_is_refused(cluster, mnist, tmp_path):
+    with pytest.raises(ConfigError) as error:
+        sweep(mnist, [tiny()], tmp_path, cpus_per_run=2)
+    assert str(error.value) == (
+        "--cpus-per-run 2 is more than the largest Ray node has (1); no run could start"
+    )
+
+
+def test_an_interrupted_ray_sweep_records_the_started_run_and_stops_it(
+    cluster, mnist, faulty_on_path, tmp_path
+):
+    results, pids = [], []
+
+    def interrupt(event):
+        if event["event"] == "run":
+            pids.append(event["pid"])
+            raise Interrupted(signal.SIGTERM)
+
+    with pytest.raises(Interrupted):
+        sweep(
+            mnist,
+            [tiny(0, "sleepy")],
+            tmp_path,
+            on_progress=interrupt,
+            on_result=results.append,
+            cpus_per_run=1,
+        )
+    assert [(run.status, run.error, run.executor) for run in results] == [
+        ("interrupted", "interrupted by SIGTERM", "ray")
+    ]
+    assert worker_gone(pids[0])
+
+
+def test_the_cli_joins_a_running_cluster_where_by_default_a_run_reserves_a_whole_node(
+    cli, cluster, tmp_path, mnist_npz
+):
+    output = tmp_path / "out"
+    result = cli(
+        "run",
+        "dnn",
+        "--executor",
+        "ray",
+        "--ray-address",
+        cluster.address,
+        *QUICK_ARGS,
+        "--output",
+        str(output),
+        "--data",
+        str(mnist_npz),
+    )
+    assert result.returncode == 0, result.stderr
+    (run,) = record.read(output)
+    assert (run.run_id, run.status) == ("dnn-r0", "ok")
+    # Each node of the cluster has one CPU: without --cpus-per-run, a run takes all of it.
+    assert (run.executor, run.cpus_reserved) == ("ray", 1)
+    assert run.node
+    assert ray.is_initialized() and node_cpus(ray) == [1, 1]  # the cluster is left running
+    manifest = json.loads((output / "manifest.json").read_text())
+    assert manifest["options"] == on_ray(ray_address=cluster.address).to_dict()  # --resume joins it
