@@ -75,16 +75,33 @@ class Tiny:
 
 def python_process(code: str, *args: str, env: dict | None = None) -> subprocess.Popen:
     """``code`` (dedented) in a new Python process with ``args``, the tests' helpers importable
-    (``from helpers import Tiny``), its output piped; ``env`` adds to this environment."""
+    (``from helpers import Tiny``), its input and output piped; ``env`` adds to this
+    environment."""
     tests = str(Path(__file__).resolve().parent)
     path = os.pathsep.join(filter(None, [tests, os.environ.get("PYTHONPATH", "")]))
     return subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(code), *args],
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONPATH": path, **(env or {})},
     )
+
+
+def together(processes: list[subprocess.Popen]) -> list[subprocess.Popen]:
+    """Let ``processes`` go at once, when every one has said it is ready, however long
+    their start took on a busy machine: each ``python_process`` prints ``ready`` once set
+    up, then waits for a line of its input (``sys.stdin.readline()``), sent to all at once."""
+    for process in processes:
+        line = process.stdout.readline()
+        if line != "ready\n":
+            process.wait(timeout=60)
+            raise AssertionError(f"not ready: {line!r}; {process.stderr.read()}")
+    for process in processes:
+        process.stdin.write("go\n")
+        process.stdin.flush()
+    return processes
 
 
 def finished(process: subprocess.Popen, timeout: float = 300) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import postgres
 import pytest
-from helpers import QUICK, Tiny, finished, logged, python_process
+from helpers import QUICK, Tiny, finished, logged, python_process, together
 from synthetic_runs import invoke
 
 import mnistbench
@@ -27,15 +27,15 @@ def store(url) -> stores.Store:
 # --- many writers at once ---------------------------------------------------------------------
 
 WRITER = """
-    import sys, time
+    import sys
     from mnistbench import stores
     from mnistbench.builtins import load_plugins
     from mnistbench.record import new_run
 
-    url, sweep_id, count, start = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+    url, sweep_id, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
     store = stores.open_store(url, load_plugins(entry_points=False).stores)
-    while time.time() < start:
-        time.sleep(0.005)
+    print("ready", flush=True)
+    sys.stdin.readline()  # all connected and waiting, then all at once
     with store.open():
         store.record_sweep(sweep_id, {}, started_at="2026-01-01T00:00:00+00:00", output_dir=".")
         for index in range(count):
@@ -46,8 +46,7 @@ WRITER = """
 
 
 def test_eight_processes_writing_100_runs_each_at_once_lose_none(store_url):
-    start = time.time() + 3  # all connected and waiting, then all at once
-    writers = [python_process(WRITER, store_url, f"sweep-{k}", "100", str(start)) for k in range(8)]
+    writers = together([python_process(WRITER, store_url, f"sweep-{k}", "100") for k in range(8)])
     for writer in writers:
         finished(writer)
     runs = store(store_url).read_runs()
@@ -59,14 +58,13 @@ def test_eight_processes_writing_100_runs_each_at_once_lose_none(store_url):
 # --- two migrations at once ------------------------------------------------------------------
 
 OPENER = """
-    import sys, time
+    import sys
     from mnistbench import stores
     from mnistbench.builtins import load_plugins
 
-    url, start = sys.argv[1], float(sys.argv[2])
-    store = stores.open_store(url, load_plugins(entry_points=False).stores)
-    while time.time() < start:
-        time.sleep(0.002)
+    store = stores.open_store(sys.argv[1], load_plugins(entry_points=False).stores)
+    print("ready", flush=True)
+    sys.stdin.readline()  # all connected and waiting, then all at once
     with store.open():
         print(store.found_version)
 """
@@ -102,8 +100,7 @@ def test_two_sweeps_opening_an_old_store_at_once_migrate_it_once(store_url):
     if not store_url.startswith("postgresql"):
         store_url = f"sqlite:///{store_url}"
     old_schema(store_url)
-    start = time.time() + 3
-    openers = [python_process(OPENER, store_url, str(start)) for _ in range(4)]
+    openers = together([python_process(OPENER, store_url) for _ in range(4)])
     found = sorted(int(finished(opener)) for opener in openers)
     # One migrated from version 1; the others waited on its lock and found it done.
     assert found == [1, stores.SCHEMA_VERSION, stores.SCHEMA_VERSION, stores.SCHEMA_VERSION]

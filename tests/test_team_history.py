@@ -4,9 +4,8 @@ and PostgreSQL, a history moved between stores, and several machines writing one
 from __future__ import annotations
 
 import os
-import time
 
-from helpers import finished, python_process
+from helpers import finished, python_process, together
 from synthetic_runs import invoke
 from test_history import COMMITS, STEP_40, as_read, run_row, sweep_rows
 
@@ -172,7 +171,7 @@ def test_db_copy_moves_a_history_into_another_store_and_again_changes_nothing(
 # --- three processes, two machines, one PostgreSQL --------------------------------------------
 
 SWEEPER = """
-    import sys, time
+    import sys
     from test_history import run_row
     from mnistbench import stores
     from mnistbench.stores.recorder import SweepRecorder
@@ -181,11 +180,11 @@ SWEEPER = """
 
     # A sweep's writes as run_sweep makes them (its recorder): the sweep's environment with
     # this machine (MNISTBENCH_MACHINE), then each run as it ends; all three processes at once.
-    url, sweep_id, start = sys.argv[1], sys.argv[2], float(sys.argv[3])
+    url, sweep_id = sys.argv[1], sys.argv[2]
     store = stores.open_store(url, load_plugins(entry_points=False).stores)
     recorder = SweepRecorder(store, sweep_id, ".")
-    while time.time() < start:
-        time.sleep(0.005)
+    print("ready", flush=True)
+    sys.stdin.readline()
     recorder.record_sweep(
         {"machine": describe_machine(), "git_commit": sweep_id * 40},
         started_at=f"2026-01-0{sweep_id}T00:00:00+00:00",
@@ -201,11 +200,12 @@ SWEEPER = """
 def test_history_of_a_store_written_at_once_by_three_processes_on_two_machines(
     postgres_url, tmp_path
 ):
-    start = time.time() + 3
-    processes = [
-        python_process(SWEEPER, postgres_url, str(k), str(start), env={MACHINE_VARIABLE: machine})
-        for k, machine in ((1, "runner-a"), (2, "runner-a"), (3, "runner-b"))
-    ]
+    processes = together(
+        [
+            python_process(SWEEPER, postgres_url, str(k), env={MACHINE_VARIABLE: machine})
+            for k, machine in ((1, "runner-a"), (2, "runner-a"), (3, "runner-b"))
+        ]
+    )
     for process in processes:
         finished(process)
     runs = store(postgres_url).read_runs()
