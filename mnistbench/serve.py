@@ -287,12 +287,17 @@ class WarmWorker:
             self.ready = True
 
     def _start_message(self) -> dict:
-        left = START_TIMEOUT - (time.time() - (self._launched or time.time()))
-        message = self._receive(max(left, 0.0))
-        if message.get("timeout"):
-            self.stop()
-            raise WorkerGone(f"it did not start within {START_TIMEOUT:g} s")
-        return message
+        """The starting worker's next message other than a warning (a plugin that failed
+        to load, say: logged here, as a run's are)."""
+        while True:
+            left = START_TIMEOUT - (time.time() - (self._launched or time.time()))
+            message = self._receive(max(left, 0.0))
+            if message.get("timeout"):
+                self.stop()
+                raise WorkerGone(f"it did not start within {START_TIMEOUT:g} s")
+            if message.get("event") != "warning":
+                return message
+            log.warning(message["message"])
 
     def run(
         self,

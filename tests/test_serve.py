@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import QUICK
+from helpers import QUICK, logged
 
 from mnistbench import record
 from mnistbench.executors.local import call_in_worker, prepare_worker
@@ -114,25 +114,31 @@ def test_a_worker_says_hello_before_its_backend_loads_and_stops_at_once_while_it
     assert process.returncode == -signal.SIGTERM
 
 
-#: A worker of an earlier version: its hello, sent once its backend was imported, is all
-#: it says before runs (no ``ready``); then it waits for its requests' end.
+#: A worker of an earlier version: a warning (a plugin that failed to load), then its
+#: hello, sent once its backend was imported, is all it says before runs (no ``ready``);
+#: then it waits for its requests' end.
 OLD_WORKER = """\
 import json, os, sys
 answers = int(sys.argv[sys.argv.index("--answers") + 1])
 requests = int(sys.argv[sys.argv.index("--requests") + 1])
-os.write(answers, json.dumps({"hello": 1, "architectures": ["old"]}).encode() + b"\\n")
+for message in ({"event": "warning", "message": "plugin 'x' failed to load"},
+                {"hello": 1, "architectures": ["old"]}):
+    os.write(answers, json.dumps(message).encode() + b"\\n")
 os.read(requests, 1)
 """
 
 
-def test_an_earlier_workers_hello_without_ready_is_ready(tmp_path, mnist_npz):
+def test_an_earlier_workers_hello_without_ready_is_ready_and_warnings_before_are_logged(
+    tmp_path, mnist_npz
+):
     python = tmp_path / "python"
     python.write_text(f"#!{sys.executable}\n{OLD_WORKER}")
     python.chmod(0o755)
-    with WarmWorker(Spawn(str(python)), mnist_npz, tmp_path / "logs") as worker:
+    with WarmWorker(Spawn(str(python)), mnist_npz, tmp_path / "logs") as worker, logged() as seen:
         worker.launch()
         worker.wait_ready()
         assert (worker.hello["architectures"], worker.ready) == (["old"], True)
+    assert seen == ["plugin 'x' failed to load"]
 
 
 def _affinity_and_threads(threads, pinned, on_progress):
