@@ -117,6 +117,23 @@ def test_importing_a_sweep_the_store_recorded_adds_and_changes_nothing(recorded)
     assert (imported.added, imported.updated, imported.unchanged) == (0, 0, 3)
 
 
+def test_runs_started_within_one_second_read_back_in_their_sweeps_order(store_url):
+    # Start times are to the second: the runs' places in the sweep order them, not their ids.
+    second = "2026-01-01T00:00:00+00:00"
+    runs = [
+        new_run(run_id=run_id, architecture="dnn", status="ok", started_at=at, position=place)
+        for run_id, at, place in (
+            ("c-r0", second, 0),
+            ("b-r0", second, 1),
+            ("a-r0", "2026-01-01T00:00:01+00:00", 2),
+        )
+    ]
+    with store(store_url).open() as opened:
+        for run in reversed(runs):
+            opened.record_run("s", run)
+    assert list(store(store_url).read_runs()["run_id"]) == ["c-r0", "b-r0", "a-r0"]
+
+
 @pytest.mark.parametrize("recorded", ["sqlite"], indirect=True)  # its directory
 def test_db_import_twice_adds_nothing(recorded, store_url):
     output, _ = recorded

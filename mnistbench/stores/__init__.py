@@ -458,8 +458,10 @@ class Store:
         """
         sweep_rows, runs = self.read_all()
         sweeps = {row["sweep_id"]: row for row in sweep_rows}
-        # Oldest sweep first, each sweep's runs in the order they started. A run whose
-        # sweep row could not be written (a server that was down) is still a run.
+        # Oldest sweep first, each sweep's runs in the order they started: their start
+        # times are to the second, so runs started within one second go by their place in
+        # the sweep's order. A run whose sweep row could not be written (a server that was
+        # down) is still a run.
         ordered = sorted(
             enumerate(runs),
             key=lambda item: (
@@ -467,6 +469,8 @@ class Store:
                 (sweeps.get(item[1][0]) or {}).get("started_at") or "",
                 item[1][0],
                 item[1][1].started_at,
+                item[1][1].position is None,
+                item[1][1].position or 0,
                 item[0],
             ),
         )
