@@ -35,7 +35,7 @@ WRITER = """
     url, sweep_id, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
     store = stores.open_store(url, load_plugins(entry_points=False).stores)
     print("ready", flush=True)
-    sys.stdin.readline()  # all connected and waiting, then all at once
+    sys.stdin.readline()  # every writer set up and waiting, then all at once
     with store.open():
         store.record_sweep(sweep_id, {}, started_at="2026-01-01T00:00:00+00:00", output_dir=".")
         for index in range(count):
@@ -64,7 +64,7 @@ OPENER = """
 
     store = stores.open_store(sys.argv[1], load_plugins(entry_points=False).stores)
     print("ready", flush=True)
-    sys.stdin.readline()  # all connected and waiting, then all at once
+    sys.stdin.readline()  # every writer set up and waiting, then all at once
     with store.open():
         print(store.found_version)
 """
