@@ -295,9 +295,8 @@ class WarmWorker:
             if message.get("timeout"):
                 self.stop()
                 raise WorkerGone(f"it did not start within {START_TIMEOUT:g} s")
-            if message.get("event") != "warning":
+            if not _logged_warning(message):
                 return message
-            log.warning(message["message"])
 
     def run(
         self,
@@ -348,9 +347,9 @@ class WarmWorker:
                 message = self._receive(left)
                 if "result" in message:
                     return self._outcome(message["result"])
-                if message.get("event") == "warning":
-                    log.warning(message["message"])
-                elif on_progress is not None and "event" in message:
+                if _logged_warning(message):
+                    continue
+                if on_progress is not None and "event" in message:
                     on_progress(message)
         except WorkerGone as error:
             code = self.process.poll() if self.process else None
@@ -444,6 +443,15 @@ class WarmWorker:
             return json.loads(line)
         except json.JSONDecodeError:
             raise WorkerGone(f"it wrote {line[:80]!r}, not a message") from None
+
+
+def _logged_warning(message: dict) -> bool:
+    """Log ``message`` here if it is a worker's warning (as its driver shows them); whether
+    it was."""
+    if message.get("event") != "warning":
+        return False
+    log.warning(message["message"])
+    return True
 
 
 def record_of(cells: dict[str, str] | None, outcome: Outcome, make: Callable[..., Run]) -> Run:

@@ -239,26 +239,18 @@ def tiny_plugins():
     return load_plugins(extra=[Tiny()], entry_points=False)
 
 
-#: The shared sweep of the three reference architectures: small, but enough to learn. In
-#: one warm worker: its tests read what a sweep writes, not how runs are isolated (the
-#: default, a fresh process per run, is what test_resume, test_sweepfile and others run).
-CLI_SWEEP_ARGS = (
-    *("--epochs", "2", "--train-limit", "2000", "--test-limit", "300"),
-    *("--isolation", "warm"),
-)
-
-
 @pytest.fixture(scope="session")
 def cli_sweep(tmp_path_factory, cli, mnist_npz) -> Path:
     """One real ``mnistbench run --all`` through the command line, shared by every test that
-    only reads its outputs (``CLI_SWEEP_ARGS``); returns its output directory. Tests must not
-    modify it: copy it first (``shutil.copytree``) to change anything.
+    only reads its outputs (``helpers.CLI_SWEEP_ARGS``); returns its output directory. Tests
+    must not modify it: copy it first (``shutil.copytree``) to change anything.
 
     Made once per test session, whatever the number of xdist workers: the first worker
     to need it runs it while the others wait on a lock in the session's shared temporary
     directory, then read it.
     """
     from filelock import FileLock
+    from helpers import CLI_SWEEP_ARGS
 
     shared = tmp_path_factory.getbasetemp()
     if os.environ.get("PYTEST_XDIST_WORKER"):  # each worker's basetemp is below the session's

@@ -26,6 +26,14 @@ from mnistbench.plan import RunConfig
 QUICK = {"epochs": 1, "train_limit": 200, "test_limit": 50}
 #: The same on the command line, without the speed probes (a test that reads them runs them).
 QUICK_ARGS = ("--epochs", "1", "--train-limit", "200", "--test-limit", "50", "--no-probe")
+#: The shared sweep of the three reference architectures (conftest's ``cli_sweep``): small,
+#: but enough to learn. In one warm worker: its tests read what a sweep writes, not how
+#: runs are isolated (the default, a fresh process per run, is what test_resume,
+#: test_sweepfile and others run).
+CLI_SWEEP_ARGS = (
+    *("--epochs", "2", "--train-limit", "2000", "--test-limit", "300"),
+    *("--isolation", "warm"),
+)
 
 
 def quick(architecture: str = "tiny", **options) -> RunConfig:
@@ -89,10 +97,16 @@ def python_process(code: str, *args: str, env: dict | None = None) -> subprocess
     )
 
 
+def ready_and_wait() -> None:
+    """In a ``python_process`` that :func:`together` starts: say it is set up, then wait
+    for the line that lets all go at once."""
+    print("ready", flush=True)
+    sys.stdin.readline()
+
+
 def together(processes: list[subprocess.Popen]) -> list[subprocess.Popen]:
-    """Let ``processes`` go at once, when every one has said it is ready, however long
-    their start took on a busy machine: each ``python_process`` prints ``ready`` once set
-    up, then waits for a line of its input (``sys.stdin.readline()``), sent to all at once."""
+    """Let ``processes`` go at once, when every one has said it is ready
+    (:func:`ready_and_wait`), however long their start took on a busy machine."""
     for process in processes:
         line = process.stdout.readline()
         if line != "ready\n":

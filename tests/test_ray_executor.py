@@ -337,7 +337,7 @@ def cluster(tmp_path_factory) -> Cluster:
 def ray_sweep(tmp_path_factory, mnist, faulty_on_path, cluster) -> RaySweep:
     """tiny, nan, sleepy killed as soon as it starts, and tiny again; one CPU each on the
     two one-CPU nodes: sleepy waits for a CPU, so it starts once another run has ended,
-    and one node runs two of the runs that measure."""
+    and the last run comes to a node that has run one before."""
     events, pids = [], {}
 
     def note_and_kill_sleepy(event):

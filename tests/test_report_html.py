@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from browser import distinct_colors, mark_selector
-from helpers import QUICK, Tiny
+from helpers import CLI_SWEEP_ARGS, QUICK, Tiny
 from html_page import Page as _Page
 from synthetic_runs import as_read, invoke, repeat_rows, run_row, write_samples
 
@@ -48,11 +48,6 @@ SECTIONS = [
 ]  # fmt: skip
 HOSTILE_ERROR = "<script>alert('error')</script> | rm -rf /"
 HOSTILE_LOG = "last words</pre><script>alert('log')</script> | tail"
-# The shared sweep's options (tests/conftest.py CLI_SWEEP_ARGS).
-CLI_SWEEP_ARGS = [
-    *("--epochs", "2", "--train-limit", "2000", "--test-limit", "300"),
-    *("--isolation", "warm"),
-]
 
 
 def _runs(directory: Path):

@@ -104,13 +104,13 @@ def test_a_run_past_its_timeout_fails_and_the_next_run_gets_a_new_worker(
 def test_a_worker_says_hello_before_its_backend_loads_and_stops_at_once_while_it_loads(
     tmp_path, mnist_npz
 ):
-    worker = WarmWorker(Spawn(), mnist_npz, tmp_path / "logs")
-    worker.launch()
-    hello = worker.wait_hello()
-    assert {"cnn", "dnn", "rnn"} <= set(hello["architectures"])
-    assert (hello["backend"], hello["ready"], worker.ready) == ("tensorflow", False, False)
-    process = worker.process
-    worker.stop()  # mid-import: terminated, not waited for until its backend has loaded
+    with WarmWorker(Spawn(), mnist_npz, tmp_path / "logs") as worker:
+        worker.launch()
+        hello = worker.wait_hello()
+        assert {"cnn", "dnn", "rnn"} <= set(hello["architectures"])
+        assert (hello["backend"], hello["ready"], worker.ready) == ("tensorflow", False, False)
+        process = worker.process
+        worker.stop()  # mid-import: terminated, not waited for until its backend has loaded
     assert process.returncode == -signal.SIGTERM
 
 

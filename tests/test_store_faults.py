@@ -28,14 +28,14 @@ def store(url) -> stores.Store:
 
 WRITER = """
     import sys
+    from helpers import ready_and_wait
     from mnistbench import stores
     from mnistbench.builtins import load_plugins
     from mnistbench.record import new_run
 
     url, sweep_id, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
     store = stores.open_store(url, load_plugins(entry_points=False).stores)
-    print("ready", flush=True)
-    sys.stdin.readline()  # every writer set up and waiting, then all at once
+    ready_and_wait()  # every writer set up and waiting, then all at once
     with store.open():
         store.record_sweep(sweep_id, {}, started_at="2026-01-01T00:00:00+00:00", output_dir=".")
         for index in range(count):
@@ -59,12 +59,12 @@ def test_eight_processes_writing_100_runs_each_at_once_lose_none(store_url):
 
 OPENER = """
     import sys
+    from helpers import ready_and_wait
     from mnistbench import stores
     from mnistbench.builtins import load_plugins
 
     store = stores.open_store(sys.argv[1], load_plugins(entry_points=False).stores)
-    print("ready", flush=True)
-    sys.stdin.readline()  # every writer set up and waiting, then all at once
+    ready_and_wait()  # every writer set up and waiting, then all at once
     with store.open():
         print(store.found_version)
 """

@@ -172,6 +172,7 @@ def test_db_copy_moves_a_history_into_another_store_and_again_changes_nothing(
 
 SWEEPER = """
     import sys
+    from helpers import ready_and_wait
     from test_history import run_row
     from mnistbench import stores
     from mnistbench.stores.recorder import SweepRecorder
@@ -183,8 +184,7 @@ SWEEPER = """
     url, sweep_id = sys.argv[1], sys.argv[2]
     store = stores.open_store(url, load_plugins(entry_points=False).stores)
     recorder = SweepRecorder(store, sweep_id, ".")
-    print("ready", flush=True)
-    sys.stdin.readline()
+    ready_and_wait()
     recorder.record_sweep(
         {"machine": describe_machine(), "git_commit": sweep_id * 40},
         started_at=f"2026-01-0{sweep_id}T00:00:00+00:00",
