@@ -33,9 +33,10 @@ run: $(RUNTIME)
 	$(BIN)/mnistbench run --all $(ARGS)
 
 # The test files run on one pytest-xdist worker per CPU (at most 4: each imports
-# TensorFlow); a file's tests stay on one worker (tests/conftest.py says why).
+# TensorFlow); a file's tests stay on one worker, and the files are handed out in the
+# order tests/conftest.py sets (longest first), not re-sorted by xdist by test count.
 test: $(DEV)
-	$(BIN)/python -m pytest -n auto --maxprocesses=4 --dist loadfile
+	$(BIN)/python -m pytest -n auto --maxprocesses=4 --dist loadfile --no-loadscope-reorder
 
 # ruff, and the layering contracts of docs/development.md (also a test: tests/test_layering.py).
 lint: $(DEV)

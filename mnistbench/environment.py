@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import importlib.metadata
 import json
 import os
@@ -10,6 +11,7 @@ import shlex
 import subprocess
 import sys
 from collections.abc import Mapping
+from functools import cache
 from pathlib import Path
 
 from mnistbench import layout
@@ -145,6 +147,16 @@ def recorded_variables(environ: Mapping[str, str] | None = None) -> dict[str, st
     }
 
 
+@cache
+def _benchmark_machine_info() -> dict:
+    """pytest-benchmark's description of this machine, taken once per process: its CPU
+    part runs CPUID in a subprocess (about 0.2 s), and the machine does not change while a
+    process runs (a warm worker or a test process makes many sweeps)."""
+    from pytest_benchmark.plugin import pytest_benchmark_generate_machine_info
+
+    return pytest_benchmark_generate_machine_info()
+
+
 def describe_environment(
     *,
     backend: str,
@@ -165,7 +177,6 @@ def describe_environment(
     the sweep in the results database. ``environment_variables`` holds the
     :func:`recorded_variables` set when the sweep started, so the command can be repeated.
     """
-    from pytest_benchmark.plugin import pytest_benchmark_generate_machine_info
     from pytest_benchmark.utils import get_commit_info
 
     return {
@@ -195,7 +206,7 @@ def describe_environment(
         "environment_variables": recorded_variables(),
         "git_commit": git_commit(),
         "executable": sys.executable,
-        "machine_info": pytest_benchmark_generate_machine_info(),
+        "machine_info": copy.deepcopy(_benchmark_machine_info()),
         "commit_info": get_commit_info(),
     }
 

@@ -27,21 +27,26 @@ TESTS = Path(__file__).resolve().parent
 FAULTY = TESTS / "plugins" / "mnistbench_faulty.py"
 
 #: The files that take longest (worker seconds in a full run), started first: xdist hands
-#: out files in collection order, so a long file collected last (alphabetically, Ray's)
-#: would run alone at the end while the other worker idles. Longest first is the classic
-#: greedy schedule (LPT); an unlisted file keeps its place after these.
+#: out files in collection order (with ``--no-loadscope-reorder``, as ``make test`` runs
+#: it: by default xdist 3.8 re-sorts files by their number of tests, which started the
+#: quick many-test files first and left the long ones for the end), so a long file
+#: collected last would run alone at the end while the other worker idles. Longest first
+#: is the classic greedy schedule (LPT); an unlisted file keeps its place after these.
 LONGEST_FIRST = (
     "test_ray_executor.py",
     "test_ab.py",
     "test_serve.py",
-    "test_resume.py",
-    "test_stores.py",
+    "test_columns.py",  # the first to ask for ``cli_sweep``, made once for all files
     "test_store_faults.py",
     "test_executors.py",
-    "test_sweepfile.py",
-    "test_third_party.py",
-    "test_history.py",
     "test_backend_grid.py",
+    "test_resume.py",
+    "test_third_party.py",
+    "test_benchmarks.py",
+    "test_stores.py",
+    "test_report_html.py",
+    "test_history.py",
+    "test_sweepfile.py",
 )
 
 

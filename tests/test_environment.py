@@ -101,3 +101,32 @@ def test_a_missing_or_unreadable_environment_is_empty(tmp_path, content):
     if content is not None:
         (tmp_path / "environment.json").write_text(content)
     assert read_environment(tmp_path) == {}
+
+
+def test_the_machine_is_described_once_per_process_and_each_sweep_gets_its_own_copy(
+    monkeypatch,
+):
+    import pytest_benchmark.plugin
+
+    from mnistbench import environment as module
+
+    calls = []
+
+    def generate():
+        calls.append(1)
+        return {"cpu": {"brand_raw": "a CPU"}, "node": "here"}
+
+    monkeypatch.setattr(pytest_benchmark.plugin, "pytest_benchmark_generate_machine_info", generate)
+    module._benchmark_machine_info.cache_clear()
+    try:
+        described = [
+            describe_environment(
+                backend="tensorflow", data={}, plugins=load_plugins(entry_points=False), argv=[]
+            )
+            for _ in range(2)
+        ]
+    finally:
+        module._benchmark_machine_info.cache_clear()
+    assert len(calls) == 1
+    described[0]["machine_info"]["cpu"]["brand_raw"] = "changed"
+    assert described[1]["machine_info"] == {"cpu": {"brand_raw": "a CPU"}, "node": "here"}

@@ -31,9 +31,12 @@ DEFAULT_SIGINT = (
 )
 
 
-def interrupt_second_run(output: Path, data: Path, site: Path, signal_number: int) -> dict:
-    """Run ``tiny`` three times through the CLI; send ``signal_number`` once the second run
-    trains (its first epoch began). Returns the exit code, stderr, records and states.
+def interrupt_second_run(
+    output: Path, data: Path, site: Path, signal_number: int, isolation: str
+) -> dict:
+    """Run ``tiny`` three times through the CLI (``--isolation ISOLATION``); send
+    ``signal_number`` once the second run trains (its first epoch began). Returns the exit
+    code, stderr, records and states.
 
     Waits for the CLI's own progress line, not for a time: a busy machine only makes it later.
     """
@@ -43,6 +46,7 @@ def interrupt_second_run(output: Path, data: Path, site: Path, signal_number: in
     command = [sys.executable, "-c", DEFAULT_SIGINT, "run", "tiny", "--repeats", "3"]
     options = ["--epochs", str(EPOCHS), "--train-limit", "2000", "--test-limit", "100"]
     options.append("--no-probe")  # the probes are not what this tests; --resume keeps it
+    options += ["--isolation", isolation]
     process = subprocess.Popen(
         [*command, *options, "--output", str(output), "--data", str(data)],
         stdout=subprocess.PIPE,
@@ -75,17 +79,28 @@ def interrupt_second_run(output: Path, data: Path, site: Path, signal_number: in
     }
 
 
+#: Each signal's sweep runs its own way: SIGINT's a fresh worker process per run (the
+#: default), SIGTERM's one warm worker for all its runs; both must record the interrupted run.
+ISOLATION = {"SIGINT": "process", "SIGTERM": "warm"}
+
+
 @pytest.fixture(scope="module")
 def stopped(tmp_path_factory, mnist_npz, faulty_site) -> dict[str, tuple[Path, dict]]:
     """Two sweeps, one stopped by SIGINT and one by SIGTERM during their second run, run at
-    the same time: ``{"SIGINT": (directory, end), "SIGTERM": ...}``; read-only."""
+    the same time (:data:`ISOLATION`): ``{"SIGINT": (directory, end), "SIGTERM": ...}``;
+    read-only."""
     outputs = {
         name: tmp_path_factory.mktemp(name.lower()) / "out" for name in ("SIGINT", "SIGTERM")
     }
     with ThreadPoolExecutor(max_workers=2) as pool:
         ends = {
             name: pool.submit(
-                interrupt_second_run, output, mnist_npz, faulty_site, signal.Signals[name]
+                interrupt_second_run,
+                output,
+                mnist_npz,
+                faulty_site,
+                signal.Signals[name],
+                ISOLATION[name],
             )
             for name, output in outputs.items()
         }
@@ -110,7 +125,7 @@ def test_a_signal_mid_sweep_keeps_finished_runs_and_records_the_interrupted_one(
     interrupted = end["runs"][1]
     assert (interrupted.epochs, interrupted.isolation, interrupted.fit_seconds) == (
         EPOCHS,
-        "process",
+        ISOLATION[name],
         None,
     )
     assert end["states"] == {"tiny-r0": "ok", "tiny-r1": "interrupted", "tiny-r2": "planned"}

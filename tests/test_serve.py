@@ -35,20 +35,32 @@ def _run(worker: WarmWorker, config: RunConfig, tmp_path: Path, **options):
 
 
 @pytest.fixture(scope="module")
-def warm_and_fresh(tmp_path_factory, mnist_npz, sweep_in_process):
-    """dnn-r0 run in a warm worker after another run (cnn-r0), and the same configuration
-    run in a fresh worker process: ``(warm records, fresh record, the worker's starts)``."""
+def warm_and_fresh(tmp_path_factory, mnist_npz, sweep_in_process, faulty_site):
+    """dnn-r0 run in a warm worker after another run (cnn-r0), the same configuration run
+    in a fresh worker process, then in the warm worker the faulty plugin's ``sleepy`` past
+    a 2 s timeout and ``tiny`` after it: ``(warm records, fresh record, the worker's starts
+    after the two runs, (sleepy's outcome, whether the worker lived on), (tiny's outcome,
+    its record), the worker's starts at the end)``. One worker for all of it: each worker
+    imports TensorFlow."""
     tmp_path = tmp_path_factory.mktemp("warm")
-    with WarmWorker(Spawn(), mnist_npz, tmp_path / "logs") as worker:
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(faulty_site), os.environ.get("PYTHONPATH", "")]),
+    }
+    with WarmWorker(Spawn(env=env), mnist_npz, tmp_path / "logs") as worker:
         first = _run(worker, RunConfig("cnn", **QUICK), tmp_path)
         second = _run(worker, RunConfig("dnn", **QUICK), tmp_path)
         starts = worker.starts
+        hung, _ = _run(worker, RunConfig("sleepy", **QUICK), tmp_path, timeout=2)
+        hung_alive = worker.alive
+        after = _run(worker, RunConfig("tiny", **QUICK), tmp_path)
+        starts_at_end = worker.starts
     fresh = sweep_in_process(tmp_path / "fresh", [RunConfig("dnn", **QUICK)], isolation="process")
-    return (first[1], second[1]), fresh.ran[0], starts
+    return (first[1], second[1]), fresh.ran[0], starts, (hung, hung_alive), after, starts_at_end
 
 
 def test_a_warm_worker_learns_exactly_what_a_fresh_one_does(warm_and_fresh):
-    (_, warm), fresh, _ = warm_and_fresh
+    (_, warm), fresh, *_ = warm_and_fresh
     assert warm.status == fresh.status == "ok"
     assert warm.test_accuracy == fresh.test_accuracy
     assert warm.test_loss == fresh.test_loss
@@ -58,7 +70,7 @@ def test_a_warm_worker_learns_exactly_what_a_fresh_one_does(warm_and_fresh):
 
 
 def test_a_warm_workers_later_runs_skip_the_start_up(warm_and_fresh):
-    (first, second), fresh, starts = warm_and_fresh
+    (first, second), fresh, starts, *_ = warm_and_fresh
     assert starts == 1  # one worker served both runs
     # The first run paid for the interpreter and the backend's import; the second did not.
     assert first.startup_seconds > 1.0
@@ -67,7 +79,7 @@ def test_a_warm_workers_later_runs_skip_the_start_up(warm_and_fresh):
 
 
 def test_each_warm_run_records_its_own_peak_memory(warm_and_fresh):
-    (first, second), _, _ = warm_and_fresh
+    (first, second), *_ = warm_and_fresh
     # The worker's peak is reset before each run, so a run's peak is its own, not the
     # highest of the worker's life (the CNN's, which came first, is the larger).
     assert first.peak_memory_mb > 100 and second.peak_memory_mb > 100
@@ -85,20 +97,12 @@ def test_resetting_the_peak_memory_forgets_an_earlier_peak():
     assert peak_memory_mb() < before - 150  # MB: the 200 MB block is no longer the peak
 
 
-def test_a_run_past_its_timeout_fails_and_the_next_run_gets_a_new_worker(
-    tmp_path, mnist_npz, faulty_site
-):
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(faulty_site), os.environ.get("PYTHONPATH", "")]),
-    }
-    with WarmWorker(Spawn(env=env), mnist_npz, tmp_path / "logs") as worker:
-        hung, _ = _run(worker, RunConfig("sleepy", **QUICK), tmp_path, timeout=2)
-        assert (hung.status, hung.error) == ("failed", "timed out after 2 s")
-        assert not worker.alive
-        outcome, run = _run(worker, RunConfig("tiny", **QUICK), tmp_path)
-        assert (outcome.status, run.status) == ("ok", "ok")
-        assert worker.starts == 2
+def test_a_run_past_its_timeout_fails_and_the_next_run_gets_a_new_worker(warm_and_fresh):
+    *_, (hung, hung_alive), (outcome, run), starts_at_end = warm_and_fresh
+    assert (hung.status, hung.error) == ("failed", "timed out after 2 s")
+    assert not hung_alive
+    assert (outcome.status, run.status) == ("ok", "ok")
+    assert starts_at_end == 2
 
 
 def test_a_worker_says_hello_before_its_backend_loads_and_stops_at_once_while_it_loads(

@@ -4,6 +4,13 @@ mnistbench names (tests/plugins/mnistbench_extras.py).
 
 That the benchmark suite covers the architecture too is in tests/test_benchmarks.py, which
 runs the suite once with it installed.
+
+A command that needs the plugins' options, formats or stores (``--executor serial
+--serial-node``, ``--format lines``, ``--db labdb://``) runs in a fresh process, as a
+user's does: the command line declares them once per process, from the plugins
+installed when it starts. The listing takes the plugins when it runs, so it runs in
+this process with the site on ``sys.path`` (a fresh process would import TensorFlow
+again, to count the architectures' parameters).
 """
 
 from __future__ import annotations
@@ -12,8 +19,10 @@ import os
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from mnistbench import record
+from mnistbench.cli import cli as mnistbench_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "mnistbench-logreg"
@@ -31,9 +40,16 @@ def site_env(tmp_path_factory, install_distribution) -> dict[str, str]:
     return {"PYTHONPATH": os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))}
 
 
-def test_third_party_plugins_are_listed_with_their_distribution(cli, site_env):
-    result = cli("plugins", env=site_env)
-    assert result.returncode == 0, result.stderr
+@pytest.fixture
+def installed(site_env, monkeypatch) -> None:
+    """Both plugins installed for a command run in this process."""
+    for path in reversed(site_env["PYTHONPATH"].split(os.pathsep)):
+        monkeypatch.syspath_prepend(path)
+
+
+def test_third_party_plugins_are_listed_with_their_distribution(installed):
+    result = CliRunner().invoke(mnistbench_cli, ["plugins"])
+    assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     line = next(line for line in lines if " logreg " in line)
     assert "mnistbench-logreg" in line and "0.1.0" in line and "7,850" in line
