@@ -158,8 +158,8 @@ def _repository_results_untouched(tmp_path_factory):
 @pytest.fixture(scope="session")
 def sweep_in_process(mnist) -> Callable:
     """``sweep(output_dir, configs, plugins=None, db=None, executor="local", timeout=None,
-    probe=False, report=False, **options)``: run a sweep inside the test process (fast, and
-    test plugins need no installing); returns its SweepResult.
+    probe=False, report=False, on_progress=None, **options)``: run a sweep inside the test
+    process (fast, and test plugins need no installing); returns its SweepResult.
 
     ``options`` are the executor's (``isolation`` defaults to "none" for the local one).
     ``plugins`` defaults to the installed ones beside mnistbench's own, without the figures
@@ -184,6 +184,7 @@ def sweep_in_process(mnist) -> Callable:
         timeout: float | None = None,
         probe: bool = False,
         report: bool = False,
+        on_progress: Callable | None = None,
         **options,
     ):
         if executor == "local":
@@ -198,6 +199,7 @@ def sweep_in_process(mnist) -> Callable:
             plugins=plugins,
             argv=["mnistbench"],
             store=None if db is None else open_store(db, plugins.stores),
+            on_progress=on_progress,
         )
 
     return sweep

@@ -365,11 +365,8 @@ def test_hang_past_the_timeout_is_a_failed_run(tmp_path, sweep_in_process, fault
 
 
 def test_worker_killed_mid_training_is_one_failed_run_and_the_sweep_goes_on(
-    tmp_path, mnist, faulty_plugin
+    tmp_path, sweep_in_process, faulty_plugin
 ):
-    from mnistbench.builtins import load_plugins
-    from mnistbench.sweep import Sweep, run_sweep
-
     # The first run is killed at its first training step, long before it could end.
     configs = [quick(epochs=2, train_limit=1000), quick(repeat=1, train_limit=500)]
     killed = []
@@ -380,13 +377,8 @@ def test_worker_killed_mid_training_is_one_failed_run_and_the_sweep_goes_on(
                 os.kill(child.pid, signal.SIGKILL)
                 killed.append(child.pid)
 
-    plugins = load_plugins()
-    run_sweep(
-        Sweep.new(configs, local(isolation="process"), tmp_path, plugins),
-        mnist=mnist,
-        plugins=plugins,
-        on_progress=kill_first_worker_mid_epoch,
-        argv=["mnistbench"],
+    sweep_in_process(
+        tmp_path, configs, isolation="process", on_progress=kill_first_worker_mid_epoch
     )
     first, second = record.read(tmp_path)
     assert len(killed) == 1
