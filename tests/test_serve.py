@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 from helpers import QUICK, logged
@@ -17,7 +18,7 @@ from mnistbench.plan import RunConfig
 from mnistbench.record import utc_now
 from mnistbench.runner import peak_memory_mb
 from mnistbench.serve import Spawn, WarmWorker, record_of, reset_peak_memory
-from mnistbench.worker import Placement
+from mnistbench.worker import Outcome, Placement
 
 
 def _run(worker: WarmWorker, config: RunConfig, tmp_path: Path, **options):
@@ -34,14 +35,25 @@ def _run(worker: WarmWorker, config: RunConfig, tmp_path: Path, **options):
     return outcome, record_of(cells, outcome, lambda **_: None)
 
 
+class WarmAndFresh(NamedTuple):
+    """What the module's warm worker and its fresh counterpart ran (``warm_and_fresh``)."""
+
+    first: record.Run  # cnn-r0, the warm worker's first run
+    second: record.Run  # dnn-r0, its second
+    fresh: record.Run  # dnn-r0 again, in a fresh worker process
+    starts: int  # the warm worker's starts after those two runs
+    hung: Outcome  # sleepy, run in the warm worker past a 2 s timeout
+    hung_alive: bool  # whether the worker lived on after it
+    after: tuple[Outcome, record.Run]  # tiny, the run that came next
+    starts_at_end: int
+
+
 @pytest.fixture(scope="module")
-def warm_and_fresh(tmp_path_factory, mnist_npz, sweep_in_process, faulty_site):
+def warm_and_fresh(tmp_path_factory, mnist_npz, sweep_in_process, faulty_site) -> WarmAndFresh:
     """dnn-r0 run in a warm worker after another run (cnn-r0), the same configuration run
     in a fresh worker process, then in the warm worker the faulty plugin's ``sleepy`` past
-    a 2 s timeout and ``tiny`` after it: ``(warm records, fresh record, the worker's starts
-    after the two runs, (sleepy's outcome, whether the worker lived on), (tiny's outcome,
-    its record), the worker's starts at the end)``. One worker for all of it: each worker
-    imports TensorFlow."""
+    a 2 s timeout and ``tiny`` after it. One worker for all of it: each worker imports
+    TensorFlow."""
     tmp_path = tmp_path_factory.mktemp("warm")
     env = {
         **os.environ,
@@ -56,11 +68,13 @@ def warm_and_fresh(tmp_path_factory, mnist_npz, sweep_in_process, faulty_site):
         after = _run(worker, RunConfig("tiny", **QUICK), tmp_path)
         starts_at_end = worker.starts
     fresh = sweep_in_process(tmp_path / "fresh", [RunConfig("dnn", **QUICK)], isolation="process")
-    return (first[1], second[1]), fresh.ran[0], starts, (hung, hung_alive), after, starts_at_end
+    return WarmAndFresh(
+        first[1], second[1], fresh.ran[0], starts, hung, hung_alive, after, starts_at_end
+    )
 
 
 def test_a_warm_worker_learns_exactly_what_a_fresh_one_does(warm_and_fresh):
-    (_, warm), fresh, *_ = warm_and_fresh
+    warm, fresh = warm_and_fresh.second, warm_and_fresh.fresh
     assert warm.status == fresh.status == "ok"
     assert warm.test_accuracy == fresh.test_accuracy
     assert warm.test_loss == fresh.test_loss
@@ -70,7 +84,7 @@ def test_a_warm_worker_learns_exactly_what_a_fresh_one_does(warm_and_fresh):
 
 
 def test_a_warm_workers_later_runs_skip_the_start_up(warm_and_fresh):
-    (first, second), fresh, starts, *_ = warm_and_fresh
+    first, second, fresh, starts = warm_and_fresh[:4]
     assert starts == 1  # one worker served both runs
     # The first run paid for the interpreter and the backend's import; the second did not.
     assert first.startup_seconds > 1.0
@@ -79,7 +93,7 @@ def test_a_warm_workers_later_runs_skip_the_start_up(warm_and_fresh):
 
 
 def test_each_warm_run_records_its_own_peak_memory(warm_and_fresh):
-    (first, second), *_ = warm_and_fresh
+    first, second = warm_and_fresh.first, warm_and_fresh.second
     # The worker's peak is reset before each run, so a run's peak is its own, not the
     # highest of the worker's life (the CNN's, which came first, is the larger).
     assert first.peak_memory_mb > 100 and second.peak_memory_mb > 100
@@ -98,11 +112,11 @@ def test_resetting_the_peak_memory_forgets_an_earlier_peak():
 
 
 def test_a_run_past_its_timeout_fails_and_the_next_run_gets_a_new_worker(warm_and_fresh):
-    *_, (hung, hung_alive), (outcome, run), starts_at_end = warm_and_fresh
+    hung, outcome, run = warm_and_fresh.hung, *warm_and_fresh.after
     assert (hung.status, hung.error) == ("failed", "timed out after 2 s")
-    assert not hung_alive
+    assert not warm_and_fresh.hung_alive
     assert (outcome.status, run.status) == ("ok", "ok")
-    assert starts_at_end == 2
+    assert warm_and_fresh.starts_at_end == 2
 
 
 def test_a_worker_says_hello_before_its_backend_loads_and_stops_at_once_while_it_loads(
