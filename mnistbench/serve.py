@@ -386,7 +386,8 @@ class WarmWorker:
         One still starting, or ``hung`` in a run past its timeout, is terminated at once:
         it would not read the request to stop."""
         process, self.process = self.process, None
-        at_once, self.ready = hung or not self.ready, False
+        at_once = hung or not self.ready
+        self.ready = False
         if self._requests is not None:
             with contextlib.suppress(OSError, ValueError):
                 if process is not None and process.poll() is None:

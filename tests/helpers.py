@@ -111,6 +111,8 @@ def together(processes: list[subprocess.Popen]) -> list[subprocess.Popen]:
         line = process.stdout.readline()
         if line != "ready\n":
             process.wait(timeout=60)
+            for waiting in processes:  # none left waiting for a go that never comes
+                waiting.kill()
             raise AssertionError(f"not ready: {line!r}; {process.stderr.read()}")
     for process in processes:
         process.stdin.write("go\n")

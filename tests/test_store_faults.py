@@ -64,7 +64,7 @@ OPENER = """
     from mnistbench.builtins import load_plugins
 
     store = stores.open_store(sys.argv[1], load_plugins(entry_points=False).stores)
-    ready_and_wait()  # every writer set up and waiting, then all at once
+    ready_and_wait()  # every opener set up and waiting, then all at once
     with store.open():
         print(store.found_version)
 """
