@@ -233,7 +233,9 @@ def compare_runs(
 
     :raises ConfigError: ``rules`` are given and a configuration's two sides did
         different work, without ``allow_different_work``; or a rule names a normalized
-        metric while ``normalization_withheld``; one line naming them.
+        metric while ``normalization_withheld``; or the rules gate no configuration (no
+        configuration with a successful baseline run that the candidate ran); one line
+        naming them.
     """
     import pandas as pd
 
@@ -308,6 +310,8 @@ def compare_runs(
                 metric_name=name,
             )
             rows.append(row)
+    if rules:
+        _refuse_empty_gate(pairs, attempted, candidate_runs=len(tried))
     _gate(rows, rules)
     table = pd.DataFrame(rows, columns=COMPARE_COLUMNS)
     table["significant"] = table["significant"].astype("boolean")
@@ -325,6 +329,25 @@ def compare_runs(
     verdicts = table["normalized_verdict"]
     table["normalized_verdict"] = verdicts.astype(object).where(verdicts.notna(), "")
     return table
+
+
+def _refuse_empty_gate(
+    pairs: list[tuple], attempted: set[tuple[str, str]], *, candidate_runs: int
+) -> None:
+    """A gate that checked no configuration is an error, not a pass: the baseline has no
+    successful run, the candidate none at all, or the candidate ran none of the
+    baseline's configurations. (A metric that an older ``runs.csv`` lacks on one side is
+    not gated, as documented above; the configurations around it still are.)"""
+    in_baseline = [(config, backend) for config, backend, base, *_ in pairs if not base.empty]
+    if any(key in attempted for key in in_baseline):
+        return
+    if not in_baseline:
+        why = "the baseline has no successful run"
+    elif not candidate_runs:
+        why = "the candidate has no runs"
+    else:
+        why = "the candidate ran none of the baseline's configurations"
+    raise ConfigError(f"--fail gates nothing: {why}")
 
 
 def _add_normalized(row: dict[str, Any], normalized_row: dict[str, Any]) -> None:

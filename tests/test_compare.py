@@ -283,6 +283,41 @@ def test_a_config_whose_candidate_runs_all_failed_is_only_in_baseline() -> None:
     assert row(table, "dnn", "fit_seconds")["verdict"] == "only in baseline"
 
 
+@pytest.mark.parametrize(
+    ("baseline", "candidate", "why"),
+    [
+        (repeats("dnn", fit_seconds=FAST), [], "the candidate has no runs"),
+        (
+            repeats("dnn", fit_seconds=FAST),
+            repeats("cnn", fit_seconds=SLOW),
+            "the candidate ran none of the baseline's configurations",
+        ),
+        (
+            repeats("dnn", status="failed", fit_seconds=[math.nan] * 5),
+            repeats("dnn", fit_seconds=SLOW),
+            "the baseline has no successful run",
+        ),
+    ],
+    ids=["empty-candidate", "disjoint", "failed-baseline"],
+)
+def test_a_gate_that_checks_no_configuration_is_refused(baseline, candidate, why) -> None:
+    # Every row would be "only in" one side, which never fails: the gate would pass unseen.
+    with pytest.raises(ConfigError) as error:
+        compare_runs(frame(baseline), frame(candidate), rules("fit_seconds:10%"))
+    assert str(error.value) == f"--fail gates nothing: {why}"
+    # Without a rule the same comparison is a table of one-sided rows, as before.
+    table = compare_runs(frame(baseline), frame(candidate))
+    assert not table["regression"].any()
+
+
+def test_cli_gate_against_a_sweep_without_runs_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    base = write_dir(tmp_path / "base", repeats("dnn", fit_seconds=FAST))
+    cand = write_dir(tmp_path / "cand", [])
+    result = invoke("compare", str(base), str(cand), "--fail", "fit_seconds:10%")
+    assert result.exit_code == 2, result.output
+    assert result.stderr == "Error: --fail gates nothing: the candidate has no runs\n"
+
+
 def test_backends_are_compared_separately() -> None:
     table = compare_runs(
         frame(repeats("dnn", "jax", fit_seconds=FAST), repeats("dnn", "torch", fit_seconds=FAST)),
