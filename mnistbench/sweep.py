@@ -251,20 +251,27 @@ def run_sweep(
 # --- several sweeps of one side ------------------------------------------------------------
 
 
-def merge_directories(directories: Sequence[Path], output_dir: Path) -> Path:
-    """One result directory from several sweeps of one side: every run of their
-    ``runs.csv``, in order, as ``output_dir/runs.csv``; returns ``output_dir``.
+def merged_runs(directories: Sequence[Path]) -> list[Run]:
+    """Every run of the directories' ``runs.csv``, in order, for :func:`merge_directories`;
+    reads and checks them all, writing nothing.
 
-    This is how a side is measured in halves that alternate with the other side's (base,
-    head, base, head on one CI runner), so that drift hits both sides alike. A run id
-    already taken by an earlier directory gets ``-m<k>`` (``k``: its directory's place,
-    from 1). ``environment.json`` is the first directory's, with ``merged_from`` listing
-    the directories; a field that differs between them (the CPU model, the commit) holds
-    their values joined by `` / ``, so ``compare`` sees that the sides did not run on one
-    machine. ``samples.npz`` is the first one's. ``output_dir`` must exist; every
-    directory is read (and checked) before anything is written.
+    A run id already taken by an earlier directory gets ``-m<k>`` (``k``: its directory's
+    place, from 1).
+
+    :raises ConfigError: two directories hold the same run, every field alike (a sweep
+        given twice, or a copy of one), which would count twice.
     """
     read = [record.read(directory, require_runs=True) for directory in directories]
+    seen: dict[str, int] = {}  # a run's every field, its times included: the same run
+    for place, directory_runs in enumerate(read):
+        for run in directory_runs:
+            earlier = seen.setdefault(repr(run), place)
+            if earlier != place:
+                raise ConfigError(
+                    f"{directories[place]} holds runs that {directories[earlier]} holds too "
+                    f"({run.run_id}, started "
+                    f"{run.started_at}): merge each sweep once, or its runs count twice"
+                )
     runs: list[Run] = []
     taken: set[str] = set()
     for place, directory_runs in enumerate(read, start=1):
@@ -273,6 +280,25 @@ def merge_directories(directories: Sequence[Path], output_dir: Path) -> Path:
                 run = run.replace(run_id=f"{run.run_id}-m{place}")
             taken.add(run.run_id)
             runs.append(run)
+    return runs
+
+
+def merge_directories(
+    directories: Sequence[Path], output_dir: Path, runs: Sequence[Run] | None = None
+) -> Path:
+    """One result directory from several sweeps of one side: every run of their
+    ``runs.csv``, in order (:func:`merged_runs`, or ``runs`` where the caller read them),
+    as ``output_dir/runs.csv``; returns ``output_dir``.
+
+    This is how a side is measured in halves that alternate with the other side's (base,
+    head, base, head on one CI runner), so that drift hits both sides alike.
+    ``environment.json`` is the first directory's, with ``merged_from`` listing the
+    directories; a field that differs between them (the CPU model, the commit) holds
+    their values joined by `` / ``, so ``compare`` sees that the sides did not run on one
+    machine. ``samples.npz`` is the first one's. ``output_dir`` must exist; every
+    directory is read (and checked) before anything is written.
+    """
+    runs = merged_runs(directories) if runs is None else runs
     output_dir = Path(output_dir)
     record.write(layout.RUNS_CSV.of(output_dir), runs)
     environments = [read_environment(directory) for directory in directories]

@@ -354,6 +354,22 @@ def test_cli_compares_sides_merged_from_alternating_halves(tmp_path):
     )
 
 
+@pytest.mark.parametrize("how", ["twice", "copy"])
+def test_cli_merge_refuses_a_sweep_given_twice_in_one_line_and_writes_nothing(tmp_path, how):
+    first = half(tmp_path / "a", (10.0, 11.0))
+    second = first
+    if how == "copy":
+        second = tmp_path / "copy-of-a"
+        shutil.copytree(first, second)
+    result = invoke("merge", tmp_path / "side", first, second)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip().splitlines() == [
+        f"Error: {second} holds runs that {first} holds too (dnn-r0, started "
+        f"{record.read(first)[0].started_at}): merge each sweep once, or its runs count twice"
+    ]
+    assert not (tmp_path / "side").exists()
+
+
 def test_cli_merge_of_a_directory_without_runs_is_one_line(tmp_path):
     (tmp_path / "empty").mkdir()
     result = invoke("merge", tmp_path / "side", tmp_path / "empty")

@@ -33,7 +33,7 @@ from mnistbench.outputs import Output
 from mnistbench.outputs.digest import compare_digest, sweep_digest
 from mnistbench.speeds import machine_comparison, normalized_lines
 from mnistbench.summary import comparison_table
-from mnistbench.sweep import merge_directories, prepare_output_dir
+from mnistbench.sweep import merge_directories, merged_runs, prepare_output_dir
 
 
 def _output(output_format: str) -> Output:
@@ -141,10 +141,9 @@ def merge(output: Path, directories: tuple[Path, ...], force: bool) -> None:
     for `compare` and `report`."""
     if Path(output).resolve() in {Path(d).resolve() for d in directories}:
         raise MnistbenchError(f"{output} is one of the directories to merge; choose another")
-    for directory in directories:  # before OUTPUT is made: a failed merge leaves nothing
-        record.read(directory, require_runs=True)
+    runs = merged_runs(directories)  # before OUTPUT is made: a failed merge leaves nothing
     prepare_output_dir(output, force=force)
-    merge_directories(list(directories), output)
+    merge_directories(list(directories), output, runs)
     click.echo(f"merged {len(directories)} director(ies) into {layout.RUNS_CSV.of(output)}")
 
 
