@@ -126,7 +126,8 @@ def invoke(*args: str):
 def assert_one_line_error(result, message: str) -> None:
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output
-    assert message in result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("Error: ") and message in line
 
 
 def test_unknown_architecture_suggests_the_close_match(tmp_path):
@@ -156,10 +157,20 @@ def test_non_positive_epochs_are_refused():
     assert_one_line_error(result, "Invalid value for '--epochs': 0 is not in the range x>=1.")
 
 
-def test_missing_data_path_is_named(tmp_path):
+def test_missing_data_path_is_named_and_leaves_no_output_directory(tmp_path):
     missing = tmp_path / "nowhere" / "mnist.npz"
     result = invoke("run", "dnn", "--data", str(missing), "--output", str(tmp_path / "o"))
     assert_one_line_error(result, str(missing))
+    assert not (tmp_path / "o").exists()  # the data is resolved before anything is written
+
+
+def test_the_ray_executor_without_ray_is_one_line_before_anything_is_written(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # as where Ray is not installed
+    for dry_run in ((), ("--dry-run",)):
+        output = tmp_path / f"o{len(dry_run)}"
+        result = invoke("run", "dnn", "--executor", "ray", "--output", str(output), *dry_run)
+        assert_one_line_error(result, "the Ray executor needs Ray: pip install 'mnistbench[ray]'")
+        assert not output.exists()
 
 
 def test_non_empty_output_directory_is_refused(tmp_path):

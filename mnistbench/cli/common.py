@@ -12,6 +12,7 @@ import sys
 import traceback
 from functools import cache
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -53,12 +54,37 @@ def setup_logging(debug: bool) -> None:
     logger.propagate = False
 
 
+def usage_error(error: click.UsageError) -> NoReturn:
+    """A command line click cannot parse, in one line (click's own display adds the usage
+    and a hint above it), naming the help that says more; exits with its code (2)."""
+    where = f" (see '{error.ctx.command_path} --help')" if error.ctx is not None else ""
+    message = " ".join(error.format_message().split())  # a choice list comes one per line
+    click.echo(f"Error: {message}{where}", err=True)
+    sys.exit(error.exit_code)
+
+
 class MnistbenchGroup(click.Group):
-    """Turns user errors into one line and exit code 2; ``--debug`` keeps the traceback."""
+    """Turns user errors into one line and exit code 2; ``--debug`` keeps the traceback.
+
+    The errors of mnistbench's own checks (:class:`MnistbenchError`) and click's usage
+    errors alike: a subcommand's options are parsed inside :meth:`invoke`, the group's own
+    in :meth:`parse_args`. A group called without a command still shows its help."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.exceptions.NoArgsIsHelpError:
+            raise
+        except click.UsageError as error:
+            usage_error(error)
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except click.exceptions.NoArgsIsHelpError:
+            raise
+        except click.UsageError as error:
+            usage_error(error)
         except MnistbenchError as error:
             if ctx.obj and ctx.obj.get("debug"):
                 traceback.print_exc()

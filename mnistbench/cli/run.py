@@ -366,11 +366,11 @@ def _run_sweep(
     """Run ``sweep`` with live progress; print the summary; exit 1 on failed runs, 130/143
     on SIGINT/SIGTERM. A new sweep keeps a copy of its ``sweep_file``."""
     output_dir = sweep.output_dir
+    mnist = resolve_mnist(data_path)  # first: missing or corrupt data leaves no directory
     if sweep.manifest is None:
         prepare_output_dir(output_dir, force=force)
         save_sweep_file(output_dir, sweep_file)
     progress_console = console(stderr=True)
-    mnist = resolve_mnist(data_path)
     progress_console.print(f"MNIST from {mnist.source}: {mnist.origin}", soft_wrap=True)
     progress_console.print(f"Writing results to {output_dir}", soft_wrap=True)
 

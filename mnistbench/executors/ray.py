@@ -19,6 +19,7 @@ task runs :mod:`mnistbench.worker`'s phases, its record made in the task. What d
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import platform
@@ -328,6 +329,9 @@ class RayExecutor(Executor):
 
     @classmethod
     def check(cls, execution: Execution, backends) -> None:
+        # Before the sweep writes anything (and for --dry-run): found, not imported (slow).
+        if importlib.util.find_spec("ray") is None:
+            raise ConfigError(f"the Ray executor needs Ray: {INSTALL_HINT}")
         cpus = execution.option("cpus_per_run")
         if cpus is not None and cpus < 1:
             raise ConfigError(f"--cpus-per-run must be at least 1, got {cpus}")
