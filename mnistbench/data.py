@@ -290,8 +290,19 @@ def _load_npz_validated(path: Path) -> Arrays:
     return _as_uint8(arrays)
 
 
+#: How an .npz (a zip archive: a file's header, or the end of an empty one) and an .npy
+#: file begin, as np.load tells them apart.
+ZIP_MAGIC, NPY_MAGIC = (b"PK\x03\x04", b"PK\x05\x06"), b"\x93NUMPY"
+
+
 def _load_npz(path: Path) -> Arrays:
     """The four arrays of a Keras-layout npz, without running any pickle."""
+    with open(path, "rb") as handle:
+        start = handle.read(len(NPY_MAGIC))
+    if not start.startswith((*ZIP_MAGIC, NPY_MAGIC)):
+        # np.load would take it for a pickle and suggest loading it unsafely.
+        what = "empty" if not start else "neither an .npz (a zip archive) nor an .npy array"
+        raise DataError(f"{path} is truncated or corrupt: {what}")
     try:
         loaded = np.load(path, allow_pickle=False)
         if not isinstance(loaded, NpzFile):
