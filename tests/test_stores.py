@@ -378,6 +378,19 @@ def test_a_directory_is_no_sqlite_store(tmp_path):
     )
 
 
+def test_a_sqlite_file_that_could_never_be_created_is_refused_before_any_run(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    path, output = blocker / "results" / "mnistbench.sqlite", tmp_path / "out"
+    result = invoke(*CLI_RUN, "--db", str(path), "--output", str(output))
+    assert (result.exit_code, result.stderr, output.exists()) == (
+        2,
+        f"Error: cannot create {path}: {blocker} takes no new file (Not a directory)\n",
+        False,
+    )
+    assert blocker.read_text() == ""  # tried, not changed
+
+
 @pytest.mark.parametrize("recorded", ["sqlite"], indirect=True)  # its directory
 def test_an_older_directory_gets_an_id_derived_from_its_manifest(recorded, tmp_path):
     output = shutil.copytree(recorded[0], tmp_path / "out")

@@ -9,6 +9,7 @@ only, so reading never creates a file or waits on a writer.
 from __future__ import annotations
 
 import sqlite3
+import tempfile
 import time
 from pathlib import Path
 
@@ -51,6 +52,24 @@ class SQLiteStore(Store):
         if self.path.is_dir():
             raise StoreError(f"{self.path}: is a directory, not a results database")
         return self.path.exists()
+
+    def check(self) -> None:
+        """Also refuse, before any run, a file that could never be created: the nearest
+        folder above it that exists must take a new file (tried with a temporary file,
+        removed at once; as root, permissions alone do not tell)."""
+        super().check()
+        if self.path.exists():
+            return
+        folder = self.path.parent
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        try:
+            with tempfile.TemporaryFile(dir=folder):
+                pass
+        except OSError as error:
+            raise StoreError(
+                f"cannot create {self.path}: {folder} takes no new file ({error.strerror or error})"
+            ) from None
 
     def engine(self):
         import sqlalchemy as sa
