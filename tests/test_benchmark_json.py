@@ -452,7 +452,7 @@ def test_report_rewrites_the_file_the_run_wrote_whatever_the_host_and_directory(
     result = invoke("report", str(copy))
 
     assert result.exit_code == 0, result.output
-    assert f"wrote {copy / PYTEST_BENCHMARK_JSON}" in result.stdout.splitlines()
+    assert f"wrote {copy / PYTEST_BENCHMARK_JSON}" in result.stderr.splitlines()
     written_by_report = json.loads((copy / PYTEST_BENCHMARK_JSON).read_text())
     assert written_by_report["machine_info"]["mnistbench"] == recorded
     assert written_by_report["commit_info"] == recorded["commit_info"]

@@ -86,9 +86,14 @@ def test_report_regenerates_the_reports_without_training(sweep_dir, tmp_path, cl
     result = cli("report", str(copy))
     assert result.returncode == 0, result.stderr
     # report.html last: it links every other file.
-    assert result.stdout.splitlines() == [
+    assert result.stderr.splitlines() == [
         f"wrote {copy / name}" for name in ("pytest-benchmark.json", *REPORTS, "report.html")
     ]
+    # stdout is the headline table, as its --format (text by default) prints it.
+    assert "medians over repeats" in result.stdout
+    assert {"dnn", "cnn", "rnn"} <= {
+        line.split()[0] for line in result.stdout.splitlines() if line.strip()
+    }
     # The same runs give the same comparison and the same interchange file as `run` wrote.
     assert (copy / "comparison.csv").read_text() == (sweep_dir / "comparison.csv").read_text()
     assert json.loads((copy / "pytest-benchmark.json").read_text()) == json.loads(

@@ -178,7 +178,7 @@ def test_mnistbench_report_regenerates_report_html(cli_sweep, tmp_path):
     result = invoke("report", str(copy))
     assert result.exit_code == 0, result.output
     # Written last, after the other reporters' files, which it lists.
-    assert result.stdout.splitlines()[-1] == f"wrote {copy / REPORT_HTML}"
+    assert result.stderr.splitlines()[-1] == f"wrote {copy / REPORT_HTML}"
     rows = _table(_page(copy), ["file", "size", "what it holds"])
     assert [row[2] for row in rows if row[0] == "tracker.txt"] == [THIRD_PARTY]
 

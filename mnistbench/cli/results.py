@@ -54,9 +54,7 @@ def report(directory: Path, output_format: str) -> None:
     if warning:
         warn(warning)
     for path in plugins.write_report(runs, directory):
-        click.echo(f"wrote {path}", err=output_format != "text")
-    if output_format == "text":
-        return  # the files are the report; the terminal's summary is `run`'s
+        click.echo(f"wrote {path}", err=True)  # stdout is the headline table's, in any format
     renderer.sweep(sweep_digest(comparison_table(record.frame(runs))), _output(output_format))
 
 
