@@ -239,6 +239,18 @@ def test_resume_of_a_finished_sweep_only_redoes_the_reports(copy_of_finished, mn
     assert layout.COMPARISON_CSV.of(copy_of_finished).is_file()
 
 
+def test_cli_resume_of_a_finished_sweep_says_so_and_prints_no_empty_table(
+    copy_of_finished, mnist_npz, faulty_plugin
+):
+    result = invoke("run", "--resume", copy_of_finished, "--data", mnist_npz)
+    assert result.exit_code == 0, result.output
+    assert (
+        f"Kept 2 run(s) already finished in {copy_of_finished}; nothing was left to run."
+        in result.stderr
+    )
+    assert "mnistbench results" not in result.stdout
+
+
 def test_resume_reruns_a_failed_run_and_keeps_the_finished_one(
     copy_of_finished, mnist, tiny_plugins
 ):

@@ -396,8 +396,12 @@ def _run_sweep(
     finally:
         signal.signal(signal.SIGTERM, previous_handler)
     if result.skipped:
-        progress_console.print(f"Kept {result.skipped} run(s) already finished in {output_dir}.")
-    print_summary(console(), result.ran)
+        left = "" if result.ran else "; nothing was left to run"
+        progress_console.print(
+            f"Kept {result.skipped} run(s) already finished in {output_dir}{left}.", soft_wrap=True
+        )
+    if result.ran:  # a table of the runs this command ran, not an empty one
+        print_summary(console(), result.ran)
     repeated = sweep_digest(comparison_table(frame(result.runs)), repeated_only=True)
     if repeated.configs:
         TextFormat().sweep(repeated, Output(console=console()))
