@@ -637,6 +637,24 @@ def test_compare_figure_says_what_each_bar_is_and_shows_it_on_hover() -> None:
     assert 'data-tip="fit_seconds: 10.0 s → 12.0 s (×1.200, p=0.0079, regressed)"' in svg
 
 
+def test_compare_figure_marks_an_unchanged_ratio_and_keys_only_the_notes_it_has() -> None:
+    same = frame(repeats("dnn", fit_seconds=[10.0, 10.0]))
+    fig = compare_figure.draw(compare_runs(same, same))
+    fit_panel = fig.axes[0]
+    # A bar from 1.0 to 1.0 has no length: the ratio's own mark shows it, coloured by verdict.
+    [mark] = [line for line in fit_panel.lines if line.get_marker() == "D"]
+    assert (list(mark.get_xdata()), mark.get_markerfacecolor()) == (
+        [1.0],
+        compare_figure.VERDICT_COLORS["cannot tell (needs 4 repeats a side)"],
+    )
+    assert "+0.0%, n=2 vs 2" in [t.get_text() for t in fig.axes[1].texts]
+    # The key explains "n=2 vs 2" and nothing this table lacks (no p-value, no different work).
+    assert fig.get_suptitle() == (
+        "Candidate vs baseline: ratio of medians per configuration\n"
+        "n=B vs C: runs of baseline vs candidate, too few for a test (4 a side needed)"
+    )
+
+
 def test_compare_png_without_rows_is_a_notice_saying_why(tmp_path: Path) -> None:
     failed = frame(repeats("dnn", status="failed", fit_seconds=[math.nan]))
     table = compare_runs(failed, failed)

@@ -128,13 +128,27 @@ def draw(table: pd.DataFrame) -> Figure:
     )
     fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), frameon=False)
     fig.suptitle(
-        f"{TITLE}: ratio of medians per configuration\n"
-        f"p: two-sided Mann-Whitney U, significant below {ALPHA:g}; "
-        f"n=3 vs 3: too few repeats to test, significance needs {REPEATS_NEEDED} a side\n"
-        "different work: the sides ran other epochs, batch size, samples or target",
-        fontsize=11,
+        "\n".join([f"{TITLE}: ratio of medians per configuration", *_key(table)]), fontsize=11
     )
     return fig
+
+
+def _key(table: pd.DataFrame) -> list[str]:
+    """What the notes beside the bars say, for the notes this table has."""
+    tested = table["p_value"].notna()
+    drawn = table["verdict"].isin(list(VERDICT_COLORS))
+    key = []
+    if tested.any():
+        key.append(f"p: two-sided Mann-Whitney U, significant below {ALPHA:g}")
+    if (drawn & ~tested).any():
+        key.append(
+            "n=B vs C: runs of baseline vs candidate, too few for a test "
+            f"({REPEATS_NEEDED} a side needed)"
+        )
+    key = ["; ".join(key)] if key else []
+    if (table["verdict"] == DIFFERENT_WORK).any() or table["different_work"].astype(bool).any():
+        key.append("different work: the sides ran other epochs, batch size, samples or target")
+    return key
 
 
 def _panel(bars: Axes, notes: Axes, rows: pd.DataFrame, configs: list[tuple[str, str]]) -> None:
@@ -168,9 +182,12 @@ def _panel(bars: Axes, notes: Axes, rows: pd.DataFrame, configs: list[tuple[str,
         elif not math.isfinite(row.ratio):
             note = "baseline median is 0"
         else:
-            (bar,) = bars.barh(
-                y, row.ratio - 1, left=1.0, height=0.6, color=VERDICT_COLORS[row.verdict]
-            )
+            bars.barh(y, row.ratio - 1, left=1.0, height=0.6, color=VERDICT_COLORS[row.verdict])
+            # The ratio's own mark: a bar of no change (1.0) has no length to show.
+            (mark,) = bars.plot(
+                [row.ratio], [y], "D", color=VERDICT_COLORS[row.verdict], markersize=7,
+                markeredgecolor="black", markeredgewidth=0.8, zorder=3,
+            )  # fmt: skip
             if math.isnan(row.p_value):
                 evidence = f"n={row.baseline_n} vs {row.candidate_n}"
             else:
@@ -178,7 +195,7 @@ def _panel(bars: Axes, notes: Axes, rows: pd.DataFrame, configs: list[tuple[str,
             note = f"{(row.ratio - 1) * 100:+.1f}%, {evidence}"
             column = metric(row.metric)
             tip(
-                bar,
+                mark,
                 f"{row.metric}: {column.format(row.baseline_median)} → "
                 f"{column.format(row.candidate_median)} (×{row.ratio:.3f}, {evidence}, "
                 f"{row.verdict})",
