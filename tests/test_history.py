@@ -318,6 +318,35 @@ def test_history_data_has_a_normalized_panel_when_normalized_values_exist():
     assert panels.to_dict() == {"fit_seconds": ["regression"], "fit_seconds_normalized": []}
 
 
+def test_ticks_of_sweeps_of_one_commit_on_one_day_tell_them_apart():
+    rows = []
+    starts = ["2025-03-01T09:00:00", "2025-03-01T12:00:05", "2025-03-01T12:00:40", "2025-03-02"]
+    for i, started in enumerate(starts):
+        [(run, sweep)] = sweep_rows(i, [run_row(fit_seconds=10.0)])
+        started = f"{started}T08:00:00" if "T" not in started else started
+        rows.append(
+            (run, {**sweep, "sweep_started_at": f"{started}+00:00", "git_commit": "c0ffee1"})
+        )
+    ticks = [
+        tick for _, tick in history_figure.sweep_ticks(points_from_runs(as_read(rows))).values()
+    ]
+    assert ticks == [
+        "c0ffee1\n2025-03-01 09:00",
+        "c0ffee1\n2025-03-01 12:00:05",
+        "c0ffee1\n2025-03-01 12:00:40",
+        "c0ffee1\n2025-03-02",
+    ]
+
+
+def test_the_normalized_panel_says_its_values_are_relative_to_the_probe():
+    probe = [2.0 * f / 10.0 for f in STEP_40]
+    normalized = [f / p for f, p in zip(STEP_40, probe, strict=True)]
+    points = series(STEP_40, probe_seconds=probe, fit_seconds_normalized=normalized)
+    raw, relative = history_figure.draw(points, "fit_seconds", []).axes
+    assert raw.get_ylabel() == "fit_seconds (s)"
+    assert relative.get_ylabel() == "fit_seconds_normalized\n(relative to the speed probe)"
+
+
 def test_history_png_draws_the_series_and_marks_the_change(tmp_path):
     points = series(STEP_40)
     changes = detect_changes(points, "fit_seconds")

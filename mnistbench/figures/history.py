@@ -68,15 +68,27 @@ def panel_metrics(points: pd.DataFrame, metric: str) -> list[str]:
 
 
 def sweep_ticks(points: pd.DataFrame) -> dict[str, tuple[int, str]]:
-    """Each sweep's x position and tick label (short commit over date), in start order."""
+    """Each sweep's x position and tick label (short commit over date), in start order; the
+    time of day too (to the minute, else the second) where sweeps of one commit share a
+    date, so that each tick is its own."""
     sweeps = points.sort_values(["started_at", "sweep_id"], kind="stable").drop_duplicates(
         "sweep_id"
     )
-    ticks = {}
-    for x, row in enumerate(sweeps.itertuples(index=False)):
-        day = row.started_at.strftime("%Y-%m-%d") if not missing(row.started_at) else "?"
-        ticks[row.sweep_id] = (x, f"{commit_label(row.commit, row.dirty)}\n{day}")
-    return ticks
+
+    def tick(row, when: str) -> str:
+        moment = row.started_at.strftime(when) if not missing(row.started_at) else "?"
+        return f"{commit_label(row.commit, row.dirty)}\n{moment}"
+
+    rows = list(sweeps.itertuples(index=False))
+    labels = [tick(row, "%Y-%m-%d") for row in rows]
+    for finer in ("%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"):
+        labels = [
+            tick(row, finer) if labels.count(label) > 1 else label
+            for row, label in zip(rows, labels, strict=True)
+        ]
+    return {
+        row.sweep_id: (x, label) for x, (row, label) in enumerate(zip(rows, labels, strict=True))
+    }
 
 
 def history_data(points: pd.DataFrame, metric: str, changes: list[Change]) -> pd.DataFrame:
@@ -220,7 +232,12 @@ def _panel(ax: Axes, data: pd.DataFrame, name: str, colors: dict) -> None:
                 fontsize=8,
                 color=color,
             )
-    unit = f" ({column.unit})" if column.unit else ""
+    if column.unit:
+        unit = f" ({column.unit})"
+    elif name.endswith("_normalized"):  # a ratio to the speed probe's time: no unit
+        unit = "\n(relative to the speed probe)"
+    else:
+        unit = ""
     ax.set_ylabel(f"{name}{unit}", fontsize=9)
     ax.set_title(f"{name}: {column.better} is better", fontsize=10, loc="left")
     style_axes(ax)
