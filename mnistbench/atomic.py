@@ -50,3 +50,22 @@ def atomic_writer(path: Path | str, mode: str = "w") -> Iterator[IO]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def nearest_folder(path: Path | str) -> Path:
+    """The folder where ``path`` is, or would be created: itself when it is one, else the
+    nearest existing folder above it (which a failed creation would name)."""
+    folder = Path(path)
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return folder
+
+
+def check_creatable(path: Path | str) -> Path:
+    """Raise OSError unless ``path`` could be created (or written into, for a folder): its
+    :func:`nearest_folder` takes a new file, tried with a temporary one removed at once (as
+    root, permissions alone do not tell). Returns that folder; writes nothing that stays."""
+    folder = nearest_folder(path)
+    with tempfile.TemporaryFile(dir=folder):
+        pass
+    return folder

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from mnistbench import layout, record
-from mnistbench.atomic import atomic_writer
+from mnistbench.atomic import atomic_writer, check_creatable
 from mnistbench.backends import configured_backend
 from mnistbench.data import SAMPLE_COUNT
 from mnistbench.devices import record_devices
@@ -108,8 +108,9 @@ class Sweep:
         select_architectures(sorted({c.architecture for c in self.configs}), False, known)
 
 
-def prepare_output_dir(output_dir: Path, *, force: bool = False) -> Path:
-    """Create ``output_dir``; refuse a non-empty one unless ``force`` (results would mix)."""
+def check_output_dir(output_dir: Path, *, force: bool = False) -> Path:
+    """Refuse what :func:`prepare_output_dir` would refuse, creating nothing (``--dry-run``):
+    a file, a non-empty directory without ``force``, a place that takes no new file."""
     output_dir = Path(output_dir)
     if output_dir.exists() and not output_dir.is_dir():
         raise ConfigError(f"output {output_dir} exists and is not a directory")
@@ -117,6 +118,18 @@ def prepare_output_dir(output_dir: Path, *, force: bool = False) -> Path:
         raise ConfigError(
             f"output directory {output_dir} is not empty; choose another --output or pass --force"
         )
+    try:
+        check_creatable(output_dir)
+    except OSError as error:
+        raise ConfigError(
+            f"cannot write to output directory {output_dir}: {error.strerror or error}"
+        ) from None
+    return output_dir
+
+
+def prepare_output_dir(output_dir: Path, *, force: bool = False) -> Path:
+    """Create ``output_dir``; refuse a non-empty one unless ``force`` (results would mix)."""
+    output_dir = check_output_dir(output_dir, force=force)
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
         probe = output_dir / ".mnistbench-write-test"

@@ -169,6 +169,29 @@ def test_missing_data_path_is_named_and_leaves_no_output_directory(tmp_path):
     assert not (tmp_path / "o").exists()  # the data is resolved before anything is written
 
 
+def test_a_dry_run_refuses_what_the_run_would_and_writes_nothing(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "keep.txt").write_text("mine")
+    corrupt = tmp_path / "mnist.npz"
+    corrupt.write_text("not an npz")
+    refused = {
+        ("--output", str(blocker / "out")): "cannot write to output directory",
+        ("--output", str(tmp_path / "full")): "is not empty; choose another --output",
+        ("--data", str(corrupt)): f"{corrupt} is truncated or corrupt",
+        ("--db", str(blocker / "x.sqlite")): f"cannot create {blocker / 'x.sqlite'}",
+    }
+    before = sorted(tmp_path.rglob("*"))
+    for options, message in refused.items():
+        output = () if "--output" in options else ("--output", str(tmp_path / "new"))
+        result = invoke("run", "dnn", "--dry-run", *output, *options)
+        assert_one_line_error(result, message)
+    fine = invoke("run", "dnn", "--dry-run", "--output", str(tmp_path / "new" / "out"))
+    assert fine.exit_code == 0, fine.output
+    assert sorted(tmp_path.rglob("*")) == before  # nothing made, nothing left
+
+
 def test_the_ray_executor_without_ray_is_one_line_before_anything_is_written(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # as where Ray is not installed
     for dry_run in ((), ("--dry-run",)):

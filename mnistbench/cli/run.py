@@ -7,6 +7,7 @@ its own. A sweep file (``--config``) sets any of them (:mod:`mnistbench.cli.swee
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from datetime import datetime
@@ -41,7 +42,7 @@ from mnistbench.cli.sweepfile import (
     load_sweep_file,
     save_sweep_file,
 )
-from mnistbench.data import resolve_mnist
+from mnistbench.data import DATA_ENV, load_path, resolve_mnist
 from mnistbench.errors import MnistbenchError
 from mnistbench.executors import Interrupted, Option
 from mnistbench.outputs import Output
@@ -51,7 +52,13 @@ from mnistbench.plan import JIT_WORDS, ORDERS, Execution, parse_jit, plan, selec
 from mnistbench.record import frame, reservation_warning
 from mnistbench.stores import Store
 from mnistbench.summary import comparison_table
-from mnistbench.sweep import Sweep, estimate_seconds, prepare_output_dir, run_sweep
+from mnistbench.sweep import (
+    Sweep,
+    check_output_dir,
+    estimate_seconds,
+    prepare_output_dir,
+    run_sweep,
+)
 
 #: Options that shape the plan; a resumed sweep keeps the plan it saved.
 PLAN_OPTIONS = (
@@ -314,16 +321,22 @@ def run(ctx: click.Context, **params: Any) -> None:
             probe=params["probe"],
         )
         sweep = Sweep.new(configs, execution, params["output"] or _default_output(), plugins)
-    if params["dry_run"]:
-        print_plan(console(), sweep.pending, estimate_seconds(sweep.pending, Path("results")))
-        return
     db_typed = typed(ctx, "db_path")
     if params["no_db"] and db_typed and typed(ctx, "no_db"):
         raise MnistbenchError("give --db URL|PATH or --no-db, not both")
     # Typed options win over the sweep file's: a typed --db over the file's no_db.
-    # A store it could never write is refused before any run.
+    # A store it could never write is refused before any run (and by --dry-run).
     no_db = params["no_db"] and not db_typed
     store = None if no_db else results_store(params["db_path"], plugins)
+    if params["dry_run"]:
+        # What the run would refuse before its first run, checked writing nothing.
+        if sweep.manifest is None:
+            check_output_dir(sweep.output_dir, force=params["force"])
+        data_path = params["data_path"] or os.environ.get(DATA_ENV)
+        if data_path:  # a path given is checked; the default sources are found when running
+            load_path(Path(data_path).expanduser())
+        print_plan(console(), sweep.pending, estimate_seconds(sweep.pending, Path("results")))
+        return
     _run_sweep(
         sweep,
         plugins,

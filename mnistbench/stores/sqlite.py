@@ -9,12 +9,12 @@ only, so reading never creates a file or waits on a writer.
 from __future__ import annotations
 
 import sqlite3
-import tempfile
 import time
 from pathlib import Path
 
 import pluggy
 
+from mnistbench.atomic import check_creatable, nearest_folder
 from mnistbench.stores import Store, StoreError
 
 hookimpl = pluggy.HookimplMarker("mnistbench")
@@ -55,20 +55,16 @@ class SQLiteStore(Store):
 
     def check(self) -> None:
         """Also refuse, before any run, a file that could never be created: the nearest
-        folder above it that exists must take a new file (tried with a temporary file,
-        removed at once; as root, permissions alone do not tell)."""
+        folder above it that exists must take a new file (:func:`check_creatable`)."""
         super().check()
         if self.path.exists():
             return
-        folder = self.path.parent
-        while not folder.exists() and folder != folder.parent:
-            folder = folder.parent
         try:
-            with tempfile.TemporaryFile(dir=folder):
-                pass
+            check_creatable(self.path)
         except OSError as error:
             raise StoreError(
-                f"cannot create {self.path}: {folder} takes no new file ({error.strerror or error})"
+                f"cannot create {self.path}: {nearest_folder(self.path)} takes no new file "
+                f"({error.strerror or error})"
             ) from None
 
     def engine(self):
