@@ -286,7 +286,12 @@ def test_db_import_of_a_directory_without_runs_csv_imports_nothing(recorded, sto
         "",
         f"Error: {empty}: no runs.csv; is it an mnistbench output directory?\n",
     )
-    assert store(store_url).read_runs().empty
+    # Refused before the store was opened: an SQLite file is not even created.
+    untouched = store(store_url)
+    if store_url.startswith("postgresql"):
+        assert untouched.read_runs().empty
+    else:
+        assert not untouched.exists()
 
 
 def test_import_of_a_file_that_is_no_runs_csv_is_one_line_and_exit_2(tmp_path):
@@ -296,6 +301,7 @@ def test_import_of_a_file_that_is_no_runs_csv_is_one_line_and_exit_2(tmp_path):
     assert result.exit_code == 2
     [line] = result.stderr.strip().splitlines()
     assert line.startswith(f"Error: {tmp_path / 'other' / 'runs.csv'}: cannot be read as CSV")
+    assert not (tmp_path / "r.sqlite").exists()  # refused before the store was made
 
 
 # --- SQLite files -----------------------------------------------------------------------------

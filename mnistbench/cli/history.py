@@ -22,6 +22,7 @@ from mnistbench.history import (
 )
 from mnistbench.pages.history import write_history_pages
 from mnistbench.record import in_order
+from mnistbench.stores import importable
 
 
 @click.command()
@@ -152,6 +153,7 @@ def import_(directories: tuple[Path, ...], db_path: str) -> None:
 
     Importing a directory again adds and changes nothing; a sweep whose store could not
     be written while it ran (a server that was down) gets the runs it missed."""
+    importable(directories)  # first: a wrong directory leaves no new, empty store behind
     with results_store(db_path).open() as store:
         for directory, imported in zip(
             directories, store.import_directories(directories), strict=True

@@ -397,12 +397,9 @@ class Store:
         return self._guard(lambda: self._write(write))
 
     def import_directories(self, directories: Sequence[Path]) -> list[Imported]:
-        """:meth:`import_directory` each; every one is checked first, so a wrong path
-        imports nothing."""
-        checked = [_output_dir(directory) for directory in directories]
-        for directory in checked:
-            record.read(directory, require_runs=True)
-        return [self.import_directory(directory) for directory in checked]
+        """:meth:`import_directory` each; every one is checked first
+        (:func:`importable`), so a wrong path imports nothing."""
+        return [self.import_directory(directory) for directory in importable(directories)]
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -507,6 +504,15 @@ class Store:
             return len(sweeps), changed
 
         return target._guard(lambda: target._write(write))
+
+
+def importable(directories: Sequence[Path]) -> list[Path]:
+    """The output ``directories``, each read as an import reads it (its ``runs.csv``,
+    present and valid); raises on the first that is not, before any store is opened."""
+    checked = [_output_dir(directory) for directory in directories]
+    for directory in checked:
+        record.read(directory, require_runs=True)
+    return checked
 
 
 def _output_dir(directory: Path) -> Path:
