@@ -376,6 +376,21 @@ def test_a_bad_sqlite_file_is_refused_in_one_line_by_run_import_and_read_runs(
     assert path.read_bytes() == content  # refused, not repaired
 
 
+def test_a_closed_sqlite_store_holds_every_run_in_its_file_alone(tmp_path):
+    path = tmp_path / "results.sqlite"
+    for sweep in ("s1", "s2"):
+        # As a sweep does: checked first (the second time through a read-only connection,
+        # the file existing), then written, then closed.
+        writer = store(path)
+        writer.check()
+        with writer.open():
+            writer.record_sweep(sweep, {}, started_at="2026-01-01T00:00:00+00:00", output_dir=".")
+            writer.record_run(sweep, new_run(run_id="dnn-r0", architecture="dnn", status="ok"))
+        assert not (tmp_path / "results.sqlite-wal").exists()  # folded into the file
+    copy = shutil.copyfile(path, tmp_path / "copy.sqlite")  # as a user backs it up
+    assert sorted(store(copy).read_runs()["sweep_id"]) == ["s1", "s2"]
+
+
 def test_a_directory_is_no_sqlite_store(tmp_path):
     result = invoke(*CLI_RUN, "--db", str(tmp_path), "--output", str(tmp_path / "out"))
     assert (result.exit_code, result.stderr) == (

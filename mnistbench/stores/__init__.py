@@ -207,8 +207,13 @@ class Store:
         return self._reader
 
     def close(self) -> None:
-        """Release the store's connections; what was written stays written."""
-        for engine in (self._engine, self._reader):
+        """Release the store's connections; what was written stays written.
+
+        The reader goes first: SQLite folds its write-ahead log into the file, and deletes
+        it, when the last connection closes, but only a connection that can write does.
+        Closed after the writer, the read-only reader would leave the newest runs in the
+        ``-wal`` file, where a copy of the database file alone misses them."""
+        for engine in (self._reader, self._engine):
             if engine is not None:
                 engine.dispose()
         self._engine = self._reader = None
