@@ -382,6 +382,29 @@ def test_cli_merge_refuses_a_sweep_given_twice_in_one_line_and_writes_nothing(tm
     assert not (tmp_path / "side").exists()
 
 
+def test_cli_merge_of_sweeps_of_different_commits_warns(tmp_path):
+    first, second = half(tmp_path / "a", (10.0,)), half(tmp_path / "b", (12.0,))
+    for directory, commit in ((first, "a" * 40), (second, "b" * 40)):
+        environment = json.loads((directory / "environment.json").read_text())
+        (directory / "environment.json").write_text(
+            json.dumps({**environment, "git_commit": commit})
+        )
+    result = invoke("merge", tmp_path / "side", first, second)
+    assert result.exit_code == 0, result.output
+    assert "warning: the directories ran 2 commits (aaaaaaa, bbbbbbb): merged as one side" in (
+        result.stderr
+    )
+
+
+def test_cli_merge_never_writes_over_a_sweep_even_with_force(tmp_path):
+    first, second = half(tmp_path / "a", (10.0, 11.0)), half(tmp_path / "b", (12.0, 13.0))
+    kept = (first / "runs.csv").read_text()
+    result = invoke("merge", first, second, "--force")
+    assert result.exit_code == 2, result.output
+    assert result.stderr == f"Error: {first} holds a sweep (runs.csv); merge into a new directory\n"
+    assert (first / "runs.csv").read_text() == kept
+
+
 def test_cli_merge_of_a_directory_without_runs_is_one_line(tmp_path):
     (tmp_path / "empty").mkdir()
     result = invoke("merge", tmp_path / "side", tmp_path / "empty")

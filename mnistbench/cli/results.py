@@ -133,13 +133,23 @@ def compare(
 @click.command()
 @click.argument("output", type=click.Path(path_type=Path, file_okay=False))
 @click.argument("directories", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--force", is_flag=True, help="Write into a non-empty OUTPUT directory.")
+@click.option(
+    "--force", is_flag=True, help="Write into a non-empty OUTPUT directory (never a sweep's)."
+)
 def merge(output: Path, directories: tuple[Path, ...], force: bool) -> None:
     """Merge the runs of result DIRECTORIES (sweeps of one side, run in halves) into OUTPUT,
     for `compare` and `report`."""
     if Path(output).resolve() in {Path(d).resolve() for d in directories}:
         raise MnistbenchError(f"{output} is one of the directories to merge; choose another")
+    if layout.RUNS_CSV.of(output).exists():  # even with --force: its runs would be lost
+        raise MnistbenchError(
+            f"{output} holds a sweep ({layout.RUNS_CSV}); merge into a new directory"
+        )
     runs = merged_runs(directories)  # before OUTPUT is made: a failed merge leaves nothing
+    commits = {read_environment(d).get("git_commit") or "" for d in directories} - {""}
+    if len(commits) > 1:  # halves of one side ran one commit; this is likely a mistake
+        shown = ", ".join(sorted(commit[:7] for commit in commits))
+        warn(f"the directories ran {len(commits)} commits ({shown}): merged as one side")
     prepare_output_dir(output, force=force)
     merge_directories(list(directories), output, runs)
     click.echo(f"merged {len(directories)} director(ies) into {layout.RUNS_CSV.of(output)}")
