@@ -14,6 +14,7 @@ import hashlib
 import json
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from mnistbench import __version__, layout
@@ -39,13 +40,20 @@ class Manifest:
     sweep_id: str = ""
 
     @classmethod
-    def create(cls, output_dir: Path, configs: list[RunConfig], options: dict) -> Manifest:
-        """Start the manifest of a new sweep: every run planned."""
+    def create(
+        cls, output_dir: Path, configs: list[RunConfig], options: dict, *, after: str = ""
+    ) -> Manifest:
+        """Start the manifest of a new sweep: every run planned. ``after``: a creation time
+        this sweep's must follow (by a second where the clock has not moved on yet), so that
+        sweeps made together keep their order by start."""
         run_ids = [config.run_id for config in configs]
         duplicates = sorted({run_id for run_id in run_ids if run_ids.count(run_id) > 1})
         if duplicates:
             raise MnistbenchError(f"the sweep plans run(s) twice: {', '.join(duplicates)}")
         created_at = utc_now()
+        if after and datetime.fromisoformat(created_at) <= datetime.fromisoformat(after):
+            later = datetime.fromisoformat(after) + timedelta(seconds=1)
+            created_at = later.isoformat(timespec="seconds")
         manifest = cls(
             layout.MANIFEST_JSON.of(output_dir),
             list(configs),

@@ -178,6 +178,14 @@ def test_resume_keeps_the_saved_execution_settings(tmp_path, tiny_plugins):
     assert Sweep.resume(tmp_path, tiny_plugins).execution == saved
 
 
+def test_a_manifest_made_after_another_starts_after_it_even_in_the_same_second(tmp_path):
+    (tmp_path / "base").mkdir()
+    (tmp_path / "head").mkdir()
+    base = Manifest.create(tmp_path / "base", [RunConfig("tiny")], {})
+    head = Manifest.create(tmp_path / "head", [RunConfig("tiny")], {}, after=base.created_at)
+    assert head.created_at > base.created_at  # the clock has a resolution of one second
+
+
 def test_resume_reads_the_settings_of_a_manifest_older_than_executor_options(
     tmp_path, tiny_plugins
 ):

@@ -284,7 +284,11 @@ def _start_sides(sides, configs, design, output_dir, mnist, plugins, store, argv
     for name in SIDES:
         side_dir = output_dir / name
         side_dir.mkdir(parents=True, exist_ok=True)
-        manifest = Manifest.create(side_dir, planned, {"executor": "ab", "side": name})
+        # The head's sweep starts after the base's, if only by a second: a history of the
+        # store's sweeps puts the head after the base it was measured against.
+        after = manifests[SIDES[0]].created_at if manifests else ""
+        options = {"executor": "ab", "side": name}
+        manifest = Manifest.create(side_dir, planned, options, after=after)
         write_samples(side_dir, mnist, configs[0].test_samples)
         side = sides[name].side
         environment = describe_sweep(
