@@ -57,6 +57,9 @@ PYTEST_BENCHMARK_JSON = File(
 REPORT_HTML = File("report.html", "the whole sweep on one page")
 #: Each run's worker output, ``logs/<run_id>.log``.
 LOG_DIR = "logs"
+#: A warm worker's own output in ``logs/``: its start (the backend's import, its
+#: warnings) and what it prints between runs; each run's output is in the run's log.
+WORKER_START_LOG = "worker-start.log"
 
 # --- what compare and ab write -------------------------------------------------------------
 COMPARE_CSV = File(
@@ -114,6 +117,8 @@ def log_path(output_dir: Path | str, run_id: str) -> Path:
 def describe(relative: str) -> str:
     """What the file at ``relative`` (a path in a sweep's directory) holds."""
     parts = relative.split("/")
+    if parts == [LOG_DIR, WORKER_START_LOG]:
+        return "the warm workers' own output: their start (the backend's import) and between runs"
     if len(parts) == 2 and parts[0] == LOG_DIR and parts[1].endswith(".log"):
         return f"the output of run {parts[1].removesuffix('.log')}'s worker process"
     known = FILES.get(relative)

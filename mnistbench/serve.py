@@ -46,7 +46,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from mnistbench import __version__
+from mnistbench import __version__, layout
 from mnistbench.backends import quiet_backend_logs, select_backend
 from mnistbench.data import resolve_mnist
 from mnistbench.plan import RunConfig
@@ -242,7 +242,7 @@ class WarmWorker:
             "--data",
             str(self.data),
             "--log",
-            str(self.log_dir / "worker-start.log"),
+            str(self.log_dir / layout.WORKER_START_LOG),
         ]
         if self.spawn.backend:
             command += ["--backend", self.spawn.backend]

@@ -411,3 +411,11 @@ def test_written_report_is_the_page_of_its_runs_and_figures(tmp_path):
         fig.savefig(io.BytesIO(), format="png", dpi=DPI)  # as the hook does: the PNG first
         figures[file.name] = svg(fig, file.description)
     assert path.read_text() == report_page(runs, tmp_path, figures)
+
+
+def test_each_log_is_described_by_what_writes_it():
+    assert layout.describe("logs/dnn-r0.log") == "the output of run dnn-r0's worker process"
+    # A warm worker's log is no run's (--isolation warm, ab): named for what it holds.
+    assert layout.describe(f"logs/{layout.WORKER_START_LOG}") == (
+        "the warm workers' own output: their start (the backend's import) and between runs"
+    )

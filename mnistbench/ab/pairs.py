@@ -85,7 +85,7 @@ class SideRunner:
             except WorkerGone as error:
                 raise MnistbenchError(
                     f"the {self.side.describe()} worker did not start ({error}); see "
-                    f"{self.log_dir / 'worker-start.log'}"
+                    f"{self.log_dir / layout.WORKER_START_LOG}"
                 ) from None
         return list(worker.hello.get("architectures", []))
 
