@@ -340,7 +340,19 @@ def test_an_architecture_one_side_lacks_is_one_line_before_any_run(
         f"Error: head {in_repository['renamed']} ({renamed}) has no architecture 'abdemo' "
         "(it has: abdemo2, cnn, dnn, rnn)"
     )
-    assert not (tmp_path / "out" / "head" / "runs.csv").exists()
+    # The directory made for the runs is left empty: the mended command may use it.
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_no_architecture_is_one_line_before_the_sides_are_installed(
+    in_repository, tmp_path, mnist_npz
+):
+    result = ab("HEAD~1", "HEAD", "--output", str(tmp_path / "out"), mnist_npz=mnist_npz)
+    assert (result.exit_code, result.output) == (
+        2,
+        "Error: name at least one architecture, or use --all\n",
+    )
+    assert not (tmp_path / "out").exists()
 
 
 def test_base_and_head_pythons_go_together(in_repository, tmp_path, mnist_npz):

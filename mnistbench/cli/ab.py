@@ -6,6 +6,7 @@ commands take the same values); the options of the pairs are ab's.
 
 from __future__ import annotations
 
+import shutil
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -30,7 +31,7 @@ from mnistbench.cli.common import (
 )
 from mnistbench.cli.run import PLAN_OPTIONS, run
 from mnistbench.data import resolve_mnist
-from mnistbench.errors import MnistbenchError
+from mnistbench.errors import ConfigError, MnistbenchError
 from mnistbench.gates import FailRule, gated_metrics
 from mnistbench.outputs import Output
 from mnistbench.plan import plan
@@ -195,6 +196,10 @@ def ab_command(ctx: click.Context, base: str, head: str, **params: Any) -> None:
     design.check()
     # The plan's options are checked now; its architectures once the sides say theirs.
     plan(["?"], **{name: params[name] for name in _PLANNED})
+    if params["run_all"] and params["architectures"]:
+        raise ConfigError("give architecture names or --all, not both")
+    if not (params["run_all"] or params["architectures"]):
+        raise ConfigError("name at least one architecture, or use --all")
     stamp = datetime.now().strftime("ab-%Y-%m-%dT%H-%M-%S")
     output = params["output"] or Path("results") / stamp
     db_typed = typed(ctx, "db_path")
@@ -206,6 +211,7 @@ def ab_command(ctx: click.Context, base: str, head: str, **params: Any) -> None:
     repository = _check_refs(base, head, params["base_python"], params["head_python"])
     mnist = resolve_mnist(params["data_path"])
     sides = _sides(repository, base, head, params["base_python"], params["head_python"])
+    made = not output.exists() or not any(output.iterdir())  # nothing of the user's in it
     prepare_output_dir(output, force=params["force"])
     for side in sides.values():
         cached = " (installed earlier)" if side.cached else ""
@@ -214,9 +220,21 @@ def ab_command(ctx: click.Context, base: str, head: str, **params: Any) -> None:
         name: ab.SideRunner(side, mnist.cache_path, output / name / "logs", design.side_threads())
         for name, side in sides.items()
     }
-    architectures = ab.select(
-        runners, params["architectures"], params["run_all"], params["backends"]
-    )
+    try:
+        architectures = ab.select(
+            runners, params["architectures"], params["run_all"], params["backends"]
+        )
+    except ConfigError:
+        # An architecture a side lacks: refused before any run, and the directory made for
+        # the runs goes, so that the same command, mended, may use it. (A worker that did
+        # not start is another error: its log in the directory is what explains it.)
+        if made:
+            for path in output.iterdir():
+                if path.is_dir():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink()
+        raise
     configs = plan(architectures, **{name: params[name] for name in _PLANNED})
 
     def progress(round_: int, verdicts) -> None:
