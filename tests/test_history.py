@@ -338,6 +338,14 @@ def test_ticks_of_sweeps_of_one_commit_on_one_day_tell_them_apart():
     ]
 
 
+def test_a_history_of_sweeps_that_measured_nothing_is_a_notice_saying_why():
+    fig = history_figure.draw(series([None, None]), "fit_seconds", [])  # every run failed
+    assert [t.get_text() for t in fig.axes[0].texts] == [
+        "No sweep measured fit_seconds: every run of these sweeps failed,\n"
+        "or none recorded it (a normalized figure needs the speed probe)."
+    ]
+
+
 def test_the_normalized_panel_says_its_values_are_relative_to_the_probe():
     probe = [2.0 * f / 10.0 for f in STEP_40]
     normalized = [f / p for f, p in zip(STEP_40, probe, strict=True)]

@@ -179,6 +179,14 @@ def draw(
     if points.empty:
         return notice_figure(TITLE, ["No sweeps recorded: nothing to plot."])
     data = history_data(points, metric, changes)
+    if data[data["metric"] == metric]["value"].isna().all():  # axes of nothing, no figure
+        return notice_figure(
+            TITLE,
+            [
+                f"No sweep measured {metric}: every run of these sweeps failed,",
+                "or none recorded it (a normalized figure needs the speed probe).",
+            ],
+        )
     if not with_normalized:
         data = data[data["metric"] == metric]
     panels = in_order(data["metric"])
