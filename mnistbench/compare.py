@@ -337,7 +337,7 @@ def _refuse_empty_gate(
     """A gate that checked no configuration is an error, not a pass: the baseline has no
     successful run, the candidate none at all, or the candidate ran none of the
     baseline's configurations. (A metric that an older ``runs.csv`` lacks on one side is
-    not gated, as documented above; the configurations around it still are.)"""
+    not gated, as :func:`compare_runs` says; the configurations around it still are.)"""
     in_baseline = [(config, backend) for config, backend, base, *_ in pairs if not base.empty]
     if any(key in attempted for key in in_baseline):
         return
