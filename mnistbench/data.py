@@ -118,6 +118,25 @@ def keras_cache_path() -> Path:
     return base / "datasets" / "mnist.npz"
 
 
+def load_given(path: str | os.PathLike[str] | None = None) -> tuple[Arrays, Path] | None:
+    """The arrays of the path the user gave (``path``, else ``$MNISTBENCH_DATA``), validated
+    but not cached, and that path; None when none was given (``--dry-run`` checks it).
+
+    :raises DataError: the path is missing or bad, naming the variable when it came from it.
+    """
+    from_env = path is None
+    explicit = (os.environ.get(DATA_ENV) or None) if from_env else path
+    if explicit is None:
+        return None
+    explicit_path = Path(explicit).expanduser()
+    try:
+        return load_path(explicit_path), explicit_path
+    except DataError as exc:
+        if from_env:
+            raise DataError(f"{exc} (path taken from ${DATA_ENV})") from exc
+        raise
+
+
 def resolve_mnist(path: str | os.PathLike[str] | None = None, *, offline: bool = False) -> Mnist:
     """Find real MNIST, validate it, store it in the project cache and return it.
 
@@ -132,16 +151,9 @@ def resolve_mnist(path: str | os.PathLike[str] | None = None, *, offline: bool =
     """
     cache_file = cache_dir() / CACHE_FILE_NAME
 
-    from_env = path is None
-    explicit = (os.environ.get(DATA_ENV) or None) if from_env else path
-    if explicit is not None:
-        explicit_path = Path(explicit).expanduser()
-        try:
-            arrays = load_path(explicit_path)
-        except DataError as exc:
-            if from_env:
-                raise DataError(f"{exc} (path taken from ${DATA_ENV})") from exc
-            raise
+    given = load_given(path)
+    if given is not None:
+        arrays, explicit_path = given
         if cache_file.is_file() and cache_file.samefile(explicit_path):
             # Pointed at the cache itself: it is valid, and rewriting it would gain nothing.
             return Mnist(*arrays, source="path", origin=str(explicit_path), cache_path=cache_file)

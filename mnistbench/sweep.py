@@ -129,12 +129,9 @@ def check_output_dir(output_dir: Path, *, force: bool = False) -> Path:
 
 def prepare_output_dir(output_dir: Path, *, force: bool = False) -> Path:
     """Create ``output_dir``; refuse a non-empty one unless ``force`` (results would mix)."""
-    output_dir = check_output_dir(output_dir, force=force)
+    output_dir = check_output_dir(output_dir, force=force)  # it tried a new file there
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
-        probe = output_dir / ".mnistbench-write-test"
-        probe.write_text("")
-        probe.unlink()
     except OSError as error:
         raise ConfigError(
             f"cannot write to output directory {output_dir}: {error.strerror}"

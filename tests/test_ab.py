@@ -233,7 +233,7 @@ def test_both_sides_land_in_the_results_database_with_their_commits(sequential, 
     assert commits["abdemo-r0/0.1.0"] == repository["base"]
     assert commits["abdemo-r0/0.2.0"] == repository["head"]
     # The head's sweep starts after the base's: the store's history puts it second.
-    started = dict(zip(runs["git_commit"], runs["sweep_started_at"], strict=False))
+    started = dict(zip(runs["git_commit"], runs["sweep_started_at"], strict=True))
     assert started[repository["base"]] < started[repository["head"]]
 
 

@@ -153,10 +153,10 @@ def import_(directories: tuple[Path, ...], db_path: str) -> None:
 
     Importing a directory again adds and changes nothing; a sweep whose store could not
     be written while it ran (a server that was down) gets the runs it missed."""
-    importable(directories)  # first: a wrong directory leaves no new, empty store behind
+    checked = importable(directories)  # first: a wrong one leaves no new, empty store
     with results_store(db_path).open() as store:
         for directory, imported in zip(
-            directories, store.import_directories(directories), strict=True
+            directories, [store.import_directory(path) for path in checked], strict=True
         ):
             click.echo(
                 f"{directory}: {imported.added} run(s) added, {imported.updated} updated, "

@@ -7,7 +7,6 @@ its own. A sweep file (``--config``) sets any of them (:mod:`mnistbench.cli.swee
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 from datetime import datetime
@@ -42,7 +41,7 @@ from mnistbench.cli.sweepfile import (
     load_sweep_file,
     save_sweep_file,
 )
-from mnistbench.data import DATA_ENV, load_path, resolve_mnist
+from mnistbench.data import load_given, resolve_mnist
 from mnistbench.errors import MnistbenchError
 from mnistbench.executors import Interrupted, Option
 from mnistbench.outputs import Output
@@ -332,9 +331,7 @@ def run(ctx: click.Context, **params: Any) -> None:
         # What the run would refuse before its first run, checked writing nothing.
         if sweep.manifest is None:
             check_output_dir(sweep.output_dir, force=params["force"])
-        data_path = params["data_path"] or os.environ.get(DATA_ENV)
-        if data_path:  # a path given is checked; the default sources are found when running
-            load_path(Path(data_path).expanduser())
+        load_given(params["data_path"])  # a path given; the other sources are the run's
         print_plan(console(), sweep.pending, estimate_seconds(sweep.pending, Path("results")))
         return
     _run_sweep(

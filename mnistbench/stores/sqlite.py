@@ -59,12 +59,12 @@ class SQLiteStore(Store):
         super().check()
         if self.path.exists():
             return
+        folder = nearest_folder(self.path)
         try:
-            check_creatable(self.path)
+            check_creatable(folder)
         except OSError as error:
             raise StoreError(
-                f"cannot create {self.path}: {nearest_folder(self.path)} takes no new file "
-                f"({error.strerror or error})"
+                f"cannot create {self.path}: {folder} takes no new file ({error.strerror or error})"
             ) from None
 
     def engine(self):
